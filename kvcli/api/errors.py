@@ -1,0 +1,167 @@
+"""One exception tree for everything kvcli can report.
+
+::
+
+    KvcliError                  message + optional hint (how to fix it); exit_code for the CLI
+    ├── UsageError              bad flags or flag combinations (exit 2)
+    ├── ConfigError             unreadable or invalid config, unknown profile (exit 1)
+    ├── TransportError          the request never got an answer: refused, reset, timed out (exit 1)
+    ├── PartialFailure          a bulk operation finished with some items failed (exit 7)
+    ├── Interrupted             Ctrl-C / SIGTERM (exit 130)
+    └── ApiError                the backend answered with an error status (status, title, detail)
+        ├── InvalidInput        400 / 413 / 422: invalid key, metadata, value, name, location (exit 2)
+        │   └── TooLarge        413: value over the size limit
+        ├── AuthError           401 / 403 (exit 5)
+        ├── NotFound            404: store, key, service, version or link (exit 3)
+        ├── Conflict            409: e.g. deleting a non-empty store (exit 4)
+        ├── PreconditionFailed  412: generation mismatch or key exists with add (exit 4)
+        ├── RateLimited         429 (exit 6)
+        └── ServerError         5xx (exit 1)
+
+Errors raised by the HTTP adapter carry the ``request`` (method and URL, never headers) they belong to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """What request an error belongs to (no headers, so never a token)."""
+
+    method: str
+    url: str
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.url}"
+
+
+class KvcliError(Exception):
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None, *, request: RequestInfo | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.request = request
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(KvcliError):
+    exit_code = 2
+
+
+class ConfigError(KvcliError):
+    exit_code = 1
+
+
+class TransportError(KvcliError):
+    exit_code = 1
+
+
+class PartialFailure(KvcliError):
+    exit_code = 7
+
+    def __init__(self, message: str, hint: str | None = None, *, summary: dict | None = None) -> None:
+        super().__init__(message, hint)
+        self.summary = summary or {}
+
+
+class Interrupted(KvcliError):
+    exit_code = 130
+
+
+class ApiError(KvcliError):
+    status: int = 0
+    exit_code = 1
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        status: int | None = None,
+        title: str = "",
+        detail: str = "",
+        request: RequestInfo | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, hint, request=request)
+        if status is not None:
+            self.status = status
+        self.title = title
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+class InvalidInput(ApiError):
+    status = 400
+    exit_code = 2
+
+
+class TooLarge(InvalidInput):
+    status = 413
+
+
+class AuthError(ApiError):
+    status = 401
+    exit_code = 5
+
+
+class NotFound(ApiError):
+    status = 404
+    exit_code = 3
+
+
+class Conflict(ApiError):
+    status = 409
+    exit_code = 4
+
+
+class PreconditionFailed(ApiError):
+    status = 412
+    exit_code = 4
+
+
+class RateLimited(ApiError):
+    status = 429
+    exit_code = 6
+
+
+class ServerError(ApiError):
+    status = 500
+    exit_code = 1
+
+
+_BY_STATUS: dict[int, type[ApiError]] = {
+    400: InvalidInput,
+    401: AuthError,
+    403: AuthError,
+    404: NotFound,
+    409: Conflict,
+    412: PreconditionFailed,
+    413: TooLarge,
+    422: InvalidInput,
+    429: RateLimited,
+}
+
+
+def error_for_status(status: int) -> type[ApiError]:
+    """The error class for an HTTP status (5xx → ServerError, other unknowns → ApiError)."""
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    if status >= 500:
+        return ServerError
+    return ApiError
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The one place that maps errors to process exit codes (documented in README)."""
+    if isinstance(exc, KvcliError):
+        return exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    return 1

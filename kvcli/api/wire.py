@@ -1,0 +1,104 @@
+"""Constants of Fastly's wire format, shared by the HTTP adapter and ``kvcli local serve`` (mirror images)."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
+STORES_PATH = "/resources/stores/kv"
+OIDC_PATH = "/realms/fastly/.well-known/openid-configuration"
+
+H_KEY = "Fastly-Key"
+H_GENERATION = "Generation"
+H_METADATA = "Metadata"
+H_IF_GENERATION_MATCH = "if-generation-match"
+H_TTL = "time_to_live_sec"
+H_STORED_LENGTH = "Stored-Content-Length"
+H_LAST_MODIFIED = "Last-Modified"
+H_RL_REMAINING = "Fastly-RateLimit-Remaining"
+H_RL_RESET = "Fastly-RateLimit-Reset"
+H_EXPIRES = "Kvcli-Expires-At"  # extension: epoch seconds of a TTL'd item's expiry (not sent by real Fastly)
+
+CT_JSON = "application/json"
+CT_NDJSON = "application/x-ndjson"
+CT_OCTET = "application/octet-stream"
+CT_FORM = "application/x-www-form-urlencoded"
+
+DEFAULT_LIST_LIMIT = 1000
+BATCH_SUCCESS = {"type": "", "title": "success", "errors": []}
+TRUE_VALUES = frozenset({"true", "True", "TRUE", "1"})
+
+
+def store_timestamp(dt: datetime | None) -> str | None:
+    """Fastly's current store timestamp form: ``YYYY-MM-DD HH:MM:SS`` in UTC."""
+    if dt is None:
+        return None
+    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def parse_timestamp(raw: str | None) -> datetime | None:
+    """Parse either form Fastly has used: ``2025-06-23 19:41:15`` or RFC 3339 (``2023-01-19T11:28:13.754Z``)."""
+    if not raw:
+        return None
+    text = raw.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt
+
+
+def http_date(dt: datetime) -> str:
+    return format_datetime(dt.astimezone(UTC), usegmt=True)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def encode_cursor(last_key: str) -> str:
+    """Fastly's observed key-list cursor: base64 of a protobuf-like field 1 holding the last key returned."""
+    raw = last_key.encode("utf-8")
+    return base64.b64encode(b"\x0a" + _varint(len(raw)) + raw).decode("ascii")
+
+
+def decode_cursor(cursor: str) -> str:
+    """The last key a cursor points after; ValueError when it is not a cursor kvcli (or Fastly) produced."""
+    try:
+        raw = base64.b64decode(cursor.encode("ascii"), validate=True)
+    except Exception as exc:
+        raise ValueError("cursor is not base64") from exc
+    if not raw or raw[0] != 0x0A:
+        raise ValueError("cursor has an unknown format")
+    n = 0
+    shift = 0
+    i = 1
+    while True:
+        if i >= len(raw):
+            raise ValueError("cursor is truncated")
+        b = raw[i]
+        i += 1
+        n |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            break
+    body = raw[i:]
+    if len(body) != n:
+        raise ValueError("cursor length does not match")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError("cursor is not UTF-8") from exc

@@ -1,0 +1,154 @@
+"""`kvcli kv-store …`: create, list, describe (get) and delete KV stores."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from kvcli.api.models import LOCATIONS, Store
+from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt, human_time, resolve_store_id, rfc3339
+from kvcli.cli.state import State, emit_json, message, print_fields, print_table, success
+
+app = typer.Typer(name="kv-store", help="Create, list, describe and delete KV stores.", no_args_is_help=True)
+
+
+def store_json(store: Store) -> dict:
+    """The official CLI's shape (Go field names), plus Location after the official fields."""
+    return {
+        "CreatedAt": rfc3339(store.created_at),
+        "Name": store.name,
+        "StoreID": store.id,
+        "UpdatedAt": rfc3339(store.updated_at),
+        "Location": store.location,
+    }
+
+
+def _location(value: str | None) -> str | None:
+    if value is not None and value not in LOCATIONS:
+        raise typer.BadParameter(f"must be one of {', '.join(LOCATIONS)} (upper case), got {value!r}")
+    return value
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Option("--name", "-n", help="Name of the new KV store.", show_default=False)],
+    location: Annotated[
+        str | None,
+        typer.Option(
+            "--location", "-l", help="Region: US, EU, ASIA or AUS.", callback=_location, show_default=False
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create a KV store.
+
+    Example: kvcli kv-store create --name my-store --location EU
+    """
+    state = State.current()
+    store = state.api(writes=True).create_store(name, location)
+    if json_out:
+        emit_json(store_json(store))
+    else:
+        success(f"Created KV Store '{store.name}' ({store.id})")
+
+
+@app.command("list")
+def list_(json_out: JsonOpt = False) -> None:
+    """List every KV store (all pages).
+
+    Example: kvcli kv-store list --json
+    """
+    from kvcli.api.port import iter_stores
+
+    api = State.current().api()
+    stores = list(iter_stores(api))
+    if json_out:
+        emit_json({"Data": [store_json(s) for s in stores], "Meta": {"limit": "1000", "total": str(len(stores))}})
+        return
+    if not stores:
+        message("No KV stores. Create one with: kvcli kv-store create --name NAME")
+        return
+    print_table(
+        ["ID", "Name", "Location", "Created (UTC)", "Last edited (UTC)"],
+        [[s.id, s.name, s.location or "-", human_time(s.created_at), human_time(s.updated_at)] for s in stores],
+    )
+
+
+def _describe(store_id: str | None, store_name: str | None, json_out: bool) -> None:
+    api = State.current().api()
+    sid = resolve_store_id(api, store_id, store_name)
+    store = api.get_store(sid)
+    if json_out:
+        emit_json(store_json(store))
+        return
+    print_fields(
+        [
+            ("ID", store.id),
+            ("Name", store.name),
+            ("Location", store.location or "-"),
+            ("Created (UTC)", human_time(store.created_at)),
+            ("Last edited (UTC)", human_time(store.updated_at)),
+        ]
+    )
+
+
+@app.command("describe")
+def describe(store_id: StoreIdOpt = None, store_name: StoreNameOpt = None, json_out: JsonOpt = False) -> None:
+    """Show one KV store (alias: get).
+
+    Example: kvcli kv-store describe --store-name my-store
+    """
+    _describe(store_id, store_name, json_out)
+
+
+@app.command("get", hidden=True)
+def get(store_id: StoreIdOpt = None, store_name: StoreNameOpt = None, json_out: JsonOpt = False) -> None:
+    """Alias of describe."""
+    _describe(store_id, store_name, json_out)
+
+
+@app.command("delete")
+def delete(
+    store_id: StoreIdOpt = None,
+    store_name: StoreNameOpt = None,
+    all_: Annotated[bool, typer.Option("--all", "-a", help="Delete every entry first, then the store.")] = False,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-r", help="Parallel deletions with --all.")
+    ] = 100,
+    max_errors: Annotated[
+        int, typer.Option("--max-errors", "-m", help="Stop emptying the store after this many failures.")
+    ] = 100,
+    json_out: JsonOpt = False,
+) -> None:
+    """Delete a KV store; with --all, empty it first (asks for confirmation unless -y).
+
+    Example: kvcli -y kv-store delete --store-name my-store --all
+    """
+    state = State.current()
+    api = state.api(writes=True)
+    sid = resolve_store_id(api, store_id, store_name)
+    if all_:
+        from kvcli.bulk.delete import check_limits
+        from kvcli.cli.bulk_delete import run_bulk_delete
+
+        check_limits(concurrency, max_errors)
+        api.get_store(sid)  # a missing store fails before the prompt
+        if not state.confirm(f"This will delete ALL entries from KV store {sid} and then the store"):
+            raise typer.Exit(0)
+        report = run_bulk_delete(api, sid, None, concurrency=concurrency, max_errors=max_errors, json_out=False)
+        if not report.ok:
+            from kvcli.api.errors import PartialFailure
+
+            if json_out:
+                emit_json({"id": sid, "deleted": False, "entries": report.to_json()})
+            raise PartialFailure(
+                f"could not empty KV store {sid}: {report.deleted} keys deleted, {report.failed} failed; "
+                "the store was not deleted",
+                "fix the errors above and re-run the command",
+            )
+    api.delete_store(sid)
+    if json_out:
+        emit_json({"id": sid, "deleted": True})
+    else:
+        success(f"Deleted KV Store '{sid}'")

@@ -1,0 +1,257 @@
+"""The root command: global flags, lazy loading of command groups, and the one error → exit code boundary."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from kvcli import __version__
+from kvcli.cli.state import State, err, error_line
+
+# command name -> (module, attribute); modules are imported only when their command runs
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "kv-store": ("kvcli.cli.kv_store", "app"),
+    "kv-store-entry": ("kvcli.cli.kv_store_entry", "app"),
+    "profile": ("kvcli.cli.profile", "app"),
+    "local": ("kvcli.cli.local_cmd", "app"),
+}
+HIDDEN_ALIASES: dict[str, str] = {"object-store": "kv-store"}
+
+
+class LazyGroup(TyperGroup):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None:
+            return cmd
+        real = HIDDEN_ALIASES.get(cmd_name, cmd_name)
+        if real not in LAZY_COMMANDS:
+            return None
+        import importlib
+
+        module, attr = LAZY_COMMANDS[real]
+        sub = getattr(importlib.import_module(module), attr)
+        command = typer.main.get_command(sub)
+        command.name = real
+        if cmd_name != real:
+            command.hidden = True
+        return command
+
+
+app = typer.Typer(
+    cls=LazyGroup,
+    name="kvcli",
+    help="Manage Fastly KV stores, entries and resource links — on Fastly or on an embedded local backend.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"kvcli {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", "-t", help="Fastly API token, or the name of a stored profile.", show_default=False),
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", "-o", help="Use this profile.", show_default=False)
+    ] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option("--endpoint", "--api", help="API endpoint URL (e.g. a 'kvcli local serve' URL).", show_default=False),
+    ] = None,
+    local: Annotated[bool, typer.Option("--local", help="Use the embedded local backend.")] = False,
+    auto_yes: Annotated[bool, typer.Option("--auto-yes", "-y", help="Answer yes to confirmation prompts.")] = False,
+    non_interactive: Annotated[
+        bool, typer.Option("--non-interactive", "-i", help="Never prompt (implies --auto-yes).")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only print command output and errors.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Verbose output.")] = False,
+    debug_mode: Annotated[
+        bool, typer.Option("--debug-mode", help="Print each API request and response to stderr (token redacted).")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True),
+    ] = False,
+) -> None:
+    """Global flags may be given before or after the subcommand, as with the official Fastly CLI."""
+    import os
+
+    if verbose and quiet:
+        from kvcli.api.errors import UsageError
+
+        raise UsageError("--verbose and --quiet cannot be combined", "use one of them")
+    ctx.obj = State(
+        token=token,
+        profile=profile,
+        endpoint=endpoint,
+        local=local,
+        auto_yes=auto_yes or non_interactive,
+        non_interactive=non_interactive,
+        quiet=quiet,
+        verbose=verbose,
+        debug=debug_mode or os.environ.get("FASTLY_DEBUG_MODE", "").lower() == "true",
+    )
+    ctx.call_on_close(ctx.obj.close)
+
+
+# ------------------------------------------------------------------------------------------ global flag hoisting
+_GLOBAL_FLAGS = {
+    "-y", "--auto-yes", "-i", "--non-interactive", "-q", "--quiet", "-v", "--verbose", "--debug-mode", "--local",
+}  # fmt: skip
+_GLOBAL_VALUED = {"-t", "--token", "-o", "--profile", "--endpoint", "--api"}
+_SHORT_BOOL = set("yiqv")
+
+
+def _find_option(cmd: click.Command, name: str) -> click.Parameter | None:
+    for p in cmd.params:
+        if isinstance(p, click.Option) and (name in p.opts or name in p.secondary_opts):
+            return p
+    return None
+
+
+def hoist_globals(argv: list[str], root_cmd: click.Command) -> list[str]:
+    """Move global flags found after a subcommand to the front, so `kvcli kv-store list -q` works.
+
+    The subcommand's own options win over global ones, and values of options that take one are never mistaken
+    for flags.
+    """
+    hoisted: list[str] = []
+    rest: list[str] = []
+    cmd = root_cmd
+    ctx = click.Context(root_cmd, info_name="kvcli", resilient_parsing=True)
+    i = 0
+    while i < len(argv):
+        tok = argv[i]
+        if tok == "--":
+            rest.extend(argv[i:])
+            break
+        if tok.startswith("-") and tok != "-":
+            name = tok.split("=", 1)[0] if tok.startswith("--") else tok[:2]
+            own = _find_option(cmd, name) if cmd is not root_cmd else None
+            if own is None and cmd is not root_cmd:
+                if tok in _GLOBAL_FLAGS:
+                    hoisted.append(tok)
+                    i += 1
+                    continue
+                if name in _GLOBAL_VALUED:
+                    glued = "=" in tok or (not tok.startswith("--") and len(tok) > 2)
+                    take = 1 if glued else 2
+                    hoisted.extend(argv[i : i + take])
+                    i += take
+                    continue
+                if not tok.startswith("--") and len(tok) > 2 and set(tok[1:]) <= _SHORT_BOOL:
+                    hoisted.append(tok)
+                    i += 1
+                    continue
+            rest.append(tok)
+            opt = own if own is not None else _find_option(cmd, name)
+            takes_value = opt is not None and not opt.is_flag and not getattr(opt, "count", False)
+            glued = "=" in tok or (not tok.startswith("--") and len(tok) > 2)
+            if takes_value and not glued and i + 1 < len(argv):
+                rest.append(argv[i + 1])
+                i += 2
+                continue
+            i += 1
+            continue
+        if isinstance(cmd, click.Group):
+            try:
+                sub = cmd.get_command(ctx, tok)
+            except Exception:
+                sub = None
+            if sub is not None:
+                cmd = sub
+        rest.append(tok)
+        i += 1
+    return hoisted + rest
+
+
+def get_root_command() -> click.Command:
+    return typer.main.get_command(app)
+
+
+def run(argv: list[str]) -> int:
+    """Run kvcli with ``argv``; return the exit code. Expected errors print one line on stderr, no traceback."""
+    from kvcli.api.errors import KvcliError, exit_code_for
+
+    root_cmd = get_root_command()
+    debug = "--debug-mode" in argv
+    try:
+        argv = hoist_globals(list(argv), root_cmd)
+        rv = root_cmd.main(args=argv, prog_name="kvcli", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except KvcliError as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        err(error_line(exc))
+        return exit_code_for(exc)
+    except click.exceptions.NoSuchOption as exc:
+        return _usage_error(exc)
+    except click.UsageError as exc:
+        return _usage_error(exc)
+    except click.ClickException as exc:
+        err(f"Error: {exc.format_message()}")
+        return exc.exit_code
+    except (click.Abort, KeyboardInterrupt):
+        err("Interrupted.")
+        return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return 141
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback, no locals
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        err(
+            f"Error: internal error: {type(exc).__name__}: {exc} "
+            "(hint: re-run with --debug-mode for a traceback and report it as a bug)"
+        )
+        return 1
+
+
+def _usage_error(exc: click.UsageError) -> int:
+    where = exc.ctx.command_path if exc.ctx is not None else "kvcli"
+    msg = exc.format_message().rstrip(".")
+    import re
+
+    msg = re.sub(r"(Did you mean [^?]*\?)(\s*\1)+", r"\1", msg)  # click and typer both add the suggestion
+    err(f"Error: {msg} (hint: see '{where} --help')")
+    return 2
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def main() -> None:
+    code = run(sys.argv[1:])
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        code = code or 141
+    sys.exit(code)

@@ -1,0 +1,299 @@
+"""Profiles and backend selection.
+
+The config file is ``config.toml`` in ``$KVCLI_CONFIG_DIR`` (else platformdirs' user config dir for "kvcli")::
+
+    default_profile = "work"
+
+    [profiles.work]
+    type = "fastly"                       # talks HTTP to the Fastly API
+    token = "…"
+    endpoint = "https://api.fastly.com"   # optional
+
+    [profiles.dev]
+    type = "local"                        # the embedded backend
+    data_dir = "/path/to/data"            # optional; default: $KVCLI_DATA_DIR or the user data dir
+
+It is read with tomllib and written atomically (temp file, fsync, rename) with mode 0600. A corrupt file is reported
+with its path and line and never replaced.
+
+Which backend a command uses, highest first (:func:`resolve_target`):
+
+1. ``--local``
+2. ``--token/-t`` or ``--endpoint/--api``
+3. ``--profile/-o``
+4. ``FASTLY_API_TOKEN`` / ``FASTLY_API_ENDPOINT``
+5. ``KVCLI_PROFILE``
+6. the config's default profile
+7. otherwise the embedded local backend
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from kvcli.api.errors import ConfigError, UsageError
+
+DEFAULT_ENDPOINT = "https://api.fastly.com"
+CONFIG_FILENAME = "config.toml"
+PROFILE_TYPES = ("fastly", "local")
+
+
+def config_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    if env.get("KVCLI_CONFIG_DIR"):
+        return Path(env["KVCLI_CONFIG_DIR"])
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("kvcli"))
+
+
+def data_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    if env.get("KVCLI_DATA_DIR"):
+        return Path(env["KVCLI_DATA_DIR"])
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("kvcli"))
+
+
+def config_path(env: Mapping[str, str] | None = None) -> Path:
+    return config_dir(env) / CONFIG_FILENAME
+
+
+@dataclass
+class Profile:
+    name: str
+    type: Literal["fastly", "local"] = "fastly"
+    token: str | None = None
+    endpoint: str | None = None
+    data_dir: str | None = None
+
+    def to_toml(self) -> dict:
+        out: dict = {"type": self.type}
+        if self.type == "fastly":
+            if self.token:
+                out["token"] = self.token
+            if self.endpoint:
+                out["endpoint"] = self.endpoint
+        elif self.data_dir:
+            out["data_dir"] = self.data_dir
+        return out
+
+    def public(self, is_default: bool) -> dict:
+        """What ``profile list`` shows: never the token."""
+        return {
+            "name": self.name,
+            "type": self.type,
+            "default": is_default,
+            "endpoint": (self.endpoint or DEFAULT_ENDPOINT) if self.type == "fastly" else None,
+            "data_dir": self.data_dir if self.type == "local" else None,
+            "has_token": bool(self.token),
+        }
+
+
+@dataclass
+class Config:
+    path: Path
+    default_profile: str | None = None
+    profiles: dict[str, Profile] = field(default_factory=dict)
+
+    def get(self, name: str) -> Profile:
+        try:
+            return self.profiles[name]
+        except KeyError:
+            known = ", ".join(sorted(self.profiles)) or "none"
+            raise ConfigError(
+                f"profile {name!r} does not exist (profiles: {known})",
+                "create it with 'kvcli profile create NAME' or see 'kvcli profile list'",
+            ) from None
+
+
+def world_readable(path: Path) -> bool:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return bool(mode & (stat.S_IRWXG | stat.S_IRWXO))
+
+
+def load(path: Path | None = None) -> Config:
+    """Read the config; a missing file is an empty config, a corrupt one a ConfigError naming file and line."""
+    import tomllib
+
+    path = config_path() if path is None else path
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return Config(path=path)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}", "check its permissions") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text", "fix or remove the file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not valid TOML: {exc}", "fix the file by hand; kvcli will not overwrite it"
+        ) from None
+    return _parse(path, data)
+
+
+def _parse(path: Path, data: dict) -> Config:
+    cfg = Config(path=path)
+    default = data.get("default_profile")
+    if default is not None and not isinstance(default, str):
+        raise ConfigError(f"config file {path}: default_profile must be a string", "fix the file by hand")
+    profiles = data.get("profiles", {})
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"config file {path}: [profiles] must be a table", "fix the file by hand")
+    for name, body in profiles.items():
+        if not isinstance(body, dict):
+            raise ConfigError(f"config file {path}: profile {name!r} must be a table", "fix the file by hand")
+        ptype = body.get("type", "fastly")
+        if ptype not in PROFILE_TYPES:
+            raise ConfigError(
+                f"config file {path}: profile {name!r} has unknown type {ptype!r}", "use type = 'fastly' or 'local'"
+            )
+        for k in ("token", "endpoint", "data_dir"):
+            if k in body and not isinstance(body[k], str):
+                raise ConfigError(f"config file {path}: profile {name!r}: {k} must be a string", "fix the file by hand")
+        cfg.profiles[name] = Profile(
+            name=name,
+            type=ptype,
+            token=body.get("token"),
+            endpoint=body.get("endpoint"),
+            data_dir=body.get("data_dir"),
+        )
+    if default is not None and default in cfg.profiles:
+        cfg.default_profile = default
+    return cfg
+
+
+def save(cfg: Config) -> None:
+    """Write atomically with mode 0600: temp file in the same directory, fsync, rename."""
+    import tomli_w
+
+    data: dict = {}
+    if cfg.default_profile:
+        data["default_profile"] = cfg.default_profile
+    data["profiles"] = {name: p.to_toml() for name, p in sorted(cfg.profiles.items())}
+    text = tomli_w.dumps(data)
+    cfg.path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".config.", suffix=".tmp", dir=cfg.path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, cfg.path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:
+        dfd = os.open(cfg.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+# ---------------------------------------------------------------------------------------------- target resolution
+@dataclass(frozen=True)
+class Target:
+    """Where a command's requests go. ``kind`` is "local" (embedded engine) or "http" (a Fastly API endpoint)."""
+
+    kind: Literal["local", "http"]
+    source: str  # which precedence step chose it, e.g. "--profile work" or "default (no configuration)"
+    endpoint: str | None = None
+    token: str | None = None
+    data_dir: Path | None = None
+    profile: str | None = None
+
+    def describe(self) -> str:
+        if self.kind == "local":
+            return f"embedded backend at {self.data_dir} (via {self.source})"
+        return f"Fastly API at {self.endpoint} (via {self.source})"
+
+
+def _from_profile(p: Profile, source: str, env: Mapping[str, str]) -> Target:
+    if p.type == "local":
+        return Target("local", source, data_dir=Path(p.data_dir) if p.data_dir else data_dir(env), profile=p.name)
+    return Target("http", source, endpoint=p.endpoint or DEFAULT_ENDPOINT, token=p.token, profile=p.name)
+
+
+def resolve_target(
+    *,
+    local: bool = False,
+    token: str | None = None,
+    endpoint: str | None = None,
+    profile: str | None = None,
+    env: Mapping[str, str] | None = None,
+    cfg: Config | None = None,
+) -> Target:
+    """Apply the documented precedence (see module docstring)."""
+    env = os.environ if env is None else env
+
+    def config() -> Config:
+        nonlocal cfg
+        if cfg is None:
+            cfg = load(config_path(env))
+        return cfg
+
+    if local:
+        if token or endpoint:
+            raise UsageError("--local cannot be combined with --token or --endpoint", "use one or the other")
+        return Target("local", "--local", data_dir=data_dir(env))
+    if token or endpoint:
+        resolved_token = token
+        if token and token in config().profiles and config().profiles[token].type == "fastly":
+            resolved_token = config().profiles[token].token  # -t NAME uses a stored profile's token
+        if resolved_token is None:
+            resolved_token = env.get("FASTLY_API_TOKEN") or None
+        src = "--token" if token else "--endpoint"
+        return Target(
+            "http",
+            src,
+            endpoint=endpoint or env.get("FASTLY_API_ENDPOINT") or DEFAULT_ENDPOINT,
+            token=resolved_token,
+        )
+    if profile:
+        return _from_profile(config().get(profile), f"--profile {profile}", env)
+    if env.get("FASTLY_API_TOKEN") or env.get("FASTLY_API_ENDPOINT"):
+        src = "FASTLY_API_TOKEN" if env.get("FASTLY_API_TOKEN") else "FASTLY_API_ENDPOINT"
+        return Target(
+            "http",
+            src,
+            endpoint=env.get("FASTLY_API_ENDPOINT") or DEFAULT_ENDPOINT,
+            token=env.get("FASTLY_API_TOKEN") or None,
+        )
+    if env.get("KVCLI_PROFILE"):
+        name = env["KVCLI_PROFILE"]
+        return _from_profile(config().get(name), f"KVCLI_PROFILE={name}", env)
+    if config().default_profile:
+        name = config().default_profile
+        return _from_profile(config().get(name), f"default profile {name}", env)
+    return Target("local", "default: nothing configured", data_dir=data_dir(env))
+
+
+def make_api(target: Target, **http_options):
+    """Build the adapter for a target (imports only what that adapter needs)."""
+    if target.kind == "local":
+        from kvcli.api.local import LocalAdapter
+
+        assert target.data_dir is not None
+        return LocalAdapter.open(target.data_dir)
+    from kvcli.api.http import HttpAdapter
+
+    return HttpAdapter(target.endpoint or DEFAULT_ENDPOINT, target.token, **http_options)

@@ -1,0 +1,532 @@
+"""The embedded KV engine: one SQLite file (WAL), safe to share between several kvcli processes.
+
+Every refusal is a typed error from :mod:`kvcli.api.errors`; the engine knows nothing of HTTP or of the CLI.
+Connections are per thread, writes run in ``BEGIN IMMEDIATE`` transactions, and ``busy_timeout`` makes concurrent
+writers wait for each other instead of failing with "database is locked".
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kvcli.api import validation
+from kvcli.api.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from kvcli.api.models import (
+    BatchEntry,
+    BatchError,
+    BatchResult,
+    Item,
+    ItemInfo,
+    Page,
+    PutMode,
+    Store,
+)
+from kvcli.api.wire import DEFAULT_LIST_LIMIT, decode_cursor, encode_cursor
+
+DB_FILENAME = "kvcli.db"
+BUSY_TIMEOUT_MS = 60_000
+_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+# Each entry migrates the schema from version i to i+1. Never edit a released entry: append a new one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE stores (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        location TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE items (
+        store_id TEXT NOT NULL REFERENCES stores(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        metadata TEXT NOT NULL DEFAULT '',
+        generation INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        last_modified INTEGER NOT NULL,
+        expires_at REAL,
+        value BLOB NOT NULL,
+        UNIQUE (store_id, key)
+    );
+    CREATE INDEX items_expiry ON items(expires_at) WHERE expires_at IS NOT NULL;
+    """,
+]
+
+
+def new_store_id() -> str:
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(22))
+
+
+def _dt(seconds: float | None) -> datetime | None:
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def store_sort_key(name: str) -> tuple[str, str]:
+    """Fastly lists stores in a locale-like order: case-insensitive, punctuation ignored at first level."""
+    return (re.sub(r"[^0-9a-z]", "", name.lower()), name)
+
+
+def _prefix_upper_bound(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with ``prefix`` (code point order = UTF-8 order)."""
+    chars = list(prefix)
+    while chars:
+        c = ord(chars[-1])
+        if c < 0x10FFFF:
+            nxt = c + 1
+            if 0xD800 <= nxt <= 0xDFFF:
+                nxt = 0xE000
+            chars[-1] = chr(nxt)
+            return "".join(chars)
+        chars.pop()
+    return None
+
+
+class Engine:
+    """The embedded KV store. ``clock`` returns epoch seconds; tests pass a movable one to exercise TTLs."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        max_value_bytes: int | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.clock = clock
+        self.max_value_bytes = max_value_bytes
+        self._local = threading.local()
+        self._all_conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self._migrate()
+
+    # ----------------------------------------------------------------- plumbing
+    @classmethod
+    def in_dir(cls, data_dir: str | Path, **kwargs) -> Engine:
+        data_dir = Path(data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return cls(data_dir / DB_FILENAME, **kwargs)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = FULL")
+            self._local.conn = conn
+            with self._conns_lock:
+                self._all_conns.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._conns_lock:
+            for conn in self._all_conns:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._all_conns.clear()
+        self._local = threading.local()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (BEGIN IMMEDIATE): committed on success, rolled back on any exception."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        conn = self.conn
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":  # pragma: no cover - only on filesystems without shared memory
+            raise InvalidInput(f"cannot use WAL mode for {self.path} (got {mode})")
+        with self.write():
+            conn.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            row = conn.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+            if version > len(MIGRATIONS):
+                raise InvalidInput(
+                    f"database {self.path} has schema version {version}, newer than this kvcli understands "
+                    f"({len(MIGRATIONS)})",
+                    "upgrade kvcli",
+                )
+            for i in range(version, len(MIGRATIONS)):
+                for statement in MIGRATIONS[i].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            if version != len(MIGRATIONS):
+                conn.execute(
+                    "INSERT INTO meta(name, value) VALUES ('schema_version', ?) "
+                    "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                    (str(len(MIGRATIONS)),),
+                )
+
+    def schema_version(self) -> int:
+        row = self.conn.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+        return int(row[0])
+
+    def _now(self) -> float:
+        return self.clock()
+
+    def _next_generations(self, conn: sqlite3.Connection, count: int) -> int:
+        """Reserve ``count`` generations (µs timestamps, strictly increasing across the database); return the first."""
+        now_us = int(self._now() * 1_000_000)
+        row = conn.execute("SELECT value FROM meta WHERE name = 'last_generation'").fetchone()
+        last = int(row[0]) if row else 0
+        first = max(now_us, last + 1)
+        conn.execute(
+            "INSERT INTO meta(name, value) VALUES ('last_generation', ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            (str(first + count - 1),),
+        )
+        return first
+
+    # ------------------------------------------------------------------- stores
+    def _row_to_store(self, row: tuple) -> Store:
+        return Store(id=row[0], name=row[1], location=row[2], created_at=_dt(row[3]), updated_at=_dt(row[4]))
+
+    def create_store(self, name: str, location: str | None = None) -> Store:
+        validation.check_store_name(name)
+        validation.check_location(location)
+        now = int(self._now())
+        with self.write() as conn:
+            if conn.execute("SELECT 1 FROM stores WHERE name = ?", (name,)).fetchone():
+                raise InvalidInput(
+                    f"a KV store named {name!r} already exists", "choose another name (store names are unique)"
+                )
+            store_id = new_store_id()
+            conn.execute(
+                "INSERT INTO stores(id, name, location, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                (store_id, name, location, now, now),
+            )
+        return Store(id=store_id, name=name, location=location, created_at=_dt(now), updated_at=_dt(now))
+
+    def list_stores(self, cursor: str | None = None, limit: int | None = None) -> Page[Store]:
+        limit = DEFAULT_LIST_LIMIT if limit is None else limit
+        if limit < 1:
+            raise InvalidInput("limit must be at least 1")
+        rows = self.conn.execute("SELECT id, name, location, created_at, updated_at FROM stores").fetchall()
+        stores = sorted((self._row_to_store(r) for r in rows), key=lambda s: store_sort_key(s.name))
+        if cursor:
+            try:
+                after = store_sort_key(decode_cursor(cursor))
+            except ValueError as exc:
+                raise InvalidInput(f"invalid cursor: {exc}", "pass a cursor from a previous listing") from None
+            stores_after = [s for s in stores if store_sort_key(s.name) > after]
+        else:
+            stores_after = stores
+        page = stores_after[:limit]
+        more = len(stores_after) > limit
+        return Page(items=page, next_cursor=encode_cursor(page[-1].name) if more else None, total=len(stores))
+
+    def get_store(self, store_id: str) -> Store:
+        row = self.conn.execute(
+            "SELECT id, name, location, created_at, updated_at FROM stores WHERE id = ?", (store_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"KV store {store_id!r} not found", "run 'kvcli kv-store list' to see the store IDs")
+        return self._row_to_store(row)
+
+    def find_store(self, name: str) -> Store:
+        row = self.conn.execute(
+            "SELECT id, name, location, created_at, updated_at FROM stores WHERE name = ?", (name,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no KV store named {name!r}", "run 'kvcli kv-store list' to see the store names")
+        return self._row_to_store(row)
+
+    def rename_store(self, store_id: str, name: str) -> Store:
+        validation.check_store_name(name)
+        with self.write() as conn:
+            self._require_store(conn, store_id)
+            other = conn.execute("SELECT id FROM stores WHERE name = ?", (name,)).fetchone()
+            if other and other[0] != store_id:
+                raise InvalidInput(f"a KV store named {name!r} already exists", "choose another name")
+            conn.execute(
+                "UPDATE stores SET name = ?, updated_at = ? WHERE id = ?", (name, int(self._now()), store_id)
+            )
+        return self.get_store(store_id)
+
+    def delete_store(self, store_id: str) -> None:
+        now = self._now()
+        with self.write() as conn:
+            self._require_store(conn, store_id)
+            live = conn.execute(
+                "SELECT count(*) FROM items WHERE store_id = ? AND (expires_at IS NULL OR expires_at > ?)",
+                (store_id, now),
+            ).fetchone()[0]
+            if live:
+                raise Conflict(
+                    f"KV store {store_id!r} is not empty ({live} keys)",
+                    "delete its keys first, or use 'kvcli kv-store delete --all'",
+                )
+            self._before_store_delete(conn, store_id)
+            conn.execute("DELETE FROM items WHERE store_id = ?", (store_id,))
+            conn.execute("DELETE FROM stores WHERE id = ?", (store_id,))
+
+    def _before_store_delete(self, conn: sqlite3.Connection, store_id: str) -> None:
+        """Hook for checks that must pass before a store is deleted (resource links add one)."""
+
+    def _require_store(self, conn: sqlite3.Connection, store_id: str) -> None:
+        if conn.execute("SELECT 1 FROM stores WHERE id = ?", (store_id,)).fetchone() is None:
+            raise NotFound(f"KV store {store_id!r} not found", "run 'kvcli kv-store list' to see the store IDs")
+
+    # -------------------------------------------------------------------- items
+    def _validate_entry(self, key: str, metadata: str | None, ttl: int | None) -> None:
+        validation.check_key(key)
+        validation.check_metadata(metadata)
+        validation.check_ttl(ttl)
+
+    def put_item(
+        self,
+        store_id: str,
+        key: str,
+        value: bytes,
+        *,
+        metadata: str | None = None,
+        ttl: int | None = None,
+        mode: PutMode = PutMode.UPSERT,
+        if_generation_match: int | None = None,
+        background_fetch: bool = False,
+    ) -> int:
+        """Write one item and return its new generation."""
+        self._validate_entry(key, metadata, ttl)
+        value = bytes(value)
+        limit = self.max_value_bytes
+        validation.check_value_size(len(value), limit)
+        now = self._now()
+        with self.write() as conn:
+            self._require_store(conn, store_id)
+            row = conn.execute(
+                "SELECT generation, expires_at FROM items WHERE store_id = ? AND key = ?", (store_id, key)
+            ).fetchone()
+            if row is not None and row[1] is not None and row[1] <= now:
+                conn.execute("DELETE FROM items WHERE store_id = ? AND key = ?", (store_id, key))
+                row = None
+            current = row[0] if row else None
+            if mode is PutMode.ADD and current is not None:
+                raise PreconditionFailed(
+                    f"key {key!r} already exists (generation {current})",
+                    "drop --add to overwrite it",
+                )
+            if if_generation_match is not None:
+                if if_generation_match == 0 and current is not None:
+                    raise PreconditionFailed(
+                        f"key {key!r} already exists (generation {current}); if-generation-match 0 needs a new key"
+                    )
+                if if_generation_match != 0 and current != if_generation_match:
+                    now_is = "does not exist" if current is None else f"is at generation {current}"
+                    raise PreconditionFailed(
+                        f"generation mismatch for key {key!r}: expected {if_generation_match}, the key {now_is}"
+                    )
+            if mode in (PutMode.APPEND, PutMode.PREPEND) and current is not None:
+                old = conn.execute(
+                    "SELECT value FROM items WHERE store_id = ? AND key = ?", (store_id, key)
+                ).fetchone()[0]
+                value = bytes(old) + value if mode is PutMode.APPEND else value + bytes(old)
+                validation.check_value_size(len(value), limit)
+            gen = self._next_generations(conn, 1)
+            self._upsert(conn, store_id, key, value, metadata or "", gen, now, ttl)
+        return gen
+
+    @staticmethod
+    def _upsert(
+        conn: sqlite3.Connection,
+        store_id: str,
+        key: str,
+        value: bytes,
+        metadata: str,
+        gen: int,
+        now: float,
+        ttl: int | None,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO items(store_id, key, metadata, generation, size, last_modified, expires_at, value) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(store_id, key) DO UPDATE SET "
+            "metadata = excluded.metadata, generation = excluded.generation, size = excluded.size, "
+            "last_modified = excluded.last_modified, expires_at = excluded.expires_at, value = excluded.value",
+            (store_id, key, metadata, gen, len(value), int(now * 1_000_000), now + ttl if ttl else None, value),
+        )
+
+    def _info(self, key: str, row: tuple) -> ItemInfo:
+        metadata, generation, size, last_modified, expires_at = row[:5]
+        return ItemInfo(
+            key=key,
+            generation=generation,
+            metadata=metadata,
+            size=size,
+            last_modified=_dt(last_modified / 1_000_000),
+            expires_at=_dt(expires_at),
+        )
+
+    def _live_row(self, store_id: str, key: str, with_value: bool) -> tuple:
+        cols = "metadata, generation, size, last_modified, expires_at" + (", value" if with_value else "")
+        conn = self.conn
+        # one read transaction so the store check and the item read see the same snapshot
+        conn.execute("BEGIN")
+        try:
+            row = conn.execute(
+                f"SELECT {cols} FROM items WHERE store_id = ? AND key = ? AND (expires_at IS NULL OR expires_at > ?)",
+                (store_id, key, self._now()),
+            ).fetchone()
+            if row is None:
+                self._require_store(conn, store_id)
+                raise NotFound(f"key {key!r} not found in KV store {store_id!r}", "check the key with 'kv-store-entry list'")
+        finally:
+            conn.execute("COMMIT")
+        return row
+
+    def get_item(self, store_id: str, key: str) -> Item:
+        row = self._live_row(store_id, key, with_value=True)
+        return Item(info=self._info(key, row), value=bytes(row[5]))
+
+    def describe_item(self, store_id: str, key: str) -> ItemInfo:
+        """Everything about an item except its value, which is not read."""
+        return self._info(key, self._live_row(store_id, key, with_value=False))
+
+    def list_keys(
+        self,
+        store_id: str,
+        prefix: str | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+        consistency: str = "strong",
+    ) -> Page[str]:
+        if consistency not in ("strong", "eventual"):
+            raise InvalidInput(f"invalid consistency {consistency!r}", "use 'strong' or 'eventual'")
+        limit = DEFAULT_LIST_LIMIT if limit is None else limit
+        if limit < 1:
+            raise InvalidInput("limit must be at least 1")
+        after: str | None = None
+        if cursor:
+            try:
+                after = decode_cursor(cursor)
+            except ValueError as exc:
+                raise InvalidInput(f"invalid cursor: {exc}", "pass a cursor printed by a previous listing") from None
+        sql = "SELECT key FROM items WHERE store_id = ? AND (expires_at IS NULL OR expires_at > ?)"
+        args: list = [store_id, self._now()]
+        if prefix:
+            sql += " AND key >= ?"
+            args.append(prefix)
+            upper = _prefix_upper_bound(prefix)
+            if upper is not None:
+                sql += " AND key < ?"
+                args.append(upper)
+        if after is not None:
+            sql += " AND key > ?"
+            args.append(after)
+        sql += " ORDER BY key LIMIT ?"
+        args.append(limit + 1)
+        conn = self.conn
+        conn.execute("BEGIN")
+        try:
+            self._require_store(conn, store_id)
+            keys = [r[0] for r in conn.execute(sql, args)]
+        finally:
+            conn.execute("COMMIT")
+        more = len(keys) > limit
+        keys = keys[:limit]
+        return Page(items=keys, next_cursor=encode_cursor(keys[-1]) if more else None)
+
+    def delete_item(
+        self, store_id: str, key: str, *, force: bool = False, if_generation_match: int | None = None
+    ) -> None:
+        now = self._now()
+        with self.write() as conn:
+            self._require_store(conn, store_id)
+            row = conn.execute(
+                "SELECT generation, expires_at FROM items WHERE store_id = ? AND key = ?", (store_id, key)
+            ).fetchone()
+            live = row is not None and (row[1] is None or row[1] > now)
+            if not live:
+                if row is not None:
+                    conn.execute("DELETE FROM items WHERE store_id = ? AND key = ?", (store_id, key))
+                if force:
+                    return
+                raise NotFound(f"key {key!r} not found in KV store {store_id!r}", "pass --force to ignore missing keys")
+            if if_generation_match is not None and row[0] != if_generation_match:
+                raise PreconditionFailed(
+                    f"generation mismatch for key {key!r}: expected {if_generation_match}, "
+                    f"the key is at generation {row[0]}"
+                )
+            conn.execute("DELETE FROM items WHERE store_id = ? AND key = ?", (store_id, key))
+
+    def put_batch(self, store_id: str, entries: Iterable[BatchEntry]) -> BatchResult:
+        """Write entries in one transaction. Invalid entries are reported by index; valid ones are written."""
+        result = BatchResult()
+        now = self._now()
+        limit = self.max_value_bytes if self.max_value_bytes is not None else validation.max_value_bytes()
+        good: list[BatchEntry] = []
+        for index, entry in enumerate(entries):
+            problem = (
+                validation.key_problem(entry.key)
+                or validation.metadata_problem(entry.metadata)
+                or (None if len(entry.value) <= limit else f"value is {len(entry.value)} bytes; the limit is {limit}")
+            )
+            if problem is None and entry.ttl is not None:
+                try:
+                    validation.check_ttl(entry.ttl)
+                except InvalidInput as exc:
+                    problem = exc.message
+            if problem:
+                result.errors.append(BatchError(index=index, key=entry.key, code="400", reason=problem))
+            else:
+                good.append(entry)
+        with self.write() as conn:
+            self._require_store(conn, store_id)
+            if good:
+                gen = self._next_generations(conn, len(good))
+                rows = [
+                    (
+                        store_id,
+                        e.key,
+                        e.metadata or "",
+                        gen + i,
+                        len(e.value),
+                        int(now * 1_000_000),
+                        now + e.ttl if e.ttl else None,
+                        e.value,
+                    )
+                    for i, e in enumerate(good)
+                ]
+                conn.executemany(
+                    "INSERT INTO items(store_id, key, metadata, generation, size, last_modified, expires_at, value) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(store_id, key) DO UPDATE SET "
+                    "metadata = excluded.metadata, generation = excluded.generation, size = excluded.size, "
+                    "last_modified = excluded.last_modified, expires_at = excluded.expires_at, value = excluded.value",
+                    rows,
+                )
+        result.written = len(good)
+        return result
+
+    def purge_expired(self) -> int:
+        """Physically remove expired items (reads already hide them). Returns how many were removed."""
+        with self.write() as conn:
+            cur = conn.execute("DELETE FROM items WHERE expires_at IS NOT NULL AND expires_at <= ?", (self._now(),))
+            return cur.rowcount
+
+    def delete_many(self, store_id: str, keys: list[str]) -> list[tuple[str, Exception | None]]:
+        """Delete keys in one transaction (missing keys count as deleted). Used by bulk deletion."""
+        with self.write() as conn:
+            self._require_store(conn, store_id)
+            conn.executemany("DELETE FROM items WHERE store_id = ? AND key = ?", [(store_id, k) for k in keys])
+        return [(k, None) for k in keys]
