@@ -24,6 +24,18 @@ CT_JSON = "application/json"
 CT_NDJSON = "application/x-ndjson"
 CT_OCTET = "application/octet-stream"
 CT_FORM = "application/x-www-form-urlencoded"
+CT_PROBLEM = "application/problem+json"  # RFC 7807 error bodies
+CT_JSONAPI = "application/vnd.api+json"  # JSON:API error bodies
+
+H_RETRY_AFTER = "Retry-After"
+KEYS_SEGMENT = "keys"  # /resources/stores/kv/{store_id}/keys[/{key}]
+BATCH_SEGMENT = "batch"  # /resources/stores/kv/{store_id}/batch
+# item PUT / DELETE boolean query flags (sent lower case, only when true)
+Q_ADD = "add"
+Q_APPEND = "append"
+Q_PREPEND = "prepend"
+Q_BACKGROUND_FETCH = "background_fetch"
+Q_FORCE = "force"
 
 DEFAULT_LIST_LIMIT = 1000
 BATCH_SUCCESS = {"type": "", "title": "success", "errors": []}
