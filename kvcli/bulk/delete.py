@@ -14,6 +14,8 @@ from itertools import islice
 
 from kvcli.api.errors import KvcliError, UsageError
 
+CHUNK = 500  # keys per transaction on the embedded backend
+
 
 @dataclass
 class DeleteReport:
@@ -45,12 +47,18 @@ def check_limits(concurrency: int, max_errors: int) -> None:
         raise UsageError(f"--max-errors must be at least 1 (got {max_errors})", "pass -m 1 or more")
 
 
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, KvcliError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _guarded(keys: Iterable[str], report: DeleteReport) -> Iterator[str]:
-    """Yield keys; a listing failure is recorded in the report instead of being lost."""
+    """Yield keys; a listing failure (of any kind) is recorded in the report instead of being lost."""
     try:
         yield from keys
-    except KvcliError as exc:
-        report.list_error = exc.message
+    except Exception as exc:  # noqa: BLE001 - reported, never ignored
+        report.list_error = _message(exc)
 
 
 def delete_keys(
@@ -69,21 +77,24 @@ def delete_keys(
     source = _guarded(keys, report)
     many = getattr(api, "delete_many", None)
 
-    def record_failure(key: str, exc: Exception) -> None:
+    def record_failure(key: str, exc: BaseException) -> None:
         report.failed += 1
         if len(report.errors) < max_errors:
-            msg = exc.message if isinstance(exc, KvcliError) else str(exc)
-            report.errors.append((key, msg))
+            report.errors.append((key, _message(exc)))
 
     if callable(many):  # the embedded engine deletes a chunk per transaction
         while True:
-            chunk = list(islice(source, 500))
+            chunk = list(islice(source, CHUNK))
             if not chunk:
                 break
             if report.failed >= max_errors:
                 report.stopped_early = True
                 break
-            for key, exc in many(store_id, chunk):
+            try:
+                results = many(store_id, chunk)
+            except Exception as exc:  # noqa: BLE001 - the chunk's transaction was rolled back: none deleted
+                results = [(key, exc) for key in chunk]
+            for key, exc in results:
                 if exc is None:
                     report.deleted += 1
                 else:
@@ -98,21 +109,30 @@ def delete_keys(
         except Exception as exc:  # noqa: BLE001 - every failure is accounted for
             with lock:
                 record_failure(key, exc)
+                if on_progress:
+                    on_progress(report)
         else:
             with lock:
                 report.deleted += 1
-        if on_progress:
-            on_progress(report)
+                if on_progress:
+                    on_progress(report)
 
+    # The listing runs in this thread and at most 2 x concurrency deletions are in flight, so memory stays flat
+    # and no thread ever waits on a queue that nobody drains (the official CLI's deadlock).
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         pending: set[Future] = set()
-        for key in source:
-            with lock:
-                if report.failed >= max_errors:
-                    report.stopped_early = True
-                    break
-            pending.add(pool.submit(one, key))
-            if len(pending) >= concurrency * 2:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        try:
+            for key in source:
+                with lock:
+                    if report.failed >= max_errors:
+                        report.stopped_early = True
+                        break
+                pending.add(pool.submit(one, key))
+                if len(pending) >= concurrency * 2:
+                    _done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        except BaseException:  # Ctrl-C: do not start the deletions still queued
+            for fut in pending:
+                fut.cancel()
+            raise
         wait(pending)
     return report
