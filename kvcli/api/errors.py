@@ -10,7 +10,8 @@
     ├── Interrupted             Ctrl-C / SIGTERM (exit 130)
     └── ApiError                the backend answered with an error status (status, title, detail)
         ├── InvalidInput        400 / 413 / 422: invalid key, metadata, value, name, location (exit 2)
-        │   └── TooLarge        413: value over the size limit
+        │   ├── TooLarge        413: value over the size limit
+        │   └── VersionLocked   422 "Version locked": editing an active or locked service version (exit 4)
         ├── AuthError           401 / 403 (exit 5)
         ├── NotFound            404: store, key, service, version or link (exit 3)
         ├── Conflict            409: e.g. deleting a non-empty store (exit 4)
@@ -104,6 +105,16 @@ class InvalidInput(ApiError):
 
 class TooLarge(InvalidInput):
     status = 413
+
+
+class VersionLocked(InvalidInput):
+    """The service version is active or locked, so its configuration (e.g. resource links) cannot change.
+
+    Exit code 4 like the other state conflicts: the input is fine, the version's state is not.
+    """
+
+    status = 422
+    exit_code = 4
 
 
 class AuthError(ApiError):

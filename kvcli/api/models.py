@@ -78,3 +78,61 @@ class BatchError:
 class BatchResult:
     written: int = 0
     errors: list[BatchError] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- services, versions, resource links
+SERVICE_TYPES = ("wasm", "vcl")
+RESOURCE_TYPE_KV = "kv-store"
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of a service's configuration. Active or locked versions cannot be edited."""
+
+    service_id: str
+    number: int
+    active: bool = False
+    locked: bool = False
+    comment: str = ""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    staging: bool = False
+
+    @property
+    def editable(self) -> bool:
+        return not (self.active or self.locked)
+
+
+@dataclass(frozen=True)
+class Service:
+    id: str
+    name: str
+    type: str
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    comment: str = ""
+    versions: tuple[Version, ...] = ()
+
+    @property
+    def active_version(self) -> int | None:
+        return next((v.number for v in self.versions if v.active), None)
+
+    @property
+    def latest_version(self) -> int | None:
+        return max((v.number for v in self.versions), default=None)
+
+
+@dataclass(frozen=True)
+class ResourceLink:
+    """A resource (a KV store) attached to one service version under a link name."""
+
+    id: str
+    name: str
+    resource_id: str
+    service_id: str
+    version: int
+    resource_type: str = RESOURCE_TYPE_KV
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    deleted_at: datetime | None = None
+    href: str | None = None

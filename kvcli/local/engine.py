@@ -30,6 +30,7 @@ from kvcli.api.models import (
     Store,
 )
 from kvcli.api.wire import DEFAULT_LIST_LIMIT, decode_cursor, encode_cursor
+from kvcli.local.services import SERVICES_MIGRATION, ServicesMixin
 
 DB_FILENAME = "kvcli.db"
 BUSY_TIMEOUT_MS = 60_000
@@ -58,6 +59,7 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX items_expiry ON items(expires_at) WHERE expires_at IS NOT NULL;
     """,
+    SERVICES_MIGRATION,  # 1 → 2: services, service_versions, resource_links (kvcli/local/services.py)
 ]
 
 
@@ -91,7 +93,7 @@ def _prefix_upper_bound(prefix: str) -> str | None:
     return None
 
 
-class Engine:
+class Engine(ServicesMixin):
     """The embedded KV store. ``clock`` returns epoch seconds; tests pass a movable one to exercise TTLs."""
 
     def __init__(
@@ -285,6 +287,7 @@ class Engine:
 
     def _before_store_delete(self, conn: sqlite3.Connection, store_id: str) -> None:
         """Hook for checks that must pass before a store is deleted (resource links add one)."""
+        self._check_store_unlinked(conn, store_id)
 
     def _require_store(self, conn: sqlite3.Connection, store_id: str) -> None:
         if conn.execute("SELECT 1 FROM stores WHERE id = ?", (store_id,)).fetchone() is None:
