@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kvcli.api import validation
-from kvcli.api.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from kvcli.api.errors import ConfigError, Conflict, InvalidInput, NotFound, PreconditionFailed
 from kvcli.api.models import (
     BatchEntry,
     BatchError,
@@ -61,6 +61,19 @@ MIGRATIONS: list[str] = [
     """,
     SERVICES_MIGRATION,  # 1 → 2: services, service_versions, resource_links (kvcli/local/services.py)
 ]
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The SQL statements of a migration script (a ``;`` inside a string literal or a trigger body is kept)."""
+    current = ""
+    for piece in script.split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \t\n;"):
+                yield current
+            current = ""
+    if current.strip(" \t\n;"):
+        yield current
 
 
 def new_store_id() -> str:
@@ -156,25 +169,42 @@ class Engine(ServicesMixin):
         else:
             conn.execute("COMMIT")
 
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch the file to WAL. SQLite answers "database is locked" to this pragma without calling the busy
+        handler when another process is creating or converting the same file at that moment, so retry it here."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        delay = 0.005
+        while True:
+            try:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError as exc:
+                transient = "locked" in str(exc) or "busy" in str(exc)
+                if not transient or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+        if str(mode).lower() != "wal":  # pragma: no cover - only on filesystems without shared memory
+            raise ConfigError(
+                f"cannot use WAL mode for {self.path} (got {mode})", "put the data directory on a local disk"
+            )
+
     def _migrate(self) -> None:
         conn = self.conn
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":  # pragma: no cover - only on filesystems without shared memory
-            raise InvalidInput(f"cannot use WAL mode for {self.path} (got {mode})")
+        self._enable_wal(conn)
         with self.write():
             conn.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
             row = conn.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
             version = int(row[0]) if row else 0
             if version > len(MIGRATIONS):
-                raise InvalidInput(
+                raise ConfigError(
                     f"database {self.path} has schema version {version}, newer than this kvcli understands "
                     f"({len(MIGRATIONS)})",
                     "upgrade kvcli",
                 )
             for i in range(version, len(MIGRATIONS)):
-                for statement in MIGRATIONS[i].split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+                for statement in _statements(MIGRATIONS[i]):
+                    conn.execute(statement)
             if version != len(MIGRATIONS):
                 conn.execute(
                     "INSERT INTO meta(name, value) VALUES ('schema_version', ?) "
@@ -393,7 +423,9 @@ class Engine(ServicesMixin):
             ).fetchone()
             if row is None:
                 self._require_store(conn, store_id)
-                raise NotFound(f"key {key!r} not found in KV store {store_id!r}", "check the key with 'kv-store-entry list'")
+                raise NotFound(
+                    f"key {key!r} not found in KV store {store_id!r}", "check the key with 'kv-store-entry list'"
+                )
         finally:
             conn.execute("COMMIT")
         return row
