@@ -18,6 +18,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "kv-store-entry": ("kvcli.cli.kv_store_entry", "app"),
     "profile": ("kvcli.cli.profile", "app"),
     "local": ("kvcli.cli.local_cmd", "app"),
+    "resource-link": ("kvcli.cli.resource_link", "app"),
+    "service": ("kvcli.cli.service", "app"),
 }
 HIDDEN_ALIASES: dict[str, str] = {"object-store": "kv-store"}
 

@@ -1,0 +1,260 @@
+"""`kvcli resource-link …` (also `kvcli service resource-link …`): attach KV stores to a service version."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from kvcli.api.errors import UsageError
+from kvcli.cli.options import JsonOpt, StoreNameOpt, human_time
+from kvcli.cli.service_options import (
+    AutocloneOpt,
+    ServiceIdOpt,
+    ServiceNameOpt,
+    VersionOpt,
+    link_json,
+    resolve_service_id,
+)
+from kvcli.cli.state import State, emit_json, message, print_fields, print_table, success
+
+app = typer.Typer(
+    name="resource-link",
+    help="Link KV stores to a service version (create, list, describe, update, delete).",
+    no_args_is_help=True,
+)
+
+LinkIdOpt = Annotated[str, typer.Option("--id", help="ID of the resource link.", show_default=False)]
+ResourceIdOpt = Annotated[
+    str | None,
+    typer.Option("--resource-id", "-r", help="ID of the KV store to link.", show_default=False),
+]
+LinkNameOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--name", "-n", help="Link name, the name edge code opens the store by (default: the store's name).",
+        show_default=False,
+    ),
+]
+
+
+def _editable(api, service_id: str | None, service_name: str | None, version: str, autoclone: bool):
+    """Service ID and an editable version number (cloning with --autoclone, and saying so)."""
+    from kvcli.api.versioning import editable_version, parse_version_spec
+
+    spec = parse_version_spec(version)
+    sid = resolve_service_id(api, service_id, service_name)
+    chosen = editable_version(api, sid, spec, autoclone=autoclone)
+    if chosen.cloned_from is not None:
+        src = chosen.cloned_from
+        state = "active" if src.active else "locked"
+        message(
+            f"INFO: service version {src.number} is {state}, so it was cloned because --autoclone was given. "
+            f"Now working on version {chosen.version.number}."
+        )
+    return sid, chosen.version.number
+
+
+def _readable(api, service_id: str | None, service_name: str | None, version: str):
+    from kvcli.api.versioning import parse_version_spec, resolve_version
+
+    spec = parse_version_spec(version)
+    sid = resolve_service_id(api, service_id, service_name)
+    return sid, resolve_version(api, sid, spec).number
+
+
+def _create(resource_id, store_name, version, service_id, service_name, autoclone, name, json_out) -> None:
+    if resource_id and store_name:
+        raise UsageError("pass either --resource-id or --store-name, not both")
+    if not resource_id and not store_name:
+        raise UsageError("no KV store given", "pass the store ID with -r/--resource-id, or --store-name NAME")
+    api = State.current().api(writes=True)
+    if store_name:
+        resource_id = api.find_store(store_name).id
+    sid, number = _editable(api, service_id, service_name, version, autoclone)
+    link = api.create_link(sid, number, resource_id, name or None)
+    if json_out:
+        emit_json(link_json(link))
+    else:
+        success(f'Created service resource link "{link.name}" ({link.id}) on service {sid} version {number}')
+
+
+@app.command("create")
+def create(
+    version: VersionOpt,
+    resource_id: ResourceIdOpt = None,
+    store_name: StoreNameOpt = None,
+    service_id: ServiceIdOpt = None,
+    service_name: ServiceNameOpt = None,
+    autoclone: AutocloneOpt = False,
+    name: LinkNameOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Link a KV store to a service version (alias: link).
+
+    Example: kvcli resource-link create --service-id SVC --version latest --autoclone -r STORE_ID -n my_store
+    """
+    _create(resource_id, store_name, version, service_id, service_name, autoclone, name, json_out)
+
+
+@app.command("link", hidden=True)
+def link(
+    version: VersionOpt,
+    resource_id: ResourceIdOpt = None,
+    store_name: StoreNameOpt = None,
+    service_id: ServiceIdOpt = None,
+    service_name: ServiceNameOpt = None,
+    autoclone: AutocloneOpt = False,
+    name: LinkNameOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Alias of create.
+
+    Example: kvcli resource-link link --service-id SVC --version 2 -r STORE_ID
+    """
+    _create(resource_id, store_name, version, service_id, service_name, autoclone, name, json_out)
+
+
+@app.command("list")
+def list_(
+    version: VersionOpt,
+    service_id: ServiceIdOpt = None,
+    service_name: ServiceNameOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List the resource links of a service version.
+
+    Example: kvcli resource-link list --service-id SVC --version active --json
+    """
+    api = State.current().api()
+    sid, number = _readable(api, service_id, service_name, version)
+    links = api.list_links(sid, number)
+    if json_out:
+        emit_json([link_json(x) for x in links])
+        return
+    if not links:
+        message(f"No resource links on service {sid} version {number}.")
+        return
+    print_table(
+        ["ID", "Name", "Resource ID", "Type", "Created (UTC)", "Last edited (UTC)"],
+        [[x.id, x.name, x.resource_id, x.resource_type, human_time(x.created_at), human_time(x.updated_at)]
+         for x in links],
+        title=f"Service {sid} version {number}",
+    )
+
+
+def _describe(link_id, version, service_id, service_name, json_out) -> None:
+    api = State.current().api()
+    sid, number = _readable(api, service_id, service_name, version)
+    x = api.get_link(sid, number, link_id)
+    if json_out:
+        emit_json(link_json(x))
+        return
+    pairs = [
+        ("ID", x.id),
+        ("Name", x.name),
+        ("Service ID", x.service_id),
+        ("Service Version", str(x.version)),
+        ("Resource ID", x.resource_id),
+        ("Resource Type", x.resource_type),
+        ("Created (UTC)", human_time(x.created_at)),
+        ("Last edited (UTC)", human_time(x.updated_at)),
+    ]
+    if x.deleted_at is not None:
+        pairs.append(("Deleted (UTC)", human_time(x.deleted_at)))
+    print_fields(pairs)
+
+
+@app.command("describe")
+def describe(
+    link_id: LinkIdOpt,
+    version: VersionOpt,
+    service_id: ServiceIdOpt = None,
+    service_name: ServiceNameOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show one resource link (alias: get).
+
+    Example: kvcli resource-link describe --service-id SVC --version 3 --id LINK_ID
+    """
+    _describe(link_id, version, service_id, service_name, json_out)
+
+
+@app.command("get", hidden=True)
+def get(
+    link_id: LinkIdOpt,
+    version: VersionOpt,
+    service_id: ServiceIdOpt = None,
+    service_name: ServiceNameOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Alias of describe.
+
+    Example: kvcli resource-link get --service-id SVC --version 3 --id LINK_ID
+    """
+    _describe(link_id, version, service_id, service_name, json_out)
+
+
+@app.command("update")
+def update(
+    link_id: LinkIdOpt,
+    name: Annotated[str, typer.Option("--name", "-n", help="New link name.", show_default=False)],
+    version: VersionOpt,
+    service_id: ServiceIdOpt = None,
+    service_name: ServiceNameOpt = None,
+    autoclone: AutocloneOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Rename a resource link.
+
+    Example: kvcli resource-link update --service-id SVC --version latest --autoclone --id LINK_ID -n new_name
+    """
+    api = State.current().api(writes=True)
+    sid, number = _editable(api, service_id, service_name, version, autoclone)
+    x = api.update_link(sid, number, link_id, name=name)
+    if json_out:
+        emit_json(link_json(x))
+    else:
+        success(f"Updated service resource link {x.id} on service {sid} version {number}")
+
+
+def _delete(link_id, version, service_id, service_name, autoclone, json_out) -> None:
+    api = State.current().api(writes=True)
+    sid, number = _editable(api, service_id, service_name, version, autoclone)
+    api.delete_link(sid, number, link_id)
+    if json_out:
+        emit_json({"id": link_id, "service_id": sid, "service_version": number, "deleted": True})
+    else:
+        success(f"Deleted service resource link {link_id} from service {sid} version {number}")
+
+
+@app.command("delete")
+def delete(
+    link_id: LinkIdOpt,
+    version: VersionOpt,
+    service_id: ServiceIdOpt = None,
+    service_name: ServiceNameOpt = None,
+    autoclone: AutocloneOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Delete a resource link (alias: remove).
+
+    Example: kvcli resource-link delete --service-id SVC --version latest --autoclone --id LINK_ID
+    """
+    _delete(link_id, version, service_id, service_name, autoclone, json_out)
+
+
+@app.command("remove", hidden=True)
+def remove(
+    link_id: LinkIdOpt,
+    version: VersionOpt,
+    service_id: ServiceIdOpt = None,
+    service_name: ServiceNameOpt = None,
+    autoclone: AutocloneOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Alias of delete.
+
+    Example: kvcli resource-link remove --service-id SVC --version 4 --id LINK_ID
+    """
+    _delete(link_id, version, service_id, service_name, autoclone, json_out)

@@ -1,0 +1,252 @@
+"""`kvcli service …`: services and their versions, plus `service resource-link …` (the official path)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from kvcli.api.models import SERVICE_TYPES
+from kvcli.cli.options import JsonOpt, human_time
+from kvcli.cli.resource_link import app as resource_link_app
+from kvcli.cli.service_options import (
+    ServiceIdOpt,
+    ServiceNameOpt,
+    VersionOpt,
+    resolve_service_id,
+    service_json,
+    version_json,
+    version_state,
+)
+from kvcli.cli.state import State, emit_json, message, print_fields, print_table, success
+
+app = typer.Typer(
+    name="service",
+    help="Create, list, describe and delete services; manage their versions and resource links.",
+    no_args_is_help=True,
+)
+version_app = typer.Typer(
+    name="version", help="List, clone, activate, deactivate and lock service versions.", no_args_is_help=True
+)
+app.add_typer(version_app, name="version")
+app.add_typer(resource_link_app, name="resource-link")
+
+
+def _type(value: str) -> str:
+    if value not in SERVICE_TYPES:
+        raise typer.BadParameter(f"must be one of {', '.join(SERVICE_TYPES)}, got {value!r}")
+    return value
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Option("--name", "-n", help="Name of the new service.", show_default=False)],
+    type_: Annotated[
+        str, typer.Option("--type", help="Service type: wasm (Compute) or vcl.", callback=_type)
+    ] = "wasm",
+    comment: Annotated[str, typer.Option("--comment", help="A comment for the service.")] = "",
+    json_out: JsonOpt = False,
+) -> None:
+    """Create a service (it starts with an editable version 1).
+
+    Example: kvcli service create --name my-app --type wasm
+    """
+    svc = State.current().api(writes=True).create_service(name, type_, comment)
+    if json_out:
+        emit_json(service_json(svc))
+    else:
+        success(f"Created service {svc.id} ({svc.name!r}, type {svc.type})")
+
+
+@app.command("list")
+def list_(json_out: JsonOpt = False) -> None:
+    """List services.
+
+    Example: kvcli service list --json
+    """
+    services = State.current().api().list_services()
+    if json_out:
+        emit_json([service_json(s) for s in services])
+        return
+    if not services:
+        message("No services. Create one with: kvcli service create --name NAME")
+        return
+    print_table(
+        ["ID", "Name", "Type", "Active version", "Latest version", "Last edited (UTC)"],
+        [
+            [s.id, s.name, s.type, str(s.active_version or "-"), str(s.latest_version or "-"), human_time(s.updated_at)]
+            for s in services
+        ],
+    )
+
+
+def _versions_table(versions, title: str | None = None) -> None:
+    print_table(
+        ["Number", "State", "Comment", "Created (UTC)", "Last edited (UTC)"],
+        [[str(v.number), version_state(v), v.comment, human_time(v.created_at), human_time(v.updated_at)]
+         for v in versions],
+        title=title,
+    )
+
+
+def _describe(service_id: str | None, service_name: str | None, json_out: bool) -> None:
+    api = State.current().api()
+    sid = resolve_service_id(api, service_id, service_name)
+    svc = api.get_service(sid)
+    if json_out:
+        emit_json(service_json(svc))
+        return
+    print_fields(
+        [
+            ("ID", svc.id),
+            ("Name", svc.name),
+            ("Type", svc.type),
+            ("Comment", svc.comment or "-"),
+            ("Active version", str(svc.active_version or "-")),
+            ("Latest version", str(svc.latest_version or "-")),
+            ("Created (UTC)", human_time(svc.created_at)),
+            ("Last edited (UTC)", human_time(svc.updated_at)),
+        ]
+    )
+    if svc.versions:
+        _versions_table(svc.versions, title="Versions")
+
+
+@app.command("describe")
+def describe(service_id: ServiceIdOpt = None, service_name: ServiceNameOpt = None, json_out: JsonOpt = False) -> None:
+    """Show a service and its versions (alias: get).
+
+    Example: kvcli service describe --service-name my-app
+    """
+    _describe(service_id, service_name, json_out)
+
+
+@app.command("get", hidden=True)
+def get(service_id: ServiceIdOpt = None, service_name: ServiceNameOpt = None, json_out: JsonOpt = False) -> None:
+    """Alias of describe.
+
+    Example: kvcli service get --service-id SVC
+    """
+    _describe(service_id, service_name, json_out)
+
+
+@app.command("delete")
+def delete(
+    service_id: ServiceIdOpt = None,
+    service_name: ServiceNameOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="Deactivate the active version first, then delete.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Delete a service with its versions and resource links (asks for confirmation unless -y).
+
+    Example: kvcli -y service delete --service-name my-app --force
+    """
+    state = State.current()
+    api = state.api(writes=True)
+    sid = resolve_service_id(api, service_id, service_name)
+    svc = api.get_service(sid)
+    if not state.confirm(f"This will delete service {svc.name!r} ({sid}) with all its versions and resource links"):
+        raise typer.Exit(0)
+    active = svc.active_version
+    if active is not None and force:
+        api.deactivate_version(sid, active)
+        message(f"Deactivated version {active} of service {sid}.")
+    api.delete_service(sid)
+    if json_out:
+        emit_json({"id": sid, "deleted": True})
+    else:
+        success(f"Deleted service {sid} ({svc.name!r})")
+
+
+# ------------------------------------------------------------------------------------------------ versions
+def _service_and_version(api, service_id, service_name, version: str):
+    from kvcli.api.versioning import parse_version_spec, resolve_version
+
+    spec = parse_version_spec(version)
+    sid = resolve_service_id(api, service_id, service_name)
+    return sid, resolve_version(api, sid, spec)
+
+
+@version_app.command("list")
+def version_list(service_id: ServiceIdOpt = None, service_name: ServiceNameOpt = None, json_out: JsonOpt = False):
+    """List the versions of a service.
+
+    Example: kvcli service version list --service-id SVC
+    """
+    api = State.current().api()
+    sid = resolve_service_id(api, service_id, service_name)
+    versions = api.list_versions(sid)
+    if json_out:
+        emit_json([version_json(v) for v in versions])
+        return
+    _versions_table(versions, title=f"Service {sid}")
+
+
+@version_app.command("clone")
+def version_clone(
+    version: VersionOpt, service_id: ServiceIdOpt = None, service_name: ServiceNameOpt = None, json_out: JsonOpt = False
+):
+    """Copy a version (with its resource links) into a new editable version.
+
+    Example: kvcli service version clone --service-id SVC --version active
+    """
+    api = State.current().api(writes=True)
+    sid, source = _service_and_version(api, service_id, service_name, version)
+    new = api.clone_version(sid, source.number)
+    if json_out:
+        emit_json(version_json(new))
+    else:
+        success(f"Cloned service {sid} version {source.number} to version {new.number}")
+
+
+@version_app.command("activate")
+def version_activate(
+    version: VersionOpt, service_id: ServiceIdOpt = None, service_name: ServiceNameOpt = None, json_out: JsonOpt = False
+):
+    """Activate a version (this locks it; the previously active version is deactivated).
+
+    Example: kvcli service version activate --service-id SVC --version latest
+    """
+    api = State.current().api(writes=True)
+    sid, v = _service_and_version(api, service_id, service_name, version)
+    done = api.activate_version(sid, v.number)
+    if json_out:
+        emit_json(version_json(done))
+    else:
+        success(f"Activated service {sid} version {done.number}")
+
+
+@version_app.command("deactivate")
+def version_deactivate(
+    version: VersionOpt, service_id: ServiceIdOpt = None, service_name: ServiceNameOpt = None, json_out: JsonOpt = False
+):
+    """Deactivate the active version.
+
+    Example: kvcli service version deactivate --service-id SVC --version active
+    """
+    api = State.current().api(writes=True)
+    sid, v = _service_and_version(api, service_id, service_name, version)
+    done = api.deactivate_version(sid, v.number)
+    if json_out:
+        emit_json(version_json(done))
+    else:
+        success(f"Deactivated service {sid} version {done.number}")
+
+
+@version_app.command("lock")
+def version_lock(
+    version: VersionOpt, service_id: ServiceIdOpt = None, service_name: ServiceNameOpt = None, json_out: JsonOpt = False
+):
+    """Lock a version against further edits.
+
+    Example: kvcli service version lock --service-id SVC --version 3
+    """
+    api = State.current().api(writes=True)
+    sid, v = _service_and_version(api, service_id, service_name, version)
+    done = api.lock_version(sid, v.number)
+    if json_out:
+        emit_json(version_json(done))
+    else:
+        success(f"Locked service {sid} version {done.number}")
