@@ -1,0 +1,12 @@
+"""The ``http`` adapter: kvcli's client for Fastly's API (``api.fastly.com``, or ``kvcli local serve``).
+
+``client`` holds the generic part (auth, URLs, retries, timeouts, debug output, error bodies), ``adapter`` the KV
+endpoints. Behaviour is documented in docs/http.md.
+"""
+
+from __future__ import annotations
+
+from kvcli.api.http.adapter import HttpAdapter
+from kvcli.api.http.client import ErrorContext, FastlyHttp
+
+__all__ = ["ErrorContext", "FastlyHttp", "HttpAdapter"]

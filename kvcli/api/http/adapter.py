@@ -1,0 +1,418 @@
+"""The ``http`` adapter: the KV API port over Fastly's HTTP API (api.fastly.com, or ``kvcli local serve``)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from kvcli.api import validation
+from kvcli.api.errors import ApiError, InvalidInput, NotFound, RequestInfo
+from kvcli.api.http.client import ErrorContext, FastlyHttp
+from kvcli.api.models import BatchEntry, BatchError, BatchResult, Item, ItemInfo, Page, PutMode, Store
+from kvcli.api.wire import (
+    BATCH_SEGMENT,
+    CT_NDJSON,
+    CT_OCTET,
+    H_EXPIRES,
+    H_GENERATION,
+    H_IF_GENERATION_MATCH,
+    H_LAST_MODIFIED,
+    H_METADATA,
+    H_STORED_LENGTH,
+    H_TTL,
+    KEYS_SEGMENT,
+    Q_ADD,
+    Q_APPEND,
+    Q_BACKGROUND_FETCH,
+    Q_FORCE,
+    Q_PREPEND,
+    STORES_PATH,
+    parse_timestamp,
+)
+
+STORES = tuple(STORES_PATH.strip("/").split("/"))  # ("resources", "stores", "kv")
+TRUE = "true"  # booleans go on the wire lower case, and only when true
+STORE_LIST_HINT = "run 'kvcli kv-store list' to see the store IDs"
+KEY_LIST_HINT = "check the key with 'kvcli kv-store-entry list'"
+
+
+def _store_context(store_id: str, conflict: str | None = None) -> ErrorContext:
+    explain = {404: f"KV store {store_id!r} not found"}
+    if conflict:
+        explain[409] = conflict
+    return ErrorContext(
+        explain=explain,
+        hints={404: STORE_LIST_HINT, 409: "delete its keys first, or use 'kvcli kv-store delete --all'"},
+    )
+
+
+def _item_context(store_id: str, key: str, precondition: str) -> ErrorContext:
+    return ErrorContext(
+        explain={
+            404: f"key {key!r} not found in KV store {store_id!r} (or the store does not exist)",
+            412: precondition,
+        },
+        hints={
+            404: f"{KEY_LIST_HINT}, and the store ID with 'kvcli kv-store list'",
+            412: "read the current generation with 'kvcli kv-store-entry describe'",
+        },
+    )
+
+
+def _check_generation(value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise InvalidInput(f"invalid if-generation-match {value!r}: it must be a whole number ≥ 0")
+
+
+def _http_date(raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        dt = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return parse_timestamp(raw)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _int_header(headers: httpx.Headers, name: str) -> int | None:
+    raw = headers.get(name)
+    if raw is None:
+        return None
+    try:
+        return int(raw.strip())
+    except ValueError:
+        return None
+
+
+def _store(obj: Any, location: str | None = None) -> Store:
+    if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
+        raise ApiError("the Fastly API answered with something that is not a KV store object")
+    return Store(
+        id=obj["id"],
+        name=str(obj.get("name", "")),
+        created_at=parse_timestamp(obj.get("created_at")),
+        updated_at=parse_timestamp(obj.get("updated_at")),
+        location=obj.get("location") or location,
+    )
+
+
+def _page_fields(doc: Any) -> tuple[list, str | None, int | None]:
+    if not isinstance(doc, dict) or not isinstance(doc.get("data", []), list):
+        raise ApiError("the Fastly API answered a listing without a 'data' array")
+    meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else {}
+    cursor = meta.get("next_cursor") or None  # absent OR empty: no more pages
+    total = meta.get("total")
+    return doc.get("data") or [], cursor if isinstance(cursor, str) else None, total if isinstance(total, int) else None
+
+
+class HttpAdapter(FastlyHttp):
+    """Every KV-store, KV-item and batch endpoint of the Fastly API. See docs/http.md."""
+
+    _head_supported: bool | None = None  # learned on the first describe_item
+
+    # ------------------------------------------------------------------------------------------------- stores
+    def create_store(self, name: str, location: str | None = None) -> Store:
+        validation.check_store_name(name)
+        validation.check_location(location)
+        # Not retried once it may have reached the server: a repeat of a create that did happen would be refused
+        # as a duplicate name and hide the success (see docs/http.md).
+        resp = self._request(
+            "POST",
+            STORES,
+            params={"location": location} if location else None,
+            json={"name": name},
+            retry_safe=False,
+            context=ErrorContext(hints={400: "store names must be unique; see 'kvcli kv-store list'"}),
+        )
+        return _store(self.decode_json(resp), location)
+
+    def list_stores(self, cursor: str | None = None, limit: int | None = None) -> Page[Store]:
+        if limit is not None and limit < 1:
+            raise InvalidInput("limit must be at least 1")
+        params = {"cursor": cursor or None, "limit": str(limit) if limit is not None else None}
+        data, next_cursor, total = _page_fields(self._request_json("GET", STORES, params=params))
+        return Page(items=[_store(s) for s in data], next_cursor=next_cursor, total=total)
+
+    def get_store(self, store_id: str) -> Store:
+        self._check_store_id(store_id)
+        return _store(self._request_json("GET", (*STORES, store_id), context=_store_context(store_id)))
+
+    def find_store(self, name: str) -> Store:
+        """The store named exactly ``name`` (the API's ``name=`` filter, checked; paging if it is ignored)."""
+        doc = self._request_json("GET", STORES, params={"name": name})
+        data, next_cursor, _ = _page_fields(doc)
+        stores = [_store(s) for s in data]
+        for s in stores:
+            if s.name == name:
+                return s
+        if stores:  # the server ignored the filter (or matched loosely): look through every store
+            for s in self._stores_from(next_cursor):
+                if s.name == name:
+                    return s
+        raise NotFound(f"no KV store named {name!r}", "run 'kvcli kv-store list' to see the store names")
+
+    def _stores_from(self, cursor: str | None):
+        if cursor is None:
+            return
+        while True:
+            page = self.list_stores(cursor=cursor)
+            yield from page.items
+            if not page.next_cursor or page.next_cursor == cursor:
+                return
+            cursor = page.next_cursor
+
+    def rename_store(self, store_id: str, name: str) -> Store:
+        self._check_store_id(store_id)
+        validation.check_store_name(name)
+        resp = self._request(
+            "PUT", (*STORES, store_id), json={"name": name}, retry_safe=True, context=_store_context(store_id)
+        )
+        doc = self.decode_json(resp)
+        if isinstance(doc, dict) and isinstance(doc.get("id"), str):
+            return _store(doc)
+        return self.get_store(store_id)  # the documented answer has no body
+
+    def delete_store(self, store_id: str) -> None:
+        self._check_store_id(store_id)
+        self._request(
+            "DELETE",
+            (*STORES, store_id),
+            context=_store_context(store_id, conflict=f"KV store {store_id!r} is not empty"),
+        )
+
+    @staticmethod
+    def _check_store_id(store_id: str) -> None:
+        if not store_id:
+            raise NotFound("KV store '' not found", STORE_LIST_HINT)
+
+    # -------------------------------------------------------------------------------------------------- items
+    def put_item(
+        self,
+        store_id: str,
+        key: str,
+        value: bytes,
+        *,
+        metadata: str | None = None,
+        ttl: int | None = None,
+        mode: PutMode = PutMode.UPSERT,
+        if_generation_match: int | None = None,
+        background_fetch: bool = False,
+    ) -> None:
+        self._check_store_id(store_id)
+        validation.check_key(key)
+        validation.check_metadata(metadata)
+        validation.check_ttl(ttl)
+        _check_generation(if_generation_match)
+        params = {
+            Q_ADD: TRUE if mode is PutMode.ADD else None,
+            Q_APPEND: TRUE if mode is PutMode.APPEND else None,
+            Q_PREPEND: TRUE if mode is PutMode.PREPEND else None,
+            Q_BACKGROUND_FETCH: TRUE if background_fetch else None,
+        }
+        headers: dict[str, str | bytes] = {"Content-Type": CT_OCTET}
+        if metadata is not None:
+            headers[H_METADATA.lower()] = metadata.encode("utf-8")
+        if if_generation_match is not None:
+            headers[H_IF_GENERATION_MATCH] = str(if_generation_match)
+        if ttl is not None:
+            headers[H_TTL] = str(ttl)
+        if mode is PutMode.ADD or if_generation_match == 0:
+            precondition = f"key {key!r} already exists"
+        elif if_generation_match is not None:
+            precondition = f"generation mismatch for key {key!r}: it is not at generation {if_generation_match}"
+        else:
+            precondition = f"precondition failed for key {key!r}"
+        self._request(
+            "PUT",
+            (*STORES, store_id, KEYS_SEGMENT, key),
+            params=params,
+            content=bytes(value),  # bytes, not a stream: httpx sends Content-Length
+            headers=headers,
+            accept=None,
+            # an upsert (plain, add, or generation-checked) can be repeated without changing the outcome;
+            # append/prepend cannot, so they are repeated only when they certainly never left this machine
+            retry_safe=mode not in (PutMode.APPEND, PutMode.PREPEND),
+            context=_item_context(store_id, key, precondition),
+        )
+
+    def get_item(self, store_id: str, key: str) -> Item:
+        self._check_store_id(store_id)
+        validation.check_key(key)
+        resp = self._request(
+            "GET",
+            (*STORES, store_id, KEYS_SEGMENT, key),
+            accept=CT_OCTET,
+            context=_item_context(store_id, key, "precondition failed"),
+        )
+        value = resp.content
+        return Item(info=self._item_info(key, resp.headers, len(value)), value=value)
+
+    def describe_item(self, store_id: str, key: str) -> ItemInfo:
+        """HEAD first (no value transfer); a server without HEAD (405/501) gets a GET whose body is not read."""
+        self._check_store_id(store_id)
+        validation.check_key(key)
+        segments = (*STORES, store_id, KEYS_SEGMENT, key)
+        context = _item_context(store_id, key, "precondition failed")
+        if self._head_supported is not False:
+            resp = self._request("HEAD", segments, accept=CT_OCTET, tolerate=(405, 501), context=context)
+            if resp.status_code < 300 and _int_header(resp.headers, H_GENERATION) is not None:
+                self._head_supported = True
+                return self._item_info(key, resp.headers, None)
+            self._head_supported = False  # 405/501, or a 2xx without item headers: HEAD is not really served
+        resp = self._request("GET", segments, accept=CT_OCTET, stream=True, context=context)
+        try:
+            return self._item_info(key, resp.headers, None)
+        finally:
+            resp.close()  # the value is never downloaded
+
+    @staticmethod
+    def _item_info(key: str, headers: httpx.Headers, body_size: int | None) -> ItemInfo:
+        size = _int_header(headers, H_STORED_LENGTH)
+        if size is None:
+            size = body_size if body_size is not None else _int_header(headers, "Content-Length")
+        expires_at = None
+        raw_exp = headers.get(H_EXPIRES)
+        if raw_exp:
+            try:
+                expires_at = datetime.fromtimestamp(float(raw_exp), tz=UTC)
+            except (ValueError, OverflowError, OSError):
+                expires_at = None
+        return ItemInfo(
+            key=key,
+            generation=_int_header(headers, H_GENERATION) or 0,
+            metadata=headers.get(H_METADATA, ""),
+            size=size or 0,
+            last_modified=_http_date(headers.get(H_LAST_MODIFIED)),
+            expires_at=expires_at,
+        )
+
+    def list_keys(
+        self,
+        store_id: str,
+        prefix: str | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+        consistency: str = "strong",
+    ) -> Page[str]:
+        self._check_store_id(store_id)
+        if consistency not in ("strong", "eventual"):
+            raise InvalidInput(f"invalid consistency {consistency!r}", "use 'strong' or 'eventual'")
+        if limit is not None and limit < 1:
+            raise InvalidInput("limit must be at least 1")
+        params = {
+            "consistency": consistency,
+            "prefix": prefix or None,
+            "cursor": cursor or None,
+            "limit": str(limit) if limit is not None else None,
+        }
+        doc = self._request_json(
+            "GET", (*STORES, store_id, KEYS_SEGMENT), params=params, context=_store_context(store_id)
+        )
+        data, next_cursor, _ = _page_fields(doc)
+        return Page(items=[str(k) for k in data], next_cursor=next_cursor)
+
+    def delete_item(
+        self, store_id: str, key: str, *, force: bool = False, if_generation_match: int | None = None
+    ) -> None:
+        self._check_store_id(store_id)
+        validation.check_key(key)
+        _check_generation(if_generation_match)
+        headers = {H_IF_GENERATION_MATCH: str(if_generation_match)} if if_generation_match is not None else None
+        self._request(
+            "DELETE",
+            (*STORES, store_id, KEYS_SEGMENT, key),
+            params={Q_FORCE: TRUE if force else None},
+            headers=headers,
+            accept=None,
+            context=_item_context(
+                store_id, key, f"generation mismatch for key {key!r}: it is not at generation {if_generation_match}"
+            ),
+        )
+
+    # -------------------------------------------------------------------------------------------------- batch
+    def put_batch(self, store_id: str, entries: Iterable[BatchEntry]) -> BatchResult:
+        """One NDJSON batch request. Invalid entries are reported by their index and never sent."""
+        self._check_store_id(store_id)
+        result = BatchResult()
+        lines: list[bytes] = []
+        sent: list[tuple[int, str]] = []  # (index in ``entries``, key) per line sent
+        for index, entry in enumerate(entries):
+            problem = validation.key_problem(entry.key) or validation.metadata_problem(entry.metadata)
+            if problem is None and entry.ttl is not None:
+                try:
+                    validation.check_ttl(entry.ttl)
+                except InvalidInput as exc:
+                    problem = exc.message
+            if problem:
+                result.errors.append(BatchError(index=index, key=entry.key, code="400", reason=problem))
+                continue
+            obj: dict[str, Any] = {"key": entry.key, "value": base64.b64encode(bytes(entry.value)).decode("ascii")}
+            if entry.metadata is not None:
+                obj["metadata"] = entry.metadata
+            if entry.ttl is not None:
+                obj["time_to_live_sec"] = entry.ttl
+            if entry.background_fetch:
+                obj["background_fetch"] = True
+            lines.append(json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+            sent.append((index, entry.key))
+        if not sent:
+            self.get_store(store_id)  # nothing to send, but a missing store is still an error
+            return result
+        resp = self._request(
+            "PUT",
+            (*STORES, store_id, BATCH_SEGMENT),
+            content=b"\n".join(lines) + b"\n",
+            headers={"Content-Type": CT_NDJSON},
+            retry_safe=True,  # every line is an upsert
+            tolerate=(400, 413, 422),
+            context=_store_context(store_id),
+        )
+        line_errors = self._batch_errors(resp, sent)
+        if line_errors is None:  # a 4xx that is not about lines: the whole request failed
+            raise self.error_from_response(
+                resp, RequestInfo(resp.request.method, str(resp.request.url)), _store_context(store_id)
+            )
+        failed_lines = {e.index for e in line_errors if e.index >= 0}
+        unplaced = sum(1 for e in line_errors if e.index < 0)
+        result.errors.extend(line_errors)
+        result.errors.sort(key=lambda e: (e.index < 0, e.index))
+        result.written = max(0, len(sent) - len(failed_lines) - unplaced)
+        return result
+
+    def _batch_errors(self, resp: httpx.Response, sent: list[tuple[int, str]]) -> list[BatchError] | None:
+        """Per-line errors of a batch answer (indexes mapped back to the caller's entries); None if not per-line."""
+        try:
+            doc = json.loads(resp.content) if resp.content.strip() else None
+        except ValueError:
+            doc = None
+        errors = doc.get("errors") if isinstance(doc, dict) else None
+        if not isinstance(errors, list) or not errors:
+            return [] if resp.status_code < 300 else None
+        out: list[BatchError] = []
+        first_index_of_key: dict[str, int] = {}
+        for original, key in sent:
+            first_index_of_key.setdefault(key, original)
+        for err in errors:
+            if not isinstance(err, dict):
+                continue
+            line = err.get("index")
+            key = err.get("key") if isinstance(err.get("key"), str) else ""
+            if isinstance(line, int) and not isinstance(line, bool) and 0 <= line < len(sent):
+                original, sent_key = sent[line]
+                key = key or sent_key
+            elif key in first_index_of_key:
+                original = first_index_of_key[key]
+            else:
+                original = -1
+            reason = err.get("reason") or err.get("detail") or err.get("title") or "rejected"
+            code = str(err.get("code", resp.status_code))
+            out.append(BatchError(index=original, key=key, code=code, reason=str(reason)))
+        if resp.status_code >= 300 and not out:
+            return None
+        return out

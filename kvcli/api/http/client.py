@@ -1,0 +1,467 @@
+"""The generic half of the HTTP adapter: one ``httpx.Client`` speaking to a Fastly API endpoint.
+
+:class:`FastlyHttp` knows about authentication, URLs, retries, timeouts, debug output and error bodies, but nothing
+about KV stores; :class:`kvcli.api.http.HttpAdapter` builds the KV endpoints on :meth:`FastlyHttp._request`, and other
+endpoint families (services, versions, resource links) can do the same.
+
+Retry rules (see docs/http.md):
+
+* A request that failed before it was sent (connect error, connect timeout, no free pooled connection) is always
+  repeated, within the attempt and time budget.
+* A request that failed after it may have reached the server (read/write error, reset, read timeout) or that got 429,
+  500, 502, 503 or 504 is repeated only when ``retry_safe``: repeating it cannot change the outcome. By default that
+  is GET, HEAD, OPTIONS and DELETE; callers mark idempotent PUTs explicitly and must never mark appends or POSTs that
+  create something.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json as jsonlib
+import random
+import sys
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from kvcli import __version__
+from kvcli.api import errors as E
+from kvcli.api.errors import ApiError, ConfigError, KvcliError, RequestInfo, TransportError, error_for_status
+from kvcli.api.http.bodies import build_message, one_line, parse_error_body
+from kvcli.api.http.retry import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_RETRY_SECONDS,
+    DEFAULT_READ_TIMEOUT,
+    ENV_MAX_ATTEMPTS,
+    ENV_MAX_RETRY_SECONDS,
+    ENV_TIMEOUT,
+    RETRY_STATUSES,
+    RetryPolicy,
+    server_delay,
+    settings_from_env,
+)
+from kvcli.api.wire import CT_JSON, H_KEY
+
+USER_AGENT = f"kvcli/{__version__}"
+REDACTED = "[REDACTED]"
+SECRET_HEADERS = frozenset({H_KEY.lower(), "authorization", "proxy-authorization", "cookie", "set-cookie"})
+DEBUG_BODY_CHARS = 1024
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+
+# failures before the request left this machine: repeating them is always harmless
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# failures after the request may have reached the server
+_MAYBE_SENT = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadTimeout, httpx.WriteTimeout)
+
+AUTH_HINT = (
+    "check the API token: pass -t/--token, set FASTLY_API_TOKEN, or store one with 'kvcli profile create' "
+    "(see 'kvcli profile list')"
+)
+FORBIDDEN_HINT = (
+    "the token is valid but may lack permission for this (KV stores need at least Engineer permissions); "
+    "check which token is used with 'kvcli profile list'"
+)
+RATE_HINT = (
+    "the API rate limit was reached; wait and try again "
+    f"(automatic retries: {ENV_MAX_ATTEMPTS}, {ENV_MAX_RETRY_SECONDS})"
+)
+SERVER_HINT = "the API had a problem; try again later (Fastly's status page: https://www.fastlystatus.com)"
+MAYBE_APPLIED_HINT = "it may or may not have been applied, and was not repeated automatically; check before rerunning"
+EARLIER_ATTEMPT_HINT = "an earlier attempt of this request failed and may already have been applied"
+
+
+@dataclass(frozen=True)
+class ErrorContext:
+    """What a caller knows about an endpoint's errors.
+
+    ``explain`` gives a title for statuses whose body is empty or says nothing (e.g. 412 on a KV item), ``hints`` the
+    fix to suggest for a status (e.g. 404 on a store → "run 'kvcli kv-store list'").
+    """
+
+    explain: Mapping[int, str] = field(default_factory=dict)
+    hints: Mapping[int, str] = field(default_factory=dict)
+
+
+NO_CONTEXT = ErrorContext()
+
+
+def is_loopback_host(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return addr.is_loopback
+
+
+def encode_segment(segment: str) -> str:
+    """One path component, percent-encoded as a single segment (``/`` → ``%2F``; ``.``/``..`` kept as ``%2E``)."""
+    if segment in (".", ".."):
+        return segment.replace(".", "%2E")  # otherwise URL normalisation would remove them
+    return quote(segment, safe="")
+
+
+def _check_endpoint(endpoint: str) -> tuple[str, str]:
+    """(endpoint without trailing slash, host) or ConfigError."""
+    text = (endpoint or "").strip()
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(
+            f"invalid API endpoint {endpoint!r}",
+            "use a URL such as https://api.fastly.com or http://127.0.0.1:7676 (--endpoint, FASTLY_API_ENDPOINT or "
+            "the profile's endpoint)",
+        )
+    return text.rstrip("/"), parts.hostname
+
+
+class FastlyHttp:
+    """A Fastly API client: auth header, retries, timeouts, debug output, errors. Thread-safe (one pooled client)."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        token: str | None,
+        *,
+        debug: bool = False,
+        timeout: float | httpx.Timeout | None = None,
+        connect_timeout: float | None = None,
+        max_attempts: int | None = None,
+        max_retry_seconds: float | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        debug_stream: IO[str] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.endpoint, self.host = _check_endpoint(endpoint)
+        self.token = token or None
+        self.debug = debug
+        self.description = f"Fastly API at {self.endpoint}"
+        overrides = settings_from_env(env)
+        attempts = max_attempts if max_attempts is not None else overrides["max_attempts"]
+        budget = max_retry_seconds if max_retry_seconds is not None else overrides["max_retry_seconds"]
+        if attempts is not None and int(attempts) < 1:
+            raise ConfigError(f"max_attempts must be at least 1 (got {attempts})")
+        if budget is not None and float(budget) < 0:
+            raise ConfigError(f"max_retry_seconds cannot be negative (got {budget})")
+        self.retry = RetryPolicy(
+            max_attempts=int(attempts) if attempts is not None else DEFAULT_MAX_ATTEMPTS,
+            max_retry_seconds=float(budget) if budget is not None else DEFAULT_MAX_RETRY_SECONDS,
+        )
+        if isinstance(timeout, httpx.Timeout):
+            self.timeout = timeout
+        else:
+            read = float(timeout) if timeout is not None else overrides["timeout"] or DEFAULT_READ_TIMEOUT
+            connect = float(connect_timeout) if connect_timeout is not None else min(DEFAULT_CONNECT_TIMEOUT, read)
+            self.timeout = httpx.Timeout(read, connect=connect)
+        self._sleep = sleep
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._rng = rng or random.Random()
+        self._debug_stream = debug_stream
+        self._debug_lock = threading.Lock()
+        self._client = httpx.Client(
+            transport=transport,
+            timeout=self.timeout,
+            headers={"User-Agent": USER_AGENT},
+            follow_redirects=False,  # a redirect must never carry Fastly-Key to another host
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+        )
+
+    # ----------------------------------------------------------------------------------------------- lifecycle
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------------------------------------- building
+    def url(self, segments: Iterable[str]) -> str:
+        """The URL of a path given as components; each one is encoded as exactly one segment."""
+        encoded = []
+        for seg in segments:
+            if not isinstance(seg, str) or seg == "":
+                raise E.InvalidInput(f"empty path component in a request to {self.endpoint}")
+            encoded.append(encode_segment(seg))
+        return self.endpoint + "/" + "/".join(encoded)
+
+    def _require_token(self) -> None:
+        if self.token is None and not is_loopback_host(self.host):
+            raise ConfigError(
+                f"no API token for {self.endpoint}",
+                "pass -t/--token, set FASTLY_API_TOKEN, or store one with 'kvcli profile create NAME' "
+                "(only loopback endpoints such as 'kvcli local serve' work without one)",
+            )
+
+    # ----------------------------------------------------------------------------------------------- requests
+    def _request(
+        self,
+        method: str,
+        segments: Iterable[str],
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        form: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str | bytes] | None = None,
+        accept: str | None = CT_JSON,
+        retry_safe: bool | None = None,
+        stream: bool = False,
+        tolerate: Collection[int] = (),
+        context: ErrorContext = NO_CONTEXT,
+    ) -> httpx.Response:
+        """Send a request (with retries) and return the 2xx response, or raise the matching KvcliError.
+
+        ``retry_safe`` (default: True for GET/HEAD/OPTIONS/DELETE) says whether repeating the request after it may
+        have reached the server is harmless. Statuses in ``tolerate`` are returned instead of raised (never retried).
+        With ``stream=True`` a successful response is returned unread; the caller must close it.
+        """
+        method = method.upper()
+        self._require_token()
+        if retry_safe is None:
+            retry_safe = method in SAFE_METHODS
+        url = self.url(segments)
+        hdrs: dict[str, str | bytes] = {}
+        if accept:
+            hdrs["Accept"] = accept
+        if self.token is not None:
+            hdrs[H_KEY] = self.token
+        hdrs.update(headers or {})
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        started = self._clock()
+        attempt = 0
+        applied_maybe = False  # an earlier attempt may have reached the server
+        while True:
+            attempt += 1
+            request = self._client.build_request(
+                method, url, params=query or None, json=json, data=form, content=content, headers=hdrs
+            )
+            info = RequestInfo(method, str(request.url))
+            self._debug_request(request, attempt)
+            t0 = self._clock()
+            try:
+                response = self._client.send(request, stream=True)
+            except httpx.TransportError as exc:
+                sent = not isinstance(exc, _NOT_SENT)
+                error = self._transport_error(exc, info, sent=sent, retry_safe=retry_safe)
+                self._debug_line(f"! {type(exc).__name__}: {one_line(str(exc) or type(exc).__name__)}")
+                retryable = isinstance(exc, _NOT_SENT) or (retry_safe and isinstance(exc, _MAYBE_SENT))
+                applied_maybe = applied_maybe or sent
+                if not retryable:
+                    raise error from None
+                self._wait_or_give_up(error, attempt, started, None)
+                continue
+            success = 200 <= response.status_code < 300
+            if stream and success:
+                self._debug_response(response, self._clock() - t0, body=None)
+                return response
+            try:
+                response.read()
+            except httpx.TransportError as exc:
+                error = self._transport_error(exc, info, sent=True, retry_safe=retry_safe)
+                applied_maybe = True
+                if not (retry_safe and isinstance(exc, _MAYBE_SENT)):
+                    raise error from None
+                self._wait_or_give_up(error, attempt, started, None)
+                continue
+            finally:
+                response.close()
+            self._debug_response(response, self._clock() - t0, body=response.content)
+            if success or response.status_code in tolerate:
+                return response
+            error = self.error_from_response(response, info, context)
+            status = response.status_code
+            if status in RETRY_STATUSES and retry_safe:
+                applied_maybe = applied_maybe or status != 429
+                delay = server_delay(status, response.headers, self._wall_clock())
+                self._wait_or_give_up(error, attempt, started, delay)
+                continue
+            if status in RETRY_STATUSES and status != 429 and not retry_safe:
+                error.hint = _join(error.hint, f"this request ({method}) {MAYBE_APPLIED_HINT}")
+            elif applied_maybe and 400 <= status < 500:
+                error.hint = _join(error.hint, EARLIER_ATTEMPT_HINT)
+            raise error
+
+    def _request_json(self, method: str, segments: Iterable[str], **kwargs: Any) -> Any:
+        """:meth:`_request` and decode the JSON body (None for an empty body)."""
+        return self.decode_json(self._request(method, segments, **kwargs))
+
+    def decode_json(self, response: httpx.Response) -> Any:
+        body = response.content
+        if not body.strip():
+            return None
+        try:
+            return jsonlib.loads(body)
+        except ValueError:
+            info = RequestInfo(response.request.method, str(response.request.url))
+            preview = one_line(body[:200].decode("utf-8", "replace"))
+            raise ApiError(
+                f"the Fastly API answered {info} with a body that is not JSON: {preview}",
+                "check that --endpoint points at the Fastly API",
+                status=response.status_code,
+                request=info,
+            ) from None
+
+    # ------------------------------------------------------------------------------------------------- retries
+    def _wait_or_give_up(
+        self,
+        error: KvcliError,
+        attempt: int,
+        started: float,
+        asked: float | None,
+    ) -> None:
+        """Sleep before the next attempt, or raise ``error`` (saying how long we tried) when the budget is spent."""
+        policy = self.retry
+        elapsed = self._clock() - started
+        remaining = policy.max_retry_seconds - elapsed
+        reason = None
+        if attempt >= policy.max_attempts:
+            reason = "attempts"
+        elif asked is not None and asked > remaining:
+            reason = "asked"
+        elif remaining <= 0:
+            reason = "time"
+        if reason is not None:
+            if attempt > 1:
+                error.message += f" (gave up after {attempt} attempts over {elapsed:.1f} s)"
+            if reason == "asked":
+                error.message += (
+                    f" (not retried: the server asked to wait {asked:.0f} s, longer than the "
+                    f"{policy.max_retry_seconds:g} s retry budget)"
+                )
+            if isinstance(error, E.RateLimited | E.ServerError | TransportError):
+                error.hint = _join(
+                    error.hint,
+                    f"retry limits: {ENV_MAX_ATTEMPTS}={policy.max_attempts}, "
+                    f"{ENV_MAX_RETRY_SECONDS}={policy.max_retry_seconds:g}",
+                )
+            raise error from None
+        if asked is not None:
+            delay = min(asked + self._rng.uniform(0.0, policy.base_delay), remaining)
+        else:
+            delay = min(policy.backoff(attempt, self._rng), remaining)
+        self._debug_line(f"! retrying in {delay:.2f} s (attempt {attempt + 1} of {policy.max_attempts})")
+        self._sleep(delay)
+
+    # -------------------------------------------------------------------------------------------------- errors
+    def error_from_response(
+        self, response: httpx.Response, info: RequestInfo | None = None, context: ErrorContext = NO_CONTEXT
+    ) -> ApiError:
+        """The ApiError subclass for a non-2xx response, with a one-line message and a hint."""
+        status = response.status_code
+        if info is None:
+            info = RequestInfo(response.request.method, str(response.request.url))
+        body = parse_error_body(response.headers.get("content-type", ""), response.content)
+        title = body.title or context.explain.get(status, "")
+        detail = body.detail
+        if body.title and status in context.explain and body.title.lower() in ("undefined error", ""):
+            title = context.explain[status]
+        cls = error_for_status(status)
+        hint = context.hints.get(status) or _default_hint(status)
+        retry_after = server_delay(status, response.headers, self._wall_clock()) if status in RETRY_STATUSES else None
+        message = build_message(status, response.reason_phrase, title, detail)
+        return cls(message, hint, status=status, title=title, detail=detail, request=info, retry_after=retry_after)
+
+    def _transport_error(self, exc: httpx.TransportError, info: RequestInfo, *, sent: bool, retry_safe: bool):
+        what = one_line(str(exc) or type(exc).__name__, 200)
+        hint = "is the server running? check --endpoint (or the profile's endpoint) and your network"
+        if isinstance(exc, httpx.ConnectTimeout):
+            msg = f"connecting to {self.endpoint} timed out after {self.timeout.connect:g} s"
+        elif isinstance(exc, httpx.ConnectError):
+            msg = f"cannot connect to {self.endpoint}: {what}"
+        elif isinstance(exc, httpx.PoolTimeout):
+            msg = f"no free connection to {self.endpoint} within {self.timeout.pool:g} s"
+            hint = "too many requests in parallel; lower the concurrency"
+        elif isinstance(exc, httpx.ReadTimeout):
+            msg = f"{self.endpoint} did not answer {info.method} within {self.timeout.read:g} s"
+            hint = f"raise {ENV_TIMEOUT} (seconds) or try again"
+        elif isinstance(exc, httpx.WriteTimeout):
+            msg = f"sending {info.method} to {self.endpoint} timed out after {self.timeout.write:g} s"
+            hint = f"raise {ENV_TIMEOUT} (seconds) or check your network"
+        elif isinstance(exc, httpx.UnsupportedProtocol):
+            msg = f"unsupported endpoint URL {self.endpoint}: {what}"
+            hint = "use an http:// or https:// endpoint"
+        else:
+            msg = f"the connection to {self.endpoint} failed during {info.method}: {what}"
+        if sent and not retry_safe:
+            hint = _join(hint, f"the request {MAYBE_APPLIED_HINT}")
+        return TransportError(msg, hint, request=info)
+
+    # --------------------------------------------------------------------------------------------------- debug
+    def _debug_line(self, line: str) -> None:
+        if not self.debug:
+            return
+        if self.token and len(self.token) >= 6:
+            line = line.replace(self.token, REDACTED)
+        stream = self._debug_stream or sys.stderr
+        with self._debug_lock:
+            stream.write(f"[debug] {line}\n")
+            stream.flush()
+
+    def _debug_headers(self, prefix: str, headers: httpx.Headers) -> None:
+        for raw_name, raw_value in headers.raw:
+            name = raw_name.decode("latin-1")
+            shown = REDACTED if name.lower() in SECRET_HEADERS else raw_value.decode(headers.encoding, "replace")
+            self._debug_line(f"{prefix} {name}: {shown}")
+
+    def _debug_body(self, prefix: str, body: bytes | None, content_type: str) -> None:
+        if not body:
+            return
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            self._debug_line(f"{prefix} <{len(body)} bytes of binary data>")
+            return
+        shown = text[:DEBUG_BODY_CHARS].replace("\r", "\\r").replace("\n", "\\n")
+        more = f" … ({len(body)} bytes in all)" if len(text) > DEBUG_BODY_CHARS else ""
+        self._debug_line(f"{prefix} {shown}{more}")
+
+    def _debug_request(self, request: httpx.Request, attempt: int) -> None:
+        if not self.debug:
+            return
+        suffix = f" (attempt {attempt})" if attempt > 1 else ""
+        self._debug_line(f"> {request.method} {request.url}{suffix}")
+        self._debug_headers(">", request.headers)
+        body = request.content if isinstance(request.stream, httpx.ByteStream) else None
+        self._debug_body(">", body, request.headers.get("content-type", ""))
+
+    def _debug_response(self, response: httpx.Response, seconds: float, body: bytes | None) -> None:
+        if not self.debug:
+            return
+        self._debug_line(f"< {response.status_code} {response.reason_phrase} ({seconds * 1000:.0f} ms)")
+        self._debug_headers("<", response.headers)
+        self._debug_body("<", body, response.headers.get("content-type", ""))
+
+
+def _default_hint(status: int) -> str | None:
+    if status == 401:
+        return AUTH_HINT
+    if status == 403:
+        return FORBIDDEN_HINT
+    if status == 429:
+        return RATE_HINT
+    if status >= 500:
+        return SERVER_HINT
+    return None
+
+
+def _join(hint: str | None, more: str) -> str:
+    return f"{hint}; {more}" if hint else more

@@ -1,0 +1,92 @@
+"""When and how long to wait before repeating a failed request.
+
+Exponential backoff with full jitter (a random wait between 0 and ``base * 2**(n-1)``, capped at ``max_delay``) unless
+the server says how long to wait (``Retry-After``, or ``Fastly-RateLimit-Reset`` on a 429). Attempts and total time
+are bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+from kvcli.api.errors import ConfigError
+from kvcli.api.wire import H_RETRY_AFTER, H_RL_RESET
+
+#: statuses worth repeating a request for (the server did not, or may not, have done the work)
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_MAX_RETRY_SECONDS = 60.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 60.0
+
+ENV_MAX_ATTEMPTS = "KVCLI_HTTP_MAX_ATTEMPTS"
+ENV_MAX_RETRY_SECONDS = "KVCLI_HTTP_MAX_RETRY_SECONDS"
+ENV_TIMEOUT = "KVCLI_HTTP_TIMEOUT"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS  # including the first
+    max_retry_seconds: float = DEFAULT_MAX_RETRY_SECONDS  # no new attempt starts later than this after the first
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+
+    def backoff(self, retry_number: int, rng: random.Random) -> float:
+        """Full jitter: uniform in [0, min(max_delay, base * 2**(retry_number-1))]."""
+        ceiling = min(self.max_delay, self.base_delay * (2 ** max(0, retry_number - 1)))
+        return rng.uniform(0.0, ceiling)
+
+
+def server_delay(status: int, headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds the server asked us to wait, or None. ``now`` is wall-clock epoch seconds."""
+    raw = headers.get(H_RETRY_AFTER)
+    if raw:
+        raw = raw.strip()
+        try:
+            return max(0.0, float(raw))
+        except ValueError:
+            pass
+        try:
+            when = parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            when = None
+        if when is not None and when.tzinfo is not None:
+            return max(0.0, when.timestamp() - now)
+    if status == 429:
+        reset = headers.get(H_RL_RESET)
+        if reset:
+            try:
+                return max(0.0, float(reset.strip()) - now)
+            except ValueError:
+                return None
+    return None
+
+
+def _env_number(env: Mapping[str, str], name: str, kind: type, minimum: float, strict_min: bool) -> float | None:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        value = kind(raw.strip())
+    except ValueError:
+        value = None
+    if value is None or value < minimum or (strict_min and value == minimum):
+        bound = f"greater than {minimum:g}" if strict_min else f"at least {minimum:g}"
+        what = "a whole number" if kind is int else "a number of seconds"
+        raise ConfigError(f"invalid {name}={raw!r}", f"set it to {what} {bound}, or unset it")
+    return value
+
+
+def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, float | int | None]:
+    """The ``KVCLI_HTTP_*`` overrides that are set (ConfigError naming the variable when one is malformed)."""
+    env = os.environ if env is None else env
+    return {
+        "max_attempts": _env_number(env, ENV_MAX_ATTEMPTS, int, 1, strict_min=False),
+        "max_retry_seconds": _env_number(env, ENV_MAX_RETRY_SECONDS, float, 0, strict_min=False),
+        "timeout": _env_number(env, ENV_TIMEOUT, float, 0, strict_min=True),
+    }
