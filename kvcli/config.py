@@ -18,13 +18,18 @@ with its path and line and never replaced.
 
 Which backend a command uses, highest first (:func:`resolve_target`):
 
-1. ``--local``
-2. ``--token/-t`` or ``--endpoint/--api``
-3. ``--profile/-o``
-4. ``FASTLY_API_TOKEN`` / ``FASTLY_API_ENDPOINT``
-5. ``KVCLI_PROFILE``
-6. the config's default profile
-7. otherwise the embedded local backend
+1. ``--local``: the embedded backend in the default data directory (whatever profiles say).
+2. ``--token/-t`` or ``--endpoint/--api``: the Fastly API.
+   * ``-t NAME`` where NAME is a stored Fastly profile with a token uses that profile's token *and* endpoint (like the
+     official CLI, where ``--token`` may name a stored token); any other value is the token itself.
+   * The endpoint is ``--endpoint``, else (raw token) ``FASTLY_API_ENDPOINT``, else https://api.fastly.com.
+   * ``--endpoint`` without ``-t`` takes the token from ``FASTLY_API_TOKEN``, else sends no token: a token stored in
+     a profile is never sent to an endpoint typed on the command line.
+3. ``--profile/-o NAME``: that profile (an unknown name is an error).
+4. ``FASTLY_API_TOKEN`` / ``FASTLY_API_ENDPOINT`` (empty values count as unset): the Fastly API.
+5. ``KVCLI_PROFILE``: that profile.
+6. the config's ``default_profile`` (a name that matches no profile is an error, not a silent fallback).
+7. otherwise the embedded local backend in the default data directory.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ PROFILE_TYPES = ("fastly", "local")
 def config_dir(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     if env.get("KVCLI_CONFIG_DIR"):
-        return Path(env["KVCLI_CONFIG_DIR"])
+        return Path(env["KVCLI_CONFIG_DIR"]).expanduser()
     import platformdirs
 
     return Path(platformdirs.user_config_dir("kvcli"))
@@ -56,7 +61,7 @@ def config_dir(env: Mapping[str, str] | None = None) -> Path:
 def data_dir(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     if env.get("KVCLI_DATA_DIR"):
-        return Path(env["KVCLI_DATA_DIR"])
+        return Path(env["KVCLI_DATA_DIR"]).expanduser()
     import platformdirs
 
     return Path(platformdirs.user_data_dir("kvcli"))
@@ -170,8 +175,7 @@ def _parse(path: Path, data: dict) -> Config:
             endpoint=body.get("endpoint"),
             data_dir=body.get("data_dir"),
         )
-    if default is not None and default in cfg.profiles:
-        cfg.default_profile = default
+    cfg.default_profile = default or None  # a dangling name is reported when it is used (resolve_target)
     return cfg
 
 
@@ -184,7 +188,7 @@ def save(cfg: Config) -> None:
         data["default_profile"] = cfg.default_profile
     data["profiles"] = {name: p.to_toml() for name, p in sorted(cfg.profiles.items())}
     text = tomli_w.dumps(data)
-    cfg.path.parent.mkdir(parents=True, exist_ok=True)
+    cfg.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".config.", suffix=".tmp", dir=cfg.path.parent)
     try:
         os.fchmod(fd, 0o600)
@@ -229,7 +233,8 @@ class Target:
 
 def _from_profile(p: Profile, source: str, env: Mapping[str, str]) -> Target:
     if p.type == "local":
-        return Target("local", source, data_dir=Path(p.data_dir) if p.data_dir else data_dir(env), profile=p.name)
+        where = Path(p.data_dir).expanduser() if p.data_dir else data_dir(env)
+        return Target("local", source, data_dir=where, profile=p.name)
     return Target("http", source, endpoint=p.endpoint or DEFAULT_ENDPOINT, token=p.token, profile=p.name)
 
 
@@ -255,18 +260,26 @@ def resolve_target(
         if token or endpoint:
             raise UsageError("--local cannot be combined with --token or --endpoint", "use one or the other")
         return Target("local", "--local", data_dir=data_dir(env))
-    if token or endpoint:
-        resolved_token = token
-        if token and token in config().profiles and config().profiles[token].type == "fastly":
-            resolved_token = config().profiles[token].token  # -t NAME uses a stored profile's token
-        if resolved_token is None:
-            resolved_token = env.get("FASTLY_API_TOKEN") or None
-        src = "--token" if token else "--endpoint"
+    if token and token in config().profiles:  # -t NAME: a stored profile's token (and endpoint)
+        p = config().profiles[token]
+        if p.type != "fastly" or not p.token:
+            raise UsageError(
+                f"-t/--token {token!r} names a {p.type} profile without a token",
+                f"use -o {token} to select that profile, or pass the token itself",
+            )
         return Target(
             "http",
-            src,
+            f"--token {token} (profile)",
+            endpoint=endpoint or p.endpoint or DEFAULT_ENDPOINT,
+            token=p.token,
+            profile=p.name,
+        )
+    if token or endpoint:
+        return Target(
+            "http",
+            "--token" if token else "--endpoint",
             endpoint=endpoint or env.get("FASTLY_API_ENDPOINT") or DEFAULT_ENDPOINT,
-            token=resolved_token,
+            token=token or env.get("FASTLY_API_TOKEN") or None,
         )
     if profile:
         return _from_profile(config().get(profile), f"--profile {profile}", env)
@@ -281,9 +294,14 @@ def resolve_target(
     if env.get("KVCLI_PROFILE"):
         name = env["KVCLI_PROFILE"]
         return _from_profile(config().get(name), f"KVCLI_PROFILE={name}", env)
-    if config().default_profile:
-        name = config().default_profile
-        return _from_profile(config().get(name), f"default profile {name}", env)
+    name = config().default_profile
+    if name:
+        if name not in config().profiles:
+            raise ConfigError(
+                f"config file {config().path}: default_profile {name!r} names no profile",
+                "pick one with 'kvcli profile switch NAME' (see 'kvcli profile list')",
+            )
+        return _from_profile(config().profiles[name], f"default profile {name}", env)
     return Target("local", "default: nothing configured", data_dir=data_dir(env))
 
 

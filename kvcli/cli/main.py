@@ -74,7 +74,9 @@ def root(
     ] = None,
     endpoint: Annotated[
         str | None,
-        typer.Option("--endpoint", "--api", help="API endpoint URL (e.g. a 'kvcli local serve' URL).", show_default=False),
+        typer.Option(
+            "--endpoint", "--api", help="API endpoint URL (e.g. a 'kvcli local serve' URL).", show_default=False
+        ),
     ] = None,
     local: Annotated[bool, typer.Option("--local", help="Use the embedded local backend.")] = False,
     auto_yes: Annotated[bool, typer.Option("--auto-yes", "-y", help="Answer yes to confirmation prompts.")] = False,
@@ -174,7 +176,7 @@ def hoist_globals(argv: list[str], root_cmd: click.Command) -> list[str]:
         if isinstance(cmd, click.Group):
             try:
                 sub = cmd.get_command(ctx, tok)
-            except Exception:
+            except Exception:  # noqa: BLE001 - click reports it properly when it parses for real
                 sub = None
             if sub is not None:
                 cmd = sub
@@ -204,8 +206,12 @@ def run(argv: list[str]) -> int:
             traceback.print_exc()
         err(error_line(exc))
         return exit_code_for(exc)
-    except click.exceptions.NoSuchOption as exc:
-        return _usage_error(exc)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        # a group run without a subcommand: its help is the answer (typer's rich help is already printed)
+        text = exc.format_message()
+        if text.strip():
+            sys.stdout.write(text + "\n")
+        return 2
     except click.UsageError as exc:
         return _usage_error(exc)
     except click.ClickException as exc:
@@ -217,13 +223,22 @@ def run(argv: list[str]) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return 141
+    except OSError as exc:  # the environment, not kvcli: unreadable or full disk, missing permissions
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        where = f": {exc.filename}" if exc.filename else ""
+        err(f"Error: {exc.strerror or exc}{where} (hint: check the path, its permissions and free space)")
+        return 1
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback, no locals
         if debug:
             import traceback
 
             traceback.print_exc()
+        detail = " ".join(str(exc).split())
         err(
-            f"Error: internal error: {type(exc).__name__}: {exc} "
+            f"Error: internal error: {type(exc).__name__}: {detail} "
             "(hint: re-run with --debug-mode for a traceback and report it as a bug)"
         )
         return 1

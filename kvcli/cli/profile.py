@@ -10,7 +10,7 @@ import typer
 from kvcli import config as cfgmod
 from kvcli.api.errors import ConfigError, UsageError
 from kvcli.cli.options import JsonOpt
-from kvcli.cli.state import emit_json, message, print_table, success
+from kvcli.cli.state import emit_json, message, print_table, stdout_is_tty, success
 
 app = typer.Typer(name="profile", help="Manage profiles: which backend and token to use.", no_args_is_help=True)
 
@@ -19,6 +19,21 @@ NameArg = Annotated[str, typer.Argument(help="Profile name.", show_default=False
 
 def _load() -> cfgmod.Config:
     return cfgmod.load(cfgmod.config_path())
+
+
+def _check_name(name: str) -> None:
+    if not name.strip() or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name) or name != name.strip():
+        raise UsageError(f"invalid profile name {name!r}", "use a non-empty name without control characters or "
+                         "leading/trailing spaces")
+
+
+def _abs_dir(path: str | None) -> str | None:
+    """Profiles store absolute data paths, so a profile works from any working directory."""
+    if path is None:
+        return None
+    from pathlib import Path
+
+    return str(Path(path).expanduser().absolute())
 
 
 def _check_endpoint(endpoint: str | None) -> None:
@@ -34,8 +49,13 @@ def _check_endpoint(endpoint: str | None) -> None:
 @app.command("create")
 def create(
     name: NameArg,
-    token: Annotated[str | None, typer.Option("--token", help="Fastly API token for this profile.")] = None,
-    endpoint: Annotated[str | None, typer.Option("--endpoint", help="API endpoint (default: https://api.fastly.com).")] = None,
+    token: Annotated[
+        str | None, typer.Option("--token", "-t", help="Fastly API token for this profile.", show_default=False)
+    ] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option("--endpoint", "--api", help="API endpoint (default: https://api.fastly.com).", show_default=False),
+    ] = None,
     local: Annotated[bool, typer.Option("--local", help="A profile for the embedded local backend.")] = False,
     data_dir: Annotated[str | None, typer.Option("--data-dir", help="With --local: where the database lives.")] = None,
     default: Annotated[bool, typer.Option("--default", help="Make it the default profile.")] = False,
@@ -48,12 +68,13 @@ def create(
         raise UsageError("a --local profile takes no --token or --endpoint", "drop --local, or drop those flags")
     if data_dir and not local:
         raise UsageError("--data-dir goes with --local", "add --local")
+    _check_name(name)
     _check_endpoint(endpoint)
     cfg = _load()
     if name in cfg.profiles:
         raise ConfigError(f"profile {name!r} already exists", "choose another name or use 'kvcli profile update'")
     if local:
-        prof = cfgmod.Profile(name=name, type="local", data_dir=str(data_dir) if data_dir else None)
+        prof = cfgmod.Profile(name=name, type="local", data_dir=_abs_dir(data_dir))
     else:
         prof = cfgmod.Profile(name=name, type="fastly", token=token, endpoint=endpoint)
     cfg.profiles[name] = prof
@@ -108,8 +129,10 @@ def switch(name: NameArg) -> None:
 @app.command("update")
 def update(
     name: NameArg,
-    token: Annotated[str | None, typer.Option("--token", help="New token.")] = None,
-    endpoint: Annotated[str | None, typer.Option("--endpoint", help="New endpoint.")] = None,
+    token: Annotated[str | None, typer.Option("--token", "-t", help="New token.", show_default=False)] = None,
+    endpoint: Annotated[
+        str | None, typer.Option("--endpoint", "--api", help="New endpoint.", show_default=False)
+    ] = None,
     data_dir: Annotated[str | None, typer.Option("--data-dir", help="New data directory (local profiles).")] = None,
     default: Annotated[bool, typer.Option("--default", help="Also make it the default.")] = False,
 ) -> None:
@@ -131,7 +154,7 @@ def update(
     if endpoint is not None:
         prof.endpoint = endpoint
     if data_dir is not None:
-        prof.data_dir = data_dir
+        prof.data_dir = _abs_dir(data_dir)
     if default:
         cfg.default_profile = name
     cfgmod.save(cfg)
@@ -157,7 +180,7 @@ def token(
     prof = cfg.get(name)
     if prof.type != "fastly" or not prof.token:
         raise ConfigError(f"profile {name!r} has no token", f"set one with: kvcli profile update {name} --token T")
-    if sys.stdout.isatty() and not force_tty:
+    if stdout_is_tty() and not force_tty:
         raise UsageError("refusing to print a token to a terminal", "use it in $(...) or a pipe, or pass --reveal")
     sys.stdout.write(prof.token + "\n")
 

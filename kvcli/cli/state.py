@@ -50,14 +50,17 @@ class State:
         return self._target
 
     def api(self, *, writes: bool = False):
-        """The adapter for this invocation (created once). ``writes`` announces the backend on stderr."""
+        """The adapter for this invocation (created once).
+
+        ``writes`` announces the backend on stderr (unless -q); with -v every command announces it.
+        """
         if self._api is None:
             from kvcli.config import make_api
 
             target = self.target()
             options = {"debug": self.debug} if target.kind == "http" else {}
             self._api = make_api(target, **options)
-        if writes:
+        if writes or self.verbose:
             self.announce_backend()
         return self._api
 
@@ -78,7 +81,7 @@ class State:
         """Ask before a destructive action. -y/-i answer yes; with no terminal and no -y it is an error."""
         if self.auto_yes or self.non_interactive:
             return True
-        if not sys.stdin.isatty():
+        if not stdin_is_tty():
             raise UsageError(
                 f"{warning} — refusing without confirmation because stdin is not a terminal",
                 "pass -y/--auto-yes to confirm",
@@ -136,6 +139,13 @@ def emit_json(obj: Any) -> None:
     out = sys.stdout
     out.write(dumps(obj))
     out.flush()
+
+
+def stdin_is_tty() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def stdout_is_tty() -> bool:
