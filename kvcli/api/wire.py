@@ -114,3 +114,28 @@ def decode_cursor(cursor: str) -> str:
         return body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError("cursor is not UTF-8") from exc
+
+
+# --- services, versions and resource links (`/service/...`; form-encoded requests, JSON answers) ---------------
+SERVICE_PATH = "/service"  # GET list, POST create; /service/{sid}; /service/search?name=
+SEARCH_SEGMENT = "search"
+DETAILS_SEGMENT = "details"  # /service/{sid}/details[?version=N][&filter[versions.active]=true]
+VERSION_SEGMENT = "version"  # /service/{sid}/version[/{n}[/clone|lock|activate|deactivate]]
+RESOURCE_SEGMENT = "resource"  # /service/{sid}/version/{n}/resource[/{link_id}]
+VERSION_ACTIONS = ("clone", "lock", "activate", "deactivate")
+Q_FILTER_ACTIVE = "filter[versions.active]"
+Q_FILTER_STAGED = "filter[versions.staged]"
+Q_PAGE = "page"
+Q_PER_PAGE = "per_page"
+STATUS_OK = {"status": "ok"}  # body of a resource-link (and service) DELETE
+MSG_NOT_FOUND = "Record not found"
+MSG_VERSION_LOCKED = "Version locked"  # 422
+MSG_DUPLICATE = "Duplicate record"  # 409
+ENV_PRODUCTION = "production"  # the environment an active version is listed under
+
+
+def service_timestamp(dt: datetime | None) -> str | None:
+    """The ``/service`` family's timestamp form: RFC 3339 in UTC with whole seconds (``2023-01-19T11:28:14Z``)."""
+    if dt is None:
+        return None
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -288,7 +288,6 @@ class ServicesMixin:
                     f"service {service_id} has an active version ({active[0]}) and cannot be deleted",
                     f"deactivate it first ('kvcli service version deactivate --service-id {service_id} "
                     f"--version {active[0]}'), or pass --force to 'kvcli service delete'",
-                    title="Bad request",
                     detail=f"Service '{service_id}' has an active version",
                 )
             conn.execute("DELETE FROM resource_links WHERE service_id = ?", (service_id,))
@@ -361,7 +360,6 @@ class ServicesMixin:
                         f"version {number} of service {service_id} links KV store {resource_id!r} "
                         f"(link {name!r}), which no longer exists",
                         "clone the version, delete that link from the clone, and activate the clone",
-                        title="Bad request",
                         detail=f"Resource '{resource_id}' linked as '{name}' does not exist",
                     )
                 conn.execute(
@@ -385,7 +383,6 @@ class ServicesMixin:
                 raise Conflict(
                     f"version {number} of service {service_id} is not active",
                     f"run 'kvcli service version list --service-id {service_id}' to see which version is active",
-                    title="Bad request",
                     detail=f"Version '{number}' for service '{service_id}' is not active",
                 )
             conn.execute(

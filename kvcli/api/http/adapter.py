@@ -14,6 +14,7 @@ import httpx
 from kvcli.api import validation
 from kvcli.api.errors import ApiError, InvalidInput, NotFound, RequestInfo
 from kvcli.api.http.client import ErrorContext, FastlyHttp
+from kvcli.api.http.services import ServicesHttpMixin
 from kvcli.api.models import BatchEntry, BatchError, BatchResult, Item, ItemInfo, Page, PutMode, Store
 from kvcli.api.wire import (
     BATCH_SEGMENT,
@@ -111,7 +112,7 @@ def _page_fields(doc: Any) -> tuple[list, str | None, int | None]:
     return doc.get("data") or [], cursor if isinstance(cursor, str) else None, total if isinstance(total, int) else None
 
 
-class HttpAdapter(FastlyHttp):
+class HttpAdapter(ServicesHttpMixin, FastlyHttp):
     """Every KV-store, KV-item and batch endpoint of the Fastly API. See docs/http.md."""
 
     _head_supported: bool | None = None  # learned on the first describe_item

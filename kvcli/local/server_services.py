@@ -1,0 +1,326 @@
+"""The ``/service/...`` endpoints of ``kvcli local serve``: services, versions, details and resource links.
+
+Registered by :func:`kvcli.local.server.build_router` (this module is named in its ``ROUTE_MODULES``). Shapes follow
+the recordings of the real API (docs/resource-links.md, "Wire format"): form-encoded request bodies, 200 on create,
+bare JSON arrays, ``{"status": "ok"}`` on delete, Rails-style ``{"msg", "detail"}`` errors (404 "Record not found",
+409 "Duplicate record", 422 "Version locked"), RFC 3339 timestamps, and ``Fastly-RateLimit-Remaining`` /
+``Fastly-RateLimit-Reset`` headers on every request that is not a read.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from starlette.responses import Response
+
+from kvcli.api import wire
+from kvcli.api.errors import ApiError, InvalidInput, NotFound
+from kvcli.api.models import ResourceLink, Service, Version
+from kvcli.local.server import Call, Router, json_response, legacy_error
+
+#: the rate-limit window the headers describe (Fastly: non-read requests per hour; recordings show 10 000)
+RATE_LIMIT_PER_HOUR = 10_000
+#: what ``customer_id`` says on the embedded backend (there are no customers)
+LOCAL_CUSTOMER_ID = "kvcliLocalCustomer0000"
+DEFAULT_PER_PAGE = 20
+MAX_PER_PAGE = 1000
+
+SERVICES = wire.SERVICE_PATH
+SEARCH = f"{SERVICES}/{wire.SEARCH_SEGMENT}"
+SERVICE = SERVICES + "/{service_id}"
+DETAILS = f"{SERVICE}/{wire.DETAILS_SEGMENT}"
+VERSIONS = f"{SERVICE}/{wire.VERSION_SEGMENT}"
+VERSION = VERSIONS + "/{version}"
+LINKS = f"{VERSION}/{wire.RESOURCE_SEGMENT}"
+LINK = LINKS + "/{link_id}"
+
+
+# ------------------------------------------------------------------------------------------------ bodies
+def version_json(v: Version) -> dict[str, Any]:
+    environments = (
+        [{"name": wire.ENV_PRODUCTION, "service_id": v.service_id, "active_version": v.number}] if v.active else []
+    )
+    return {
+        "active": v.active,
+        "comment": v.comment,
+        "created_at": wire.service_timestamp(v.created_at),
+        "deleted_at": None,
+        "deployed": False,
+        "locked": v.locked,
+        "number": v.number,
+        "service_id": v.service_id,
+        "staging": v.staging,
+        "testing": False,
+        "updated_at": wire.service_timestamp(v.updated_at),
+        "environments": environments,
+    }
+
+
+def version_detail_json(v: Version | None) -> dict[str, Any] | None:
+    """A version as ``/details`` shows it: the version object plus its (here always empty) VCL/Compute objects."""
+    if v is None:
+        return None
+    return version_json(v) | {"backends": [], "domains": [], "healthchecks": []}
+
+
+def service_json(s: Service) -> dict[str, Any]:
+    active = s.active_version
+    return {
+        "id": s.id,
+        "name": s.name,
+        "type": s.type,
+        "comment": s.comment,
+        "customer_id": LOCAL_CUSTOMER_ID,
+        "created_at": wire.service_timestamp(s.created_at),
+        "updated_at": wire.service_timestamp(s.updated_at),
+        "deleted_at": None,
+        "paused": False,
+        "publish_key": "",
+        "environments": (
+            [{"name": wire.ENV_PRODUCTION, "service_id": s.id, "active_version": active}] if active else []
+        ),
+        "version": active if active is not None else s.latest_version,  # the "current" version
+        "versions": [version_json(v) for v in s.versions],
+    }
+
+
+def link_json(link: ResourceLink) -> dict[str, Any]:
+    return {
+        "id": link.id,
+        "name": link.name,
+        "service_id": link.service_id,
+        "version": link.version,
+        "resource_id": link.resource_id,
+        "resource_type": link.resource_type,
+        "created_at": wire.service_timestamp(link.created_at),
+        "updated_at": wire.service_timestamp(link.updated_at),
+        "deleted_at": wire.service_timestamp(link.deleted_at),
+        "href": link.href,
+    }
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+def form(call: Call) -> dict[str, str]:
+    """The request's form fields (``application/x-www-form-urlencoded``; a JSON object is accepted too)."""
+    ctype = call.request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == wire.CT_JSON:
+        obj = call.json_body()
+        if obj is None:
+            return {}
+        if not isinstance(obj, dict):
+            raise InvalidInput("request body must be a form (or a JSON object)")
+        return {str(k): "" if v is None else str(v) for k, v in obj.items()}
+    try:
+        text = call.body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("form body is not UTF-8") from None
+    return {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True).items()}
+
+
+def version_number(call: Call) -> int:
+    raw = call.params["version"]
+    if not raw.isdigit() or int(raw) < 1:
+        sid = call.params["service_id"]
+        raise NotFound(
+            f"version {raw!r} of service {sid!r} not found",
+            title=wire.MSG_NOT_FOUND,
+            detail=f"Couldn't find Version '{{ number => {raw}, service => {sid} }}'",
+        )
+    return int(raw)
+
+
+def status_ok() -> Response:
+    return json_response(wire.STATUS_OK)
+
+
+class RateWindow:
+    """``Fastly-RateLimit-*`` bookkeeping: a per-hour budget that counts non-read requests (never enforced)."""
+
+    def __init__(self, limit: int = RATE_LIMIT_PER_HOUR, clock: Callable[[], float] = time.time) -> None:
+        self.limit = limit
+        self.clock = clock
+        self.window = -1
+        self.remaining = limit
+        self.lock = threading.Lock()
+
+    def take(self) -> dict[str, str]:
+        with self.lock:
+            window = int(self.clock() // 3600)
+            if window != self.window:
+                self.window, self.remaining = window, self.limit
+            self.remaining = max(0, self.remaining - 1)
+            return {wire.H_RL_REMAINING: str(self.remaining), wire.H_RL_RESET: str((window + 1) * 3600)}
+
+
+def api_error(exc: ApiError) -> Response:
+    """The legacy body with Fastly's ``msg`` (the error's title, e.g. "Version locked") and ``detail``."""
+    return legacy_error(exc.status or 500, exc.detail or exc.message, msg=exc.title or None)
+
+
+# ---------------------------------------------------------------------------------------------- handlers
+def list_services(call: Call) -> Response:
+    services = call.engine.list_services()
+    if (call.q("sort") or "created") == "name":
+        services.sort(key=lambda s: s.name)
+    if (call.q("direction") or "ascend").lower().startswith("desc"):
+        services.reverse()
+    page = call.int_param(wire.Q_PAGE) or 1
+    per_page = min(call.int_param(wire.Q_PER_PAGE) or DEFAULT_PER_PAGE, MAX_PER_PAGE)
+    start = (page - 1) * per_page
+    chunk = services[start : start + per_page]
+    headers = {}
+    last = max(1, -(-len(services) // per_page))
+    if page < last:
+        base = str(call.request.url).split("?")[0]
+        query = {k: v[-1] for k, v in call.query.items()}
+
+        def link(n: int) -> str:
+            return base + "?" + urlencode(query | {wire.Q_PAGE: str(n), wire.Q_PER_PAGE: str(per_page)})
+
+        headers["Link"] = f'<{link(page + 1)}>; rel="next", <{link(last)}>; rel="last"'
+    return json_response([service_json(s) for s in chunk], headers=headers)
+
+
+def create_service(call: Call) -> Response:
+    fields = form(call)
+    svc = call.engine.create_service(fields.get("name", ""), fields.get("type") or "vcl", fields.get("comment", ""))
+    return json_response(service_json(svc))
+
+
+def search_service(call: Call) -> Response:
+    name = call.q("name")
+    if not name:
+        raise InvalidInput("missing name", "pass ?name=<service name>")
+    return json_response(service_json(call.engine.find_service(name)))
+
+
+def get_service(call: Call) -> Response:
+    return json_response(service_json(call.engine.get_service(call.params["service_id"])))
+
+
+def delete_service(call: Call) -> Response:
+    call.engine.delete_service(call.params["service_id"])
+    return status_ok()
+
+
+def service_details(call: Call) -> Response:
+    engine = call.engine
+    svc = engine.get_service(call.params["service_id"])
+    active = next((v for v in svc.versions if v.active), None)
+    latest = max(svc.versions, key=lambda v: v.number) if svc.versions else None
+    wanted = call.int_param("version")
+    if wanted is not None:
+        version: Version | None = engine.get_version(svc.id, wanted)
+    elif call.flag(wire.Q_FILTER_STAGED):
+        version = next((v for v in svc.versions if v.staging), None)
+    else:
+        version = active or latest
+    body = service_json(svc) | {"version": version_detail_json(version), "active_version": version_detail_json(active)}
+    return json_response(body)
+
+
+def list_versions(call: Call) -> Response:
+    return json_response([version_json(v) for v in call.engine.list_versions(call.params["service_id"])])
+
+
+def create_version(call: Call) -> Response:
+    v = call.engine.create_version(call.params["service_id"], form(call).get("comment", ""))
+    return json_response({"comment": v.comment, "service_id": v.service_id, "number": v.number})
+
+
+def get_version(call: Call) -> Response:
+    return json_response(version_json(call.engine.get_version(call.params["service_id"], version_number(call))))
+
+
+def version_action(action: str) -> Callable[[Call], Response]:
+    def handler(call: Call) -> Response:
+        method = getattr(call.engine, f"{action}_version")
+        return json_response(version_json(method(call.params["service_id"], version_number(call))))
+
+    handler.__name__ = f"{action}_version"
+    return handler
+
+
+def list_links(call: Call) -> Response:
+    links = call.engine.list_links(call.params["service_id"], version_number(call))
+    return json_response([link_json(x) for x in links])
+
+
+def create_link(call: Call) -> Response:
+    fields = form(call)
+    link = call.engine.create_link(
+        call.params["service_id"], version_number(call), fields.get("resource_id", ""), fields.get("name") or None
+    )
+    return json_response(link_json(link))
+
+
+def get_link(call: Call) -> Response:
+    link = call.engine.get_link(call.params["service_id"], version_number(call), call.params["link_id"])
+    return json_response(link_json(link))
+
+
+def update_link(call: Call) -> Response:
+    fields = form(call)
+    link = call.engine.update_link(
+        call.params["service_id"],
+        version_number(call),
+        call.params["link_id"],
+        name=fields.get("name") or None,
+        resource_id=fields.get("resource_id") or None,
+    )
+    return json_response(link_json(link))
+
+
+def delete_link(call: Call) -> Response:
+    call.engine.delete_link(call.params["service_id"], version_number(call), call.params["link_id"])
+    return status_ok()
+
+
+# ---------------------------------------------------------------------------------------------- register
+def _wrap(handler: Callable[[Call], Response], rate: RateWindow | None) -> Callable[[Call], Response]:
+    """Errors as ``{"msg", "detail"}`` with Fastly's titles; rate-limit headers on non-read requests."""
+
+    def run(call: Call) -> Response:
+        headers = rate.take() if rate is not None else {}
+        try:
+            response = handler(call)
+        except ApiError as exc:
+            response = api_error(exc)
+        for name, value in headers.items():
+            response.headers[name] = value
+        return response
+
+    run.__name__ = handler.__name__
+    run.__doc__ = handler.__doc__
+    return run
+
+
+def register(router: Router, rate: RateWindow | None = None) -> None:
+    """Add the ``/service`` routes (``/service/search`` before ``/service/{service_id}``: first match wins)."""
+    rate = rate or RateWindow()
+    routes: list[tuple[str, str, Callable[[Call], Response]]] = [
+        ("GET", SERVICES, list_services),
+        ("POST", SERVICES, create_service),
+        ("GET", SEARCH, search_service),
+        ("GET", SERVICE, get_service),
+        ("DELETE", SERVICE, delete_service),
+        ("GET", DETAILS, service_details),
+        ("GET", VERSIONS, list_versions),
+        ("POST", VERSIONS, create_version),
+        ("GET", VERSION, get_version),
+        *(("PUT", f"{VERSION}/{action}", version_action(action)) for action in wire.VERSION_ACTIONS),
+        ("GET", LINKS, list_links),
+        ("POST", LINKS, create_link),
+        ("GET", LINK, get_link),
+        ("PUT", LINK, update_link),
+        ("DELETE", LINK, delete_link),
+    ]
+    for method, pattern, handler in routes:
+        router.add(method, pattern, _wrap(handler, None if method in ("GET", "HEAD") else rate))
+
+
+__all__ = ["register", "service_json", "version_json", "link_json", "RateWindow"]
