@@ -1,0 +1,442 @@
+"""The import pipeline: source → (resume filter) → validation → chunks → sink, with exact per-key accounting.
+
+Everything is a generator, so memory holds at most the chunks in flight. The sink is ``api.put_batch`` on whatever
+adapter is in use: the embedded engine writes a chunk in one transaction; the HTTP adapter sends it to the batch
+endpoint (retrying 429/5xx/resets itself). Several chunks are in flight over HTTP (``concurrency``); a key is
+never in two in-flight chunks at once, so duplicates in the input are written in input order.
+
+Failures are attributed per key: bad records (with file and line), entries the backend rejected in its batch reply,
+and whole chunks that failed. A chunk answered with 413 is split in halves and re-sent. An error that every further
+chunk would hit too (transport failure, authentication, missing store) stops the import; what was acknowledged is
+in the resume journal.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import IO
+
+from kvcli.api.errors import ApiError, AuthError, Interrupted, KvcliError, NotFound, TooLarge, TransportError
+from kvcli.api.models import BatchEntry
+from kvcli.bulk.batching import HTTP_MAX_BYTES, HTTP_MAX_ENTRIES, Chunk, batches
+from kvcli.bulk.journal import Journal, ResumeState, skip_done
+from kvcli.bulk.records import Bad, Entry, where
+from kvcli.bulk.sources.base import Source
+from kvcli.bulk.validate import validate
+
+MAX_REPORTED_ERRORS = 1000
+#: errors every further chunk would hit as well: stop instead of failing the rest one by one
+FATAL = (TransportError, AuthError, NotFound)
+
+
+@dataclass
+class ImportOptions:
+    max_entries: int = HTTP_MAX_ENTRIES
+    max_bytes: int = HTTP_MAX_BYTES
+    concurrency: int = 4
+    max_errors: int | None = None  # stop once more than this many entries failed (None: never)
+    dry_run: bool = False  # validate only, send nothing
+    # applied to entries that do not set their own (--metadata, --ttl, --background-fetch on the command line)
+    default_metadata: str | None = None
+    default_ttl: int | None = None
+    default_background_fetch: bool = False
+
+
+@dataclass
+class ImportReport:
+    format: str = ""
+    source: str = ""
+    written: int = 0
+    failed: int = 0  # all failures: invalid + rejected by the backend
+    invalid: int = 0  # rejected before sending (parse or validation errors)
+    skipped: int = 0  # done by an earlier run (--resume)
+    valid: int = 0  # entries that passed validation (what a dry run would write)
+    bytes: int = 0  # value bytes written
+    chunks: int = 0
+    errors: list[dict] = field(default_factory=list)  # the first MAX_REPORTED_ERRORS failures
+    errors_omitted: int = 0
+    stopped: str | None = None  # why the import stopped before the end of its input
+    resumed: bool = False
+    earlier_written: int = 0
+    earlier_failed: int = 0
+    dry_run: bool = False
+    elapsed: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return self.stopped is None
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and self.stopped is None
+
+    def add_error(self, *, key: str | None, file: str, line: int | None, code: str, reason: str) -> None:
+        self.failed += 1
+        if len(self.errors) >= MAX_REPORTED_ERRORS:
+            self.errors_omitted += 1
+            return
+        err = {"code": code, "detail": reason, "title": f"error at {where(file, line)}", "key": key, "file": file}
+        if line is not None:
+            err["line"] = line
+        self.errors.append(err)
+
+    def to_json(self) -> dict:
+        """The official ``{"success", "errors"}`` shape plus counts."""
+        out = {
+            "success": self.ok,
+            "errors": self.errors,
+            "written": self.written,
+            "failed": self.failed,
+            "invalid": self.invalid,
+            "skipped": self.skipped,
+            "bytes": self.bytes,
+            "format": self.format,
+            "source": self.source,
+            "complete": self.complete,
+            "stopped": self.stopped,
+            "elapsed_seconds": round(self.elapsed, 3),
+        }
+        if self.errors_omitted:
+            out["errors_omitted"] = self.errors_omitted
+        if self.resumed:
+            out["resumed"] = True
+            out["earlier_written"] = self.earlier_written
+            out["earlier_failed"] = self.earlier_failed
+        if self.dry_run:
+            out["dry_run"] = True
+            out["valid"] = self.valid
+        return out
+
+
+# ---------------------------------------------------------------------------------------------- failed-out
+def entry_line(entry: Entry) -> str | None:
+    """The Fastly batch line for an entry (None when its value was never read)."""
+    if entry.value is None:
+        return None
+    obj: dict = {"key": entry.key, "value": base64.b64encode(entry.value).decode("ascii")}
+    if entry.metadata is not None:
+        obj["metadata"] = entry.metadata
+    if entry.ttl is not None:
+        obj["time_to_live_sec"] = entry.ttl
+    if entry.background_fetch:
+        obj["background_fetch"] = True
+    return json.dumps(obj, ensure_ascii=False)
+
+
+class FailedOut:
+    """``--failed-out FILE``: every failed entry as a Fastly batch line, ready to be fixed and fed back in."""
+
+    def __init__(self, fh: IO[str]) -> None:
+        self.fh = fh
+        self.count = 0
+
+    def write_entry(self, entry: Entry) -> None:
+        line = entry_line(entry)
+        if line is not None:
+            self.fh.write(line + "\n")
+            self.count += 1
+
+    def write_bad(self, bad: Bad) -> None:
+        if bad.entry is not None:
+            self.write_entry(bad.entry)
+        elif bad.raw is not None:  # an NDJSON line that could not be parsed: written as it was, for fixing
+            self.fh.write(bad.raw + "\n")
+            self.count += 1
+
+
+# ---------------------------------------------------------------------------------------------------- sink
+@dataclass
+class ChunkOutcome:
+    chunk: Chunk
+    written: int = 0
+    failures: list[tuple[Entry | None, str, str]] = field(default_factory=list)  # (entry, code, reason)
+    fatal: KvcliError | None = None
+
+
+def _code(exc: KvcliError) -> str:
+    status = getattr(exc, "status", 0)
+    return str(status) if status else type(exc).__name__
+
+
+def send_entries(api, store_id: str, entries: list[Entry]) -> tuple[int, list[tuple[Entry | None, str, str]]]:
+    """Write entries with one put_batch call; split on 413. Returns (written, failures); FATAL errors propagate."""
+    batch = [BatchEntry(e.key, e.value, e.metadata, e.ttl, e.background_fetch) for e in entries]  # type: ignore[arg-type]
+    try:
+        result = api.put_batch(store_id, batch)
+    except FATAL:
+        raise
+    except TooLarge as exc:
+        if len(entries) > 1:
+            half = len(entries) // 2
+            w1, f1 = send_entries(api, store_id, entries[:half])
+            w2, f2 = send_entries(api, store_id, entries[half:])
+            return w1 + w2, f1 + f2
+        return 0, [(entries[0], _code(exc), exc.message)]
+    except ApiError as exc:
+        reason = exc.message + (f" ({exc.detail})" if exc.detail and exc.detail not in exc.message else "")
+        return 0, [(e, _code(exc), f"batch request failed: {reason}") for e in entries]
+    failures: list[tuple[Entry | None, str, str]] = []
+    failed_idx: set[int] = set()
+    by_key: dict[str, list[int]] | None = None
+    for err in result.errors:
+        idx = err.index if isinstance(err.index, int) and 0 <= err.index < len(entries) else None
+        if idx is not None and err.key and entries[idx].key != err.key:
+            idx = None
+        if idx is None and err.key:
+            if by_key is None:
+                by_key = {}
+                for i, e in enumerate(entries):
+                    by_key.setdefault(e.key, []).append(i)
+            idx = next((i for i in by_key.get(err.key, []) if i not in failed_idx), None)
+        if idx is not None and idx in failed_idx:
+            continue
+        if idx is not None:
+            failed_idx.add(idx)
+        failures.append((entries[idx] if idx is not None else None, str(err.code or "400"), err.reason or "rejected"))
+    written = len(entries) - len(failed_idx)
+    return written, failures
+
+
+def send_chunk(api, store_id: str, chunk: Chunk) -> ChunkOutcome:
+    out = ChunkOutcome(chunk)
+    try:
+        out.written, out.failures = send_entries(api, store_id, chunk.entries)
+    except FATAL as exc:
+        out.fatal = exc
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- pipeline
+def _with_defaults(records, opts: ImportOptions):
+    for rec in records:
+        if isinstance(rec, Entry):
+            if rec.metadata is None:
+                rec.metadata = opts.default_metadata
+            if rec.ttl is None:
+                rec.ttl = opts.default_ttl
+            if opts.default_background_fetch:
+                rec.background_fetch = True
+        yield rec
+
+
+class Importer:
+    """Runs one import and accounts for every record. The CLI renders :attr:`report`; nothing here prints."""
+
+    def __init__(
+        self,
+        api,
+        store_id: str,
+        source: Source,
+        *,
+        options: ImportOptions | None = None,
+        journal: Journal | None = None,
+        resume: ResumeState | None = None,
+        failed_out: FailedOut | None = None,
+        on_progress: Callable[[ImportReport], None] | None = None,
+        inline: bool | None = None,
+    ) -> None:
+        self.api = api
+        self.store_id = store_id
+        self.source = source
+        self.options = options or ImportOptions()
+        self.journal = journal
+        self.resume_state = resume
+        self.failed_out = failed_out
+        self.on_progress = on_progress
+        # the embedded engine is a single writer: sending from this thread is fastest
+        self.inline = (self.options.concurrency <= 1) if inline is None else inline
+        self.report = ImportReport(format=source.format, source=source.label, dry_run=self.options.dry_run)
+        #: the error that stopped the import early (transport, auth, missing store, unreadable input), if any
+        self.fatal: KvcliError | None = None
+        self._skip_counter = [0]
+
+    # ----------------------------------------------------------------------------------------- accounting
+    def _progress(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.report)
+
+    def _over_limit(self) -> bool:
+        limit = self.options.max_errors
+        return limit is not None and self.report.failed > limit
+
+    def _bad(self, bad: Bad) -> None:
+        r = self.report
+        r.invalid += 1
+        r.add_error(key=bad.key, file=bad.file, line=bad.line, code=bad.code, reason=bad.reason)
+        if self.failed_out is not None:
+            self.failed_out.write_bad(bad)
+
+    def _outcome(self, out: ChunkOutcome) -> None:
+        r = self.report
+        r.chunks += 1
+        r.written += out.written
+        failed_bytes = 0
+        for entry, code, reason in out.failures:
+            if entry is None:
+                r.add_error(key=None, file=self.source.label, line=None, code=code, reason=reason)
+                continue
+            failed_bytes += len(entry.value or b"")
+            r.add_error(key=entry.key, file=entry.file, line=entry.line, code=code, reason=reason)
+            if self.failed_out is not None:
+                self.failed_out.write_entry(entry)
+        r.bytes += out.chunk.value_bytes - failed_bytes
+        if out.fatal is None and self.journal is not None:
+            self.journal.record(out.chunk, out.written, len(out.failures) + len(out.chunk.bad))
+
+    # -------------------------------------------------------------------------------------------- running
+    def _records(self):
+        state = self.resume_state
+        start = None
+        if state is not None:
+            self.report.resumed = True
+            self.report.earlier_written = state.written
+            self.report.earlier_failed = state.failed
+            if state.point is not None and state.point.offset is not None and self.source.seekable:
+                start = state.point
+                self._skip_counter[0] = start.ordinal
+        records = self.source.records(start=start)
+        if state is not None and state.ranges:
+            records = skip_done(records, state, self._skip_counter)
+        opts = self.options
+        if opts.default_metadata is not None or opts.default_ttl is not None or opts.default_background_fetch:
+            records = _with_defaults(records, opts)
+        return validate(records)
+
+    def run(self) -> ImportReport:
+        t0 = time.monotonic()
+        r = self.report
+        opts = self.options
+        chunks = batches(self._records(), max_entries=opts.max_entries, max_bytes=opts.max_bytes)
+        finished = False
+        try:
+            if self.inline or opts.dry_run:
+                self._run_inline(chunks)
+            else:
+                self._run_pool(chunks)
+            finished = r.stopped is None
+        finally:
+            r.skipped = self._skip_counter[0]
+            r.elapsed = time.monotonic() - t0
+            r.notes = list(self.source.notes)
+            if self.failed_out is not None:
+                self.failed_out.fh.flush()
+            if self.journal is not None:
+                if finished:
+                    self.journal.remove()  # reached the end: nothing left to resume
+                else:
+                    self.journal.close()
+        return r
+
+    def _admit(self, chunk: Chunk) -> bool:
+        """Account for the chunk's bad records; False when the error limit says stop."""
+        for bad in chunk.bad:
+            self._bad(bad)
+        self.report.valid += len(chunk.entries)
+        if self._over_limit():
+            self.report.stopped = f"more than {self.options.max_errors} entries failed (--max-errors)"
+            return False
+        return True
+
+    def _stop_fatal(self, exc: KvcliError) -> None:
+        if self.report.stopped is None:
+            self.report.stopped = exc.message
+        self.fatal = exc
+
+    def _run_inline(self, chunks) -> None:
+        try:
+            for chunk in chunks:
+                if not self._admit(chunk):
+                    break
+                if self.options.dry_run:
+                    self._progress()
+                    continue
+                if not chunk.entries:
+                    if self.journal is not None:
+                        self.journal.record(chunk, 0, len(chunk.bad))
+                    self._progress()
+                    continue
+                out = send_chunk(self.api, self.store_id, chunk)
+                self._outcome(out)
+                self._progress()
+                if out.fatal is not None:
+                    self._stop_fatal(out.fatal)
+                    break
+                if self._over_limit():
+                    self.report.stopped = f"more than {self.options.max_errors} entries failed (--max-errors)"
+                    break
+        except KeyboardInterrupt:
+            self.report.stopped = "interrupted"
+            raise Interrupted("import interrupted") from None
+        except KvcliError as exc:  # the source cannot be read further
+            self._stop_fatal(exc)
+
+    def _run_pool(self, chunks) -> None:
+        opts = self.options
+        pool = ThreadPoolExecutor(max_workers=opts.concurrency, thread_name_prefix="kvcli-import")
+        pending: dict[Future, Chunk] = {}
+        inflight_keys: dict[str, Future] = {}
+
+        def collect(done) -> None:
+            for fut in done:
+                chunk = pending.pop(fut)
+                for e in chunk.entries:
+                    if inflight_keys.get(e.key) is fut:
+                        del inflight_keys[e.key]
+                try:
+                    out = fut.result()
+                except KvcliError as exc:  # pragma: no cover - send_chunk catches what it expects
+                    out = ChunkOutcome(chunk, fatal=exc)
+                self._outcome(out)
+                if out.fatal is not None:
+                    self._stop_fatal(out.fatal)
+            self._progress()
+
+        try:
+            try:
+                for chunk in chunks:
+                    if not self._admit(chunk):
+                        break
+                    if not chunk.entries:
+                        if self.journal is not None:
+                            self.journal.record(chunk, 0, len(chunk.bad))
+                        continue
+                    # a key still in flight in an earlier chunk must be written first (input order wins)
+                    blockers = {inflight_keys[e.key] for e in chunk.entries if e.key in inflight_keys}
+                    if blockers:
+                        collect(wait(blockers)[0])
+                    fut = pool.submit(send_chunk, self.api, self.store_id, chunk)
+                    pending[fut] = chunk
+                    for e in chunk.entries:
+                        inflight_keys[e.key] = fut
+                    while len(pending) >= opts.concurrency:
+                        done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                        collect(done)
+                    if self.fatal is not None or self._over_limit():
+                        break
+            except KvcliError as exc:  # the source cannot be read further
+                self._stop_fatal(exc)
+            if self._over_limit() and self.report.stopped is None:
+                self.report.stopped = f"more than {opts.max_errors} entries failed (--max-errors)"
+            while pending:
+                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                collect(done)
+            pool.shutdown(wait=True)
+        except KeyboardInterrupt:
+            self.report.stopped = "interrupted"
+            pool.shutdown(wait=False, cancel_futures=True)
+            # record the chunks already sent; a second Ctrl-C abandons them (they are re-sent on resume)
+            running = [f for f in pending if not f.cancelled()]
+            for f in [f for f in pending if f.cancelled()]:
+                pending.pop(f)
+            try:
+                done, _ = wait(running, timeout=30)
+                collect([f for f in done])
+            except KeyboardInterrupt:
+                pass
+            raise Interrupted("import interrupted") from None

@@ -1,0 +1,205 @@
+"""Fastly's batch format: one JSON object per line with ``key``, base64 ``value`` and optional ``metadata``,
+``time_to_live_sec`` and ``background_fetch``.
+
+Read line by line. Blank lines and leading or trailing spaces are tolerated. A pretty-printed object spread over
+several lines (as in the official CLI's own test data) is accepted too: when a line is an incomplete object the
+following lines are joined to it until it parses; if it never does, only the first line is reported bad and reading
+goes on with the next one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections import deque
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from kvcli.bulk.records import Bad, Entry, Record
+from kvcli.bulk.sources.base import MAX_RECORD_BYTES, ResumePoint, Source, file_identity, open_input
+
+_MAX_JOINED_LINES = 1000
+_WS = b" \t\r\n\f\v"
+
+
+def _incomplete(exc: json.JSONDecodeError, doc: bytes) -> bool:
+    """True when parsing stopped because the text ended (more lines could complete it)."""
+    return exc.pos >= len(doc.rstrip(_WS)) - 1 or exc.msg.startswith("Unterminated string")
+
+
+def parse_line_object(
+    obj,
+    file: str,
+    line: int,
+    ordinal: int,
+    end_offset: int | None = None,
+    next_line: int | None = None,
+    text: bytes | None = None,
+) -> Record:
+    """Turn one decoded batch line into an :class:`Entry`, or a :class:`Bad` naming what is wrong with it.
+
+    ``text`` is the source text, kept in a bad record so ``--failed-out`` can write the line back for fixing.
+    """
+    key = obj.get("key") if isinstance(obj, dict) else None
+
+    def bad(reason: str, code: str = "invalid_value") -> Bad:
+        raw = text.decode("utf-8", "replace").strip() if text is not None else None
+        return Bad(
+            reason, file, line, ordinal, key=key, code=code, end_offset=end_offset, next_line=next_line, raw=raw
+        )
+
+    if not isinstance(obj, dict):
+        return bad("line is not a JSON object", "invalid_line")
+    if key is None:
+        return bad("missing \"key\"", "missing_key")
+    if not isinstance(key, str):
+        key = None
+        return bad("\"key\" must be a string", "invalid_key")
+
+    raw = obj.get("value")
+    if raw is None:
+        return bad("missing \"value\"", "missing_value")
+    if not isinstance(raw, str):
+        return bad("\"value\" must be a base64 string")
+    try:
+        value = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        return bad("\"value\" is not valid base64 (the batch format needs standard base64 values)")
+    metadata = obj.get("metadata")
+    if metadata is not None and not isinstance(metadata, str):
+        return bad("\"metadata\" must be a string", "invalid_metadata")
+    ttl = obj.get("time_to_live_sec")
+    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int)):
+        if isinstance(ttl, float) and ttl.is_integer():
+            ttl = int(ttl)
+        else:
+            return bad("\"time_to_live_sec\" must be a whole number of seconds", "invalid_ttl")
+    bg = obj.get("background_fetch", False)
+    if bg is None:
+        bg = False
+    if not isinstance(bg, bool):
+        return bad("\"background_fetch\" must be true or false", "invalid_background_fetch")
+    return Entry(key, value, metadata, ttl, bg, file, line, ordinal, end_offset=end_offset, next_line=next_line)
+
+
+class NdjsonSource(Source):
+    format = "ndjson"
+
+    def __init__(self, path: str | None = None, stream: BinaryIO | None = None, label: str | None = None) -> None:
+        super().__init__()
+        self.path = path
+        self._stream = stream
+        self.label = label or path or "<stdin>"
+        self.seekable = path is not None
+        if path is not None:
+            import os
+
+            try:
+                self.total_bytes = os.path.getsize(path)
+            except OSError:
+                self.total_bytes = None
+
+    def identity(self) -> dict | None:
+        return None if self.path is None else file_identity(self.path)
+
+    def _lines(self, fh: BinaryIO, offset: int, line: int) -> Iterator[tuple[int, int, bytes]]:
+        """(line number, end offset, text) for every line."""
+        readline = fh.readline
+        while True:
+            text = readline()
+            if not text:
+                return
+            offset += len(text)
+            self._position = offset
+            yield line, offset, text
+            line += 1
+
+    def records(self, start: ResumePoint | None = None) -> Iterator[Record]:
+        fh = open_input(self.path) if self.path is not None else self._stream
+        assert fh is not None
+        ordinal, offset, line = 0, 0, 1
+        if start is not None and start.offset is not None and self.seekable:
+            fh.seek(start.offset)
+            ordinal, offset, line = start.ordinal, start.offset, start.line or 1
+        try:
+            yield from self._parse(self._lines(fh, offset, line), ordinal)
+        finally:
+            if self.path is not None:
+                fh.close()
+
+    def _parse(self, lines: Iterator[tuple[int, int, bytes]], ordinal: int) -> Iterator[Record]:
+        label = self.label
+        loads = json.loads
+        pending: deque[tuple[int, int, bytes]] = deque()
+        while True:
+            if pending:
+                lineno, end, text = pending.popleft()
+            else:
+                try:
+                    lineno, end, text = next(lines)
+                except StopIteration:
+                    return
+            doc = text.strip(_WS)
+            if not doc:
+                continue
+            if len(doc) > MAX_RECORD_BYTES:
+                yield Bad(
+                    f"line is {len(doc)} bytes, more than the {MAX_RECORD_BYTES}-byte limit for one entry",
+                    label, lineno, ordinal, code="too_large", end_offset=end, next_line=lineno + 1,
+                )
+                ordinal += 1
+                continue
+            try:
+                obj = loads(doc)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                joined = None
+                if isinstance(exc, json.JSONDecodeError) and doc.startswith(b"{") and _incomplete(exc, doc):
+                    joined = self._join(doc, lines, pending)
+                if joined is None:
+                    yield Bad(
+                        _json_reason(exc), label, lineno, ordinal, code="invalid_json",
+                        raw=text.decode("utf-8", "replace").rstrip("\r\n"), end_offset=end, next_line=lineno + 1,
+                    )
+                    ordinal += 1
+                    continue
+                obj, end, last = joined
+                yield parse_line_object(obj, label, lineno, ordinal, end, last + 1, json.dumps(obj).encode())
+                ordinal += 1
+                continue
+            yield parse_line_object(obj, label, lineno, ordinal, end, lineno + 1, doc)
+            ordinal += 1
+
+    @staticmethod
+    def _join(doc: bytes, lines: Iterator[tuple[int, int, bytes]], pending: deque) -> tuple[object, int, int] | None:
+        """Join following lines to an incomplete object; on failure push them back and return None."""
+        taken: list[tuple[int, int, bytes]] = []
+        parts = [doc]
+        size = len(doc)
+        while len(taken) < _MAX_JOINED_LINES and size <= MAX_RECORD_BYTES:
+            if pending:
+                item = pending.popleft()
+            else:
+                item = next(lines, None)
+                if item is None:
+                    break
+            taken.append(item)
+            parts.append(item[2])
+            size += len(item[2])
+            whole = b"\n".join(parts)
+            try:
+                return json.loads(whole), item[1], item[0]
+            except json.JSONDecodeError as exc:
+                if not _incomplete(exc, whole):
+                    break
+            except UnicodeDecodeError:
+                break
+        pending.extendleft(reversed(taken))
+        return None
+
+
+def _json_reason(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return "line is not valid UTF-8"
+    assert isinstance(exc, json.JSONDecodeError)
+    return f"invalid JSON: {exc.msg} (column {exc.colno})"
