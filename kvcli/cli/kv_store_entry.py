@@ -169,6 +169,51 @@ def create(
     dir_concurrency: Annotated[
         int, typer.Option("--dir-concurrency", help="With --dir, how many files are uploaded at once.", min=1)
     ] = 50,
+    # kvcli bulk-import flags (kvcli.cli.entry_bulk; docs/bulk.md)
+    bulk_format: Annotated[
+        str | None,
+        typer.Option("--format", help="Bulk import: input format (ndjson, wrangler, viceroy, setup-json, "
+                     "fastly-toml, setup-toml); detected when omitted.", metavar="FORMAT", show_default=False),
+    ] = None,
+    toml_store: Annotated[
+        str | None,
+        typer.Option("--toml-store", help="Bulk import: the store to read from a fastly.toml.", metavar="NAME",
+                     show_default=False),
+    ] = None,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", help="With --dir, include sub-directories (key = relative path).")
+    ] = False,
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", help="Bulk import: batch requests in flight over HTTP (default 4).",
+                     metavar="N", show_default=False),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", help="Bulk import: entries per batch (default 1000 over HTTP).", metavar="N",
+                     show_default=False),
+    ] = None,
+    batch_bytes: Annotated[
+        int | None,
+        typer.Option("--batch-bytes", help="Bulk import: encoded bytes per batch (default 8 MB over HTTP).",
+                     metavar="BYTES", show_default=False),
+    ] = None,
+    max_errors: Annotated[
+        int | None,
+        typer.Option("--max-errors", help="Bulk import: stop once more than N entries failed (default: never).",
+                     metavar="N", show_default=False),
+    ] = None,
+    failed_out: Annotated[
+        str | None,
+        typer.Option("--failed-out", help="Bulk import: write every failed entry to this NDJSON file.",
+                     metavar="PATH", show_default=False),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Bulk import: continue an interrupted import of the same input.")
+    ] = False,
+    bulk_dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Bulk import: read and validate everything, write nothing.")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> int | None:
     """Insert or update one key (alias: insert); with --file, --stdin or --dir, import many.
@@ -214,7 +259,25 @@ def create(
             dir_allow_hidden=dir_allow_hidden,
             dir_concurrency=dir_concurrency,
             json_out=json_out,
+            format=bulk_format,
+            toml_store=toml_store,
+            recursive=recursive,
+            concurrency=concurrency,
+            batch_size=batch_size,
+            batch_bytes=batch_bytes,
+            max_errors=max_errors,
+            failed_out=failed_out,
+            resume=resume,
+            dry_run=bulk_dry_run,
         )
+    bulk_only = [name for name, on in (
+        ("--format", bulk_format is not None), ("--toml-store", toml_store is not None), ("--recursive", recursive),
+        ("--concurrency", concurrency is not None), ("--batch-size", batch_size is not None),
+        ("--batch-bytes", batch_bytes is not None), ("--max-errors", max_errors is not None),
+        ("--failed-out", failed_out is not None), ("--resume", resume), ("--dry-run", bulk_dry_run),
+    ) if on]
+    if bulk_only:
+        raise UsageError(f"{bulk_only[0]} only applies to a bulk import", "add --file, --stdin or --dir")
     # ------------------------------------------------------------------------------ end of bulk import delegation
 
     key = _require_key(key)
@@ -664,3 +727,5 @@ def _delete_many(
             success(f"Deleted all keys from KV Store '{sid}'")
         else:
             success(f"Deleted {report.deleted} keys from KV Store '{sid}'")
+
+from kvcli.cli import entry_bulk as _entry_bulk  # noqa: E402,F401  registers export and sync
