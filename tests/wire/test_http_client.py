@@ -153,14 +153,14 @@ def test_backoff_is_exponential_with_full_jitter_and_capped():
 
 def test_gives_up_after_max_attempts_with_the_last_error():
     clock = FakeTime()
-    srv = Server(httpx.Response(429, json={"msg": "Too many requests"}, headers={"Retry-After": "1"}))
+    srv = Server(httpx.Response(429, json={"msg": "Rate limit exceeded"}, headers={"Retry-After": "1"}))
     with pytest.raises(E.RateLimited) as info:
         adapter(srv, clock).list_stores()
     assert len(srv.requests) == 5  # the default
     err = info.value
     assert exit_code_for(err) == 6
     assert "gave up after 5 attempts over" in err.message
-    assert err.message.startswith("the Fastly API returned 429 Too Many Requests: Too many requests")
+    assert err.message.startswith("the Fastly API returned 429 Too Many Requests: Rate limit exceeded (gave up")
     assert "KVCLI_HTTP_MAX_ATTEMPTS" in err.hint
     assert err.retry_after == pytest.approx(1.0)
 
@@ -405,7 +405,21 @@ def test_401_hint_names_the_fixes():
 def test_non_json_error_body_is_one_line():
     err = _error(httpx.Response(502, text="bad\ngateway\r\nfrom proxy"))
     assert "\n" not in err.message
-    assert err.message.endswith("502 Bad Gateway: Undefined error (bad gateway from proxy)")
+    assert err.message.endswith("502 Bad Gateway: bad gateway from proxy")
+
+
+def test_html_and_broken_json_error_bodies():
+    err = _error(httpx.Response(503, text="<html><body>down</body></html>", headers={"Content-Type": "text/html"}))
+    assert err.message == "the Fastly API returned 503 Service Unavailable: Undefined error (an HTML page)"
+    err = _error(httpx.Response(500, content=b'{"msg": ', headers={"Content-Type": "application/json"}))
+    assert err.message == 'the Fastly API returned 500 Internal Server Error: Undefined error ({"msg":)'
+
+
+def test_a_body_that_only_repeats_the_status_gives_way_to_what_the_call_knows():
+    err = _error(httpx.Response(404, text="Not Found"), lambda a: a.get_item("s1", "apple"))
+    assert err.message.startswith("the Fastly API returned 404 Not Found: key 'apple' not found in KV store 's1'")
+    err = _error(httpx.Response(404, json={"msg": "Record not found"}), lambda a: a.get_item("s1", "apple"))
+    assert err.message == "the Fastly API returned 404 Not Found: Record not found"
 
 
 def test_409_on_store_delete():

@@ -71,7 +71,9 @@ def parse_error_body(content_type: str, body: bytes) -> ErrorBody:
     except (UnicodeDecodeError, ValueError):
         text = body.decode("utf-8", "replace")
         if ctype.startswith("text/html"):
-            return ErrorBody(title="Undefined error", detail="(an HTML page)")
+            return ErrorBody(title="Undefined error", detail="an HTML page")
+        if ctype in ("", "text/plain"):
+            return ErrorBody(title=one_line(text, 200))
         return ErrorBody(title="Undefined error", detail=one_line(text))
     if not isinstance(data, dict):
         return ErrorBody(title="Undefined error", detail=one_line(_s(data)), data=data)
@@ -120,10 +122,17 @@ def status_text(status: int, reason: str | None = None) -> str:
         return str(status)
 
 
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
 def build_message(status: int, reason: str | None, title: str, detail: str) -> str:
     """``the Fastly API returned 404 Not Found: Record not found (Couldn't find …)`` (one line)."""
     msg = f"the Fastly API returned {status_text(status, reason)}"
-    if title and title != (reason or ""):
+    if title and title.lower() != (reason or _phrase(status)).lower():
         msg += f": {title}"
     if detail and detail != title:
         msg += f" ({detail})"

@@ -370,9 +370,9 @@ class FastlyHttp:
         if info is None:
             info = RequestInfo(response.request.method, str(response.request.url))
         body = parse_error_body(response.headers.get("content-type", ""), response.content)
-        title = body.title or context.explain.get(status, "")
-        detail = body.detail
-        if body.title and status in context.explain and body.title.lower() in ("undefined error", ""):
+        title, detail = body.title, body.detail
+        says_nothing = title.lower() in ("", "undefined error", (response.reason_phrase or "").lower())
+        if says_nothing and status in context.explain:
             title = context.explain[status]
         cls = error_for_status(status)
         hint = context.hints.get(status) or _default_hint(status)
