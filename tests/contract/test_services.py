@@ -236,3 +236,13 @@ def test_linked_store_cannot_be_deleted(api, svc, store):
     api.delete_store(store.id)
     with pytest.raises(NotFound):
         api.get_store(store.id)
+
+
+def test_linked_store_refusal_names_the_link_and_the_fix(api, svc, store):
+    link = api.create_link(svc.id, 1, store.id, "named_link")
+    with pytest.raises(Conflict) as exc:
+        api.delete_store(store.id)
+    text = str(exc.value)
+    assert svc.id in text and link.id in text and "named_link" in text
+    assert "resource-link delete" in exc.value.hint
+    assert "--all" not in exc.value.hint

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from kvcli.api import validation
-from kvcli.api.errors import ApiError, InvalidInput, NotFound, RequestInfo
+from kvcli.api.errors import ApiError, Conflict, InvalidInput, NotFound, RequestInfo
 from kvcli.api.http.client import ErrorContext, FastlyHttp
 from kvcli.api.http.services import ServicesHttpMixin
 from kvcli.api.models import BatchEntry, BatchError, BatchResult, Item, ItemInfo, Page, PutMode, Store
@@ -181,11 +181,16 @@ class HttpAdapter(ServicesHttpMixin, FastlyHttp):
 
     def delete_store(self, store_id: str) -> None:
         self._check_store_id(store_id)
-        self._request(
-            "DELETE",
-            (*STORES, store_id),
-            context=_store_context(store_id, conflict=f"KV store {store_id!r} is not empty"),
-        )
+        try:
+            self._request(
+                "DELETE",
+                (*STORES, store_id),
+                context=_store_context(store_id, conflict=f"KV store {store_id!r} is not empty"),
+            )
+        except Conflict as exc:
+            if "linked" in exc.detail.lower():  # kvcli local serve: still linked from a service version
+                exc.hint = "unlink it first with 'kvcli resource-link delete' (the message names the link)"
+            raise
 
     @staticmethod
     def _check_store_id(store_id: str) -> None:
