@@ -104,7 +104,10 @@ def describe(store_id: StoreIdOpt = None, store_name: StoreNameOpt = None, json_
 
 @app.command("get", hidden=True)
 def get(store_id: StoreIdOpt = None, store_name: StoreNameOpt = None, json_out: JsonOpt = False) -> None:
-    """Alias of describe."""
+    """Show one KV store (alias of describe).
+
+    Example: kvcli kv-store get --store-id STORE_ID --json
+    """
     _describe(store_id, store_name, json_out)
 
 
