@@ -546,10 +546,11 @@ def _interactive() -> bool:
         return False
 
 
-def count_keys(api, store_id: str, prefix: str | None, cap: int = COUNT_CAP) -> tuple[int, bool]:
-    """How many keys would be listed, counting at most ``cap``: (count, there_are_more)."""
+def count_keys(api, store_id: str, prefix: str | None, cap: int | None = None) -> tuple[int, bool]:
+    """How many keys would be listed, counting at most ``cap`` (default COUNT_CAP): (count, there_are_more)."""
     from kvcli.api.port import iter_keys
 
+    cap = COUNT_CAP if cap is None else cap
     n = 0
     for page in iter_keys(api, store_id, prefix=prefix):
         n += len(page.items)

@@ -298,6 +298,8 @@ def test_bulk_flags_delegate_everything_to_entry_bulk(cli, store_id, monkeypatch
 
 
 def test_bulk_import_absent_is_a_clear_error(cli, store_id, monkeypatch):
+    import kvcli.cli.kv_store_entry  # noqa: F401 - loaded first: only the bulk module goes missing
+
     monkeypatch.setitem(sys.modules, "kvcli.cli.entry_bulk", None)  # import fails as if the module did not exist
     res = cli("kv-store-entry", "create", "-s", store_id, "--stdin", input=b"")
     assert res.exit_code == 2, res
