@@ -437,7 +437,7 @@ def test_success_with_a_body_that_is_not_json():
 
 # -------------------------------------------------------------------------------------------------- debug
 def test_debug_prints_requests_and_responses_with_the_token_redacted(capsys):
-    long_body = {"data": [STORE] * 100, "meta": {"limit": 1000, "echo": TOKEN}}
+    long_body = {"meta": {"limit": 1000, "echo": TOKEN}, "data": [STORE] * 100}  # a server echoing the token
     srv = Server(httpx.Response(503), httpx.Response(200, json=long_body, headers={"X-Served-By": "cache-1"}))
     api = adapter(srv, debug=True)
     api.list_stores(limit=5)
@@ -451,6 +451,7 @@ def test_debug_prints_requests_and_responses_with_the_token_redacted(capsys):
     assert "retrying in" in err and "(attempt 2)" in err
     assert "< 200 OK" in err and "x-served-by: cache-1" in err.lower()
     assert "bytes in all)" in err  # the long body is truncated
+    assert '"echo":"[REDACTED]"' in err
     assert "> PUT http://127.0.0.1:7676/resources/stores/kv/s1/keys/k" in err
     assert "> metadata: m" in err and "> hello" in err
 
