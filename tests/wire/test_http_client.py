@@ -317,6 +317,14 @@ def test_malformed_environment_is_a_config_error(monkeypatch, name, value):
     assert name in info.value.message and info.value.hint
 
 
+def test_a_request_that_cannot_be_sent_is_not_called_a_connection_failure():
+    srv = Server(httpx.LocalProtocolError("Illegal header value"))
+    with pytest.raises(E.TransportError) as info:
+        adapter(srv).list_stores()
+    assert len(srv.requests) == 1
+    assert info.value.message.startswith("kvcli could not send GET http://127.0.0.1:7676/resources/stores/kv")
+
+
 def test_read_timeout_message_names_the_setting():
     srv = Server(httpx.ReadTimeout("timed out"))
     with pytest.raises(E.TransportError) as info:

@@ -172,6 +172,20 @@ def test_delete_with_generation_header():
     assert rec.last.headers["if-generation-match"] == "42"
 
 
+@pytest.mark.parametrize("metadata", [" padded", "trailing ", "nul\x00byte", "vt\x0bchar"])
+def test_metadata_a_header_cannot_carry_is_refused_before_sending(metadata):
+    rec = Recorder()
+    with pytest.raises(E.InvalidInput, match="cannot be sent in an HTTP header") as info:
+        make(rec).put_item("s1", "k", b"v", metadata=metadata)
+    assert rec.requests == [] and "batch" in info.value.hint
+
+
+def test_metadata_with_inner_spaces_tabs_and_other_bytes_is_sent():
+    rec = Recorder()
+    make(rec).put_item("s1", "k", b"v", metadata="a b\tc \x07 \u2028 ü")
+    assert dict(rec.last.headers.raw)[b"metadata"] == "a b\tc \x07 \u2028 ü".encode()
+
+
 def test_invalid_generation_is_refused():
     with pytest.raises(E.InvalidInput):
         make(Recorder()).put_item("s1", "k", b"v", if_generation_match=-1)

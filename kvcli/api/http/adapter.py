@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -64,6 +65,20 @@ def _item_context(store_id: str, key: str, precondition: str) -> ErrorContext:
             412: "read the current generation with 'kvcli kv-store-entry describe'",
         },
     )
+
+
+# what an HTTP/1.1 header value can carry (h11's rule): no NUL, no CR/LF/VT/FF, no leading or trailing whitespace
+_HEADER_VALUE = re.compile(rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?")
+
+
+def _check_header_metadata(metadata: str | None) -> None:
+    """Item writes carry metadata in a header, so some strings the API port accepts cannot be sent."""
+    if metadata is not None and not _HEADER_VALUE.fullmatch(metadata.encode("utf-8")):
+        raise InvalidInput(
+            f"metadata {metadata[:40]!r} cannot be sent in an HTTP header (the Fastly API carries it in one)",
+            "remove leading or trailing whitespace and control characters such as NUL, or import the entry "
+            "with a batch (--file), which carries metadata in JSON",
+        )
 
 
 def _check_generation(value: int | None) -> None:
@@ -213,6 +228,7 @@ class HttpAdapter(ServicesHttpMixin, FastlyHttp):
         self._check_store_id(store_id)
         validation.check_key(key)
         validation.check_metadata(metadata)
+        _check_header_metadata(metadata)
         validation.check_ttl(ttl)
         _check_generation(if_generation_match)
         params = {

@@ -396,6 +396,9 @@ class FastlyHttp:
         elif isinstance(exc, httpx.WriteTimeout):
             msg = f"sending {info.method} to {self.endpoint} timed out after {self.timeout.write:g} s"
             hint = f"raise {ENV_TIMEOUT} (seconds) or check your network"
+        elif isinstance(exc, httpx.LocalProtocolError):
+            msg = f"kvcli could not send {info.method} {info.url}: {what}"
+            hint = "this is a bug in kvcli or a value that cannot travel over HTTP; please report it"
         elif isinstance(exc, httpx.UnsupportedProtocol):
             msg = f"unsupported endpoint URL {self.endpoint}: {what}"
             hint = "use an http:// or https:// endpoint"
