@@ -430,6 +430,12 @@ def test_a_body_that_only_repeats_the_status_gives_way_to_what_the_call_knows():
     assert err.message == "the Fastly API returned 404 Not Found: Record not found"
 
 
+def test_a_title_that_repeats_the_status_gives_way_to_the_detail():
+    err = _error(httpx.Response(409, json={"msg": "Conflict", "detail": "KV store 's1' is not empty (3 keys)"}),
+                 lambda a: a.delete_store("s1"))
+    assert err.message == "the Fastly API returned 409 Conflict: KV store 's1' is not empty (3 keys)"
+
+
 def test_409_on_store_delete():
     err = _error(httpx.Response(409), lambda a: a.delete_store("s1"))
     assert isinstance(err, E.Conflict) and exit_code_for(err) == 4

@@ -372,7 +372,9 @@ class FastlyHttp:
         body = parse_error_body(response.headers.get("content-type", ""), response.content)
         title, detail = body.title, body.detail
         says_nothing = title.lower() in ("", "undefined error", (response.reason_phrase or "").lower())
-        if says_nothing and status in context.explain:
+        if says_nothing and detail and title.lower() != "undefined error":
+            title, detail = detail, ""  # e.g. {"msg": "Conflict", "detail": "KV store 'x' is not empty"}
+        elif says_nothing and status in context.explain:
             title = context.explain[status]
         cls = error_for_status(status)
         hint = context.hints.get(status) or _default_hint(status)
