@@ -129,8 +129,9 @@ def delete(
     Example: kvcli -y kv-store delete --store-name my-store --all
     """
     state = State.current()
-    api = state.api(writes=True)
+    api = state.api()
     sid = resolve_store_id(api, store_id, store_name)
+    state.announce_backend()
     if all_:
         from kvcli.bulk.delete import check_limits
         from kvcli.cli.bulk_delete import run_bulk_delete

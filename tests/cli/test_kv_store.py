@@ -190,8 +190,9 @@ def test_store_id_and_store_name_together_are_a_usage_error(cli, eng):
     _one_line_error(cli("kv-store", "describe", "-s", s.id, "--store-name", "both"), 2, "--store-id", "--store-name")
 
 
-def test_neither_store_id_nor_name_is_a_usage_error(cli):
-    line = _one_line_error(cli("kv-store", "describe"), 2)
+@pytest.mark.parametrize("cmd", ["describe", "delete"])
+def test_neither_store_id_nor_name_is_a_usage_error(cli, cmd):
+    line = _one_line_error(cli("kv-store", cmd), 2)  # one line: no backend announcement before it
     assert "--store-id" in line and "--store-name" in line
 
 
