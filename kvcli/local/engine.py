@@ -122,7 +122,16 @@ class Engine(ServicesMixin):
         self._local = threading.local()
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
-        self._migrate()
+        try:
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):  # locked, read-only, disk I/O: not the file's content
+                raise
+            self.close()
+            raise ConfigError(
+                f"{self.path} is not a usable kvcli database ({exc})",
+                "move the file away, or point KVCLI_DATA_DIR (or the profile's data_dir) elsewhere",
+            ) from None
 
     # ----------------------------------------------------------------- plumbing
     @classmethod
