@@ -513,6 +513,16 @@ def test_database_uses_wal_foreign_keys_and_a_busy_timeout(eng, tmp_path):
     assert (tmp_path / "data" / DB_FILENAME).is_file()
 
 
+def test_a_file_that_is_not_a_database_is_a_config_error_and_is_kept(tmp_path):
+    (tmp_path / "data").mkdir()
+    junk = bytes(range(256)) * 20
+    (tmp_path / "data" / DB_FILENAME).write_bytes(junk)
+    with pytest.raises(ConfigError) as info:
+        Engine.in_dir(tmp_path / "data")
+    assert DB_FILENAME in info.value.message and "KVCLI_DATA_DIR" in info.value.hint
+    assert (tmp_path / "data" / DB_FILENAME).read_bytes() == junk
+
+
 def test_engine_creates_its_data_directory(tmp_path):
     target = tmp_path / "deep" / "er" / "data"
     e = Engine.in_dir(target)
