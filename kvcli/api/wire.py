@@ -41,6 +41,32 @@ DEFAULT_LIST_LIMIT = 1000
 BATCH_SUCCESS = {"type": "", "title": "success", "errors": []}
 TRUE_VALUES = frozenset({"true", "True", "TRUE", "1"})
 
+# --- added for `kvcli local serve` (server side of the same wire format) ---------------------------------------
+KEYS_SEGMENT = "keys"  # /resources/stores/kv/{store_id}/keys[/{key}]
+BATCH_SEGMENT = "batch"  # /resources/stores/kv/{store_id}/batch
+H_AGE = "Age"  # sent on eventual-consistency key listings
+FALSE_VALUES = frozenset({"false", "False", "FALSE", "0", ""})
+AUTH_FAILED_MSG = "Provided credentials are missing or invalid"  # body {"msg": ...} of a 401
+BATCH_ERROR_TYPE = "error"  # "type" of a batch response with errors[] (success has type "")
+LOCATION_PARAM = "location"
+
+
+def format_expires(dt: datetime) -> str:
+    """The ``Kvcli-Expires-At`` value: whole epoch seconds, rounded up (never claims expiry too early)."""
+    ts = dt.timestamp()
+    whole = int(ts)
+    return str(whole if whole == ts else whole + 1)
+
+
+def parse_expires(raw: str | None) -> datetime | None:
+    """Parse ``Kvcli-Expires-At`` (epoch seconds, integer or decimal); None when absent or malformed."""
+    if not raw:
+        return None
+    try:
+        return datetime.fromtimestamp(float(raw.strip()), tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
 
 def store_timestamp(dt: datetime | None) -> str | None:
     """Fastly's current store timestamp form: ``YYYY-MM-DD HH:MM:SS`` in UTC."""

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from kvcli.api.errors import UsageError
 from kvcli.cli.options import JsonOpt
 from kvcli.cli.state import emit_json, print_fields
 
@@ -25,3 +30,69 @@ def info(json_out: JsonOpt = False) -> None:
         emit_json(out)
     else:
         print_fields([("Data dir", out["data_dir"]), ("Database", out["database"]), ("Exists", str(out["exists"]))])
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", help="Port to listen on; 0 picks a free one.", min=0, max=65535)
+    ] = 7676,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Data directory of the embedded backend (default: kvcli's data directory).",
+                     show_default=False),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", "-t", envvar="KVCLI_SERVE_TOKEN", show_default=False,
+                     help="Require this Fastly-Key on every request (others get 401). Also $KVCLI_SERVE_TOKEN."),
+    ] = None,
+    access_log: Annotated[bool, typer.Option("--access-log", help="Log every request on stderr.")] = False,
+) -> None:
+    """Serve the embedded backend as the Fastly KV store API, for the official Fastly CLI and API clients.
+
+    Prints the URL on stdout and runs until Ctrl-C or SIGTERM. Point the official CLI at it with
+    FASTLY_API_ENDPOINT=URL FASTLY_ACCOUNT_ENDPOINT=URL FASTLY_API_TOKEN=<token> fastly -q ...
+
+    Example: kvcli local serve --port 7676 --token secret
+    """
+    from kvcli.cli.state import err
+    from kvcli.config import data_dir as default_data_dir
+    from kvcli.local import serve as runner
+    from kvcli.local.engine import Engine
+    from kvcli.local.server import create_app
+
+    if token is not None and not token:
+        raise UsageError("--token is empty", "pass a non-empty token, or leave --token out to accept any key")
+    loopback = runner.is_loopback(host)
+    sock = runner.bind(host, port)  # before opening the database: a busy port fails fast
+    try:
+        engine = Engine.in_dir(data_dir if data_dir is not None else default_data_dir())
+        app = create_app(engine, token=token)
+        url = runner.url_for(host, sock.getsockname()[1])
+        if not loopback and token is None:
+            err(
+                _loud("WARNING:") + f" listening on {host}, which is not a loopback address, WITHOUT a token: anyone "
+                "who can reach this port can read, change and delete every store. Pass --token (or bind 127.0.0.1)."
+            )
+        err(f"Serving the Fastly API for {engine.path} at {url}")
+        err(
+            f"  Official CLI: FASTLY_API_ENDPOINT={url} FASTLY_ACCOUNT_ENDPOINT={url} "
+            f"FASTLY_API_TOKEN={'<token>' if token else 'any'} fastly -q kv-store list"
+        )
+        err("  Stop with Ctrl-C.")
+        sys.stdout.write(url + "\n")
+        sys.stdout.flush()
+        runner.run(app, sock, access_log=access_log)
+    finally:
+        sock.close()
+    err("Stopped.")
+
+
+def _loud(text: str) -> str:
+    import os
+
+    if os.environ.get("NO_COLOR") or not sys.stderr.isatty():
+        return text
+    return f"\x1b[1;31m{text}\x1b[0m"
