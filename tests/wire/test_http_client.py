@@ -434,6 +434,7 @@ def test_a_title_that_repeats_the_status_gives_way_to_the_detail():
     err = _error(httpx.Response(409, json={"msg": "Conflict", "detail": "KV store 's1' is not empty (3 keys)"}),
                  lambda a: a.delete_store("s1"))
     assert err.message == "the Fastly API returned 409 Conflict: KV store 's1' is not empty (3 keys)"
+    assert (err.title, err.detail) == ("Conflict", "KV store 's1' is not empty (3 keys)")  # the body, as sent
 
 
 def test_409_on_store_delete():

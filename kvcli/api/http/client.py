@@ -370,16 +370,22 @@ class FastlyHttp:
         if info is None:
             info = RequestInfo(response.request.method, str(response.request.url))
         body = parse_error_body(response.headers.get("content-type", ""), response.content)
+        # The error keeps the body's title and detail (the title falling back to what the call knows); the message
+        # is arranged so that it says something beyond the status line.
         title, detail = body.title, body.detail
-        says_nothing = title.lower() in ("", "undefined error", (response.reason_phrase or "").lower())
-        if says_nothing and detail and title.lower() != "undefined error":
-            title, detail = detail, ""  # e.g. {"msg": "Conflict", "detail": "KV store 'x' is not empty"}
-        elif says_nothing and status in context.explain:
-            title = context.explain[status]
+        explain = context.explain.get(status)
+        shown_title, shown_detail = title, detail
+        if title.lower() in ("", (response.reason_phrase or "").lower()):  # the title only repeats the status
+            if detail:
+                shown_title, shown_detail = detail, ""  # {"msg": "Conflict", "detail": "KV store 'x' is not empty"}
+            elif explain:
+                title = shown_title = explain  # an empty body, e.g. every KV 412
+        elif title == "Undefined error" and explain:
+            title = shown_title = explain  # keep the unparseable text as the detail
         cls = error_for_status(status)
         hint = context.hints.get(status) or _default_hint(status)
         retry_after = server_delay(status, response.headers, self._wall_clock()) if status in RETRY_STATUSES else None
-        message = build_message(status, response.reason_phrase, title, detail)
+        message = build_message(status, response.reason_phrase, shown_title, shown_detail)
         return cls(message, hint, status=status, title=title, detail=detail, request=info, retry_after=retry_after)
 
     def _transport_error(self, exc: httpx.TransportError, info: RequestInfo, *, sent: bool, retry_safe: bool):
