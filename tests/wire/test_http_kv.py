@@ -406,6 +406,17 @@ def test_describe_item_falls_back_to_get_without_reading_the_value(status):
     assert streamed == []
 
 
+def test_describe_item_does_not_trust_a_head_answer_without_item_headers():
+    def answer(req):
+        if req.method == "HEAD":
+            return httpx.Response(200, headers={"Content-Type": "text/html"})  # e.g. a generic HEAD handler
+        return httpx.Response(200, headers=ITEM_HEADERS, content=b"prefixapple0")
+
+    rec = Recorder(answer)
+    assert make(rec).describe_item("s1", "apple").generation == 1750707679010222
+    assert [r.method for r in rec.requests] == ["HEAD", "GET"]
+
+
 def test_describe_item_head_404_is_not_found():
     rec = Recorder(lambda r: httpx.Response(404))
     with pytest.raises(E.NotFound):
