@@ -337,10 +337,10 @@ class Importer:
         """Account for the chunk's bad records; False when the error limit says stop."""
         for bad in chunk.bad:
             self._bad(bad)
+            if self._over_limit():
+                self.report.stopped = f"more than {self.options.max_errors} entries failed (--max-errors)"
+                return False
         self.report.valid += len(chunk.entries)
-        if self._over_limit():
-            self.report.stopped = f"more than {self.options.max_errors} entries failed (--max-errors)"
-            return False
         return True
 
     def _stop_fatal(self, exc: KvcliError) -> None:

@@ -287,7 +287,9 @@ def run_import(
         exc = importer.fatal
         more = f"{report.written} entries were written before it stopped"
         exc.message = f"import stopped: {exc.message} ({more})"
-        if journal is not None:
+        from kvcli.bulk.importer import FATAL
+
+        if journal is not None and isinstance(exc, FATAL):
             exc.hint = (exc.hint + "; then " if exc.hint else "") + "re-run with --resume to continue"
         raise exc
     if not report.ok:
