@@ -280,3 +280,40 @@ def test_environment_errors_are_one_line_exit_1(cli, tmp_path):
     blocker.write_text("")
     res = cli("kv-store", "list", env={"KVCLI_DATA_DIR": str(blocker)})
     _one_line(res, 1, str(blocker))
+
+
+# ------------------------------------------------------------------------------- the Fastly API backend, served
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    pytest.importorskip("kvcli.local.server", reason="kvcli local serve is not built yet")
+    from tests.contract.conftest import ServedBackend
+
+    backend = ServedBackend(tmp_path_factory.mktemp("served"), token="served-token")
+    yield backend
+    backend.stop()
+
+
+def test_token_and_endpoint_flags_reach_a_served_api(cli, served, isolated):
+    res = cli("kv-store", "create", "-n", "over-http", "--json", "--api", served.url, "-t", served.token)
+    assert res.exit_code == 0, res
+    assert f"Using Fastly API at {served.url} (via --token)" in res.stderr
+    sid = res.json()["StoreID"]
+    res = cli("-t", served.token, "--endpoint", served.url, "kv-store", "describe", "--store-name", "over-http", "-j")
+    assert res.exit_code == 0 and res.json()["StoreID"] == sid, res
+    assert not (isolated["data"] / "kvcli.db").exists()  # nothing went to the embedded backend
+    res = cli("kv-store", "delete", "-s", sid, "--api", served.url, "-t", served.token, "-q", "--json")
+    assert res.exit_code == 0 and res.json() == {"id": sid, "deleted": True}, res
+
+
+def test_token_naming_a_profile_and_the_stored_token_stays_home(cli, served):
+    assert cli("profile", "create", "srv", "-t", served.token, "--api", served.url).exit_code == 0
+    res = cli("kv-store", "list", "-t", "srv", "-v", "--json")
+    assert res.exit_code == 0, res
+    assert f"Using Fastly API at {served.url} (via --token srv (profile))" in res.stderr
+    # srv is the default profile, but its token is not sent to an endpoint typed on the command line
+    res = cli("kv-store", "list", "--api", served.url)
+    assert res.exit_code == 5, res
+    res = cli("kv-store", "list", "--api", served.url, env={"FASTLY_API_TOKEN": served.token})
+    assert res.exit_code == 0, res
+    res = cli("kv-store", "list", "-j")  # the default profile: the served API with the stored token
+    assert res.exit_code == 0 and "Data" in res.json(), res
