@@ -1,7 +1,8 @@
 """The official Fastly CLI's `service resource-link` commands against `kvcli local serve`.
 
-The binary comes from $KVCLI_FASTLY_BIN or the npm package @fastly/cli-linux-x64 under /tmp/fastlycli; without it
-these tests are skipped, unless KVCLI_REQUIRE_CONFORMANCE=1 makes that a failure. Services and stores are seeded
+The binary comes from $KVCLI_FASTLY_BIN, else ``fastly`` on PATH, else the npm package @fastly/cli-linux-x64 installed
+under ``fastlycli`` in the system temp directory; without it these tests are skipped, unless
+KVCLI_REQUIRE_CONFORMANCE=1 makes that a failure. Services and stores are seeded
 straight into the served SQLite file through the engine (the server shares it), and results are checked both in the
 CLI's output and in the engine.
 """
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -21,7 +24,7 @@ from tests.contract.conftest import ServedBackend
 
 pytestmark = pytest.mark.conformance
 
-DEFAULT_BIN = Path("/tmp/fastlycli/node_modules/@fastly/cli-linux-x64/fastly")
+NPM_BIN = Path(tempfile.gettempdir()) / "fastlycli" / "node_modules" / "@fastly" / "cli-linux-x64" / "fastly"
 TOKEN = "conformance-token"
 LINK_KEYS = [
     "created_at", "deleted_at", "href", "id", "name", "resource_id", "resource_type", "service_id", "version",
@@ -30,8 +33,13 @@ LINK_KEYS = [
 
 
 def _binary() -> Path | None:
-    path = Path(os.environ.get("KVCLI_FASTLY_BIN") or DEFAULT_BIN)
-    return path if path.is_file() and os.access(path, os.X_OK) else None
+    if os.environ.get("KVCLI_FASTLY_BIN"):
+        candidates = [Path(os.environ["KVCLI_FASTLY_BIN"])]
+    else:
+        on_path = shutil.which("fastly")
+        candidates = [Path(on_path)] if on_path else []
+        candidates.append(NPM_BIN)
+    return next((p for p in candidates if p.is_file() and os.access(p, os.X_OK)), None)
 
 
 @pytest.fixture(scope="module")
