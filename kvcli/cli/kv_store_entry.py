@@ -2,9 +2,10 @@
 
 Every operation goes through the API port (:mod:`kvcli.api.port`), so it behaves the same on the embedded backend and
 on Fastly. Values are bytes end to end; keys are printed verbatim.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here on purpose: Typer builds these commands on every run, and with string
+annotations it must ``eval`` every parameter's ``Annotated[…]`` again (about 5x slower for ``create``).
+"""
 
 import base64
 import json
@@ -14,6 +15,7 @@ from typing import IO, Annotated
 
 import click
 import typer
+from typer.core import TyperGroup
 
 from kvcli.api import validation
 from kvcli.api.errors import PartialFailure, PreconditionFailed, TooLarge, UsageError
@@ -21,7 +23,22 @@ from kvcli.api.models import Page, PutMode
 from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt, human_time, resolve_store_id, rfc3339
 from kvcli.cli.state import State, emit_json, err, message, print_fields, stdout_is_tty, success
 
-app = typer.Typer(name="kv-store-entry", help="Create, read, list and delete KV store entries.", no_args_is_help=True)
+
+class _EntryGroup(TyperGroup):
+    """Resolves the hidden alias ``insert`` to ``create`` without building the command twice."""
+
+    aliases = {"insert": "create"}
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, self.aliases.get(cmd_name, cmd_name))
+
+
+app = typer.Typer(
+    name="kv-store-entry",
+    cls=_EntryGroup,
+    help="Create, read, list and delete KV store entries.",
+    no_args_is_help=True,
+)
 
 UINT64_MAX = 2**64 - 1
 PAGE_SIZE = 1000  # keys asked for per list request when --limit is given
@@ -307,8 +324,6 @@ def create(
         success(f"Created key '{key}' in KV Store '{sid}'")
     return None
 
-
-app.command("insert", hidden=True)(create)
 
 
 # --------------------------------------------------------------------------------------------------------- get

@@ -68,14 +68,15 @@ def remaining(api, sid: str) -> list[str]:
 
 
 def listing(api, sid: str, prefix: str | None = None):
-    return (k for page in iter_keys(api, sid, prefix=prefix) for k in page.items)
+    """Lazily listed keys, in pages of 200 so that a few hundred keys already span several pages."""
+    return (k for page in iter_keys(api, sid, prefix=prefix, page_size=200) for k in page.items)
 
 
 def test_deletes_everything_on_the_per_key_path(local):
-    sid, keys = fill(local, 1500)
+    sid, keys = fill(local, 500)
     api = FailingApi(local)
     report = delete_keys(api, sid, listing(api, sid), concurrency=8, max_errors=5)
-    assert (report.deleted, report.failed, report.errors, report.ok) == (1500, 0, [], True)
+    assert (report.deleted, report.failed, report.errors, report.ok) == (500, 0, [], True)
     assert sorted(api.attempted) == keys
     assert remaining(local, sid) == []
 
@@ -100,12 +101,12 @@ def test_only_the_prefix_is_deleted(local):
 
 
 def test_failures_are_counted_exactly_and_never_as_deleted(local):
-    sid, keys = fill(local, 900)
-    bad = {k for i, k in enumerate(keys) if i % 9 == 0}  # 100 failures
+    sid, keys = fill(local, 450)
+    bad = {k for i, k in enumerate(keys) if i % 9 == 0}  # 50 failures
     api = FailingApi(local, fail=lambda k: k in bad)
     report = delete_keys(api, sid, listing(api, sid), concurrency=16, max_errors=1000)
-    assert report.failed == len(bad) == 100
-    assert report.deleted == 800
+    assert report.failed == len(bad) == 50
+    assert report.deleted == 400
     assert not report.ok and not report.stopped_early
     assert {k for k, _ in report.errors} == bad
     assert all("injected failure" in msg for _, msg in report.errors)
@@ -114,7 +115,7 @@ def test_failures_are_counted_exactly_and_never_as_deleted(local):
 
 @pytest.mark.parametrize("concurrency", [1, 4, 50])
 def test_max_errors_stops_cleanly_and_reports_what_remains(local, concurrency):
-    sid, keys = fill(local, 1200)
+    sid, keys = fill(local, 400)
     api = FailingApi(local, fail=lambda k: k.endswith("3"))  # every tenth key fails
     report = delete_keys(api, sid, listing(api, sid), concurrency=concurrency, max_errors=5)
     assert report.stopped_early and not report.ok
@@ -184,23 +185,23 @@ def test_engine_path_stops_at_max_errors(local):
 @pytest.mark.parametrize("exc", [TransportError("connection reset"), ValueError("bad page")])
 @pytest.mark.parametrize("engine_path", [False, True])
 def test_listing_failure_is_reported_not_ignored(local, exc, engine_path):
-    sid, keys = fill(local, 1200)
+    sid, keys = fill(local, 400)
 
     def broken_listing():
-        yield from keys[:700]
+        yield from keys[:250]
         raise exc
 
     api = local if engine_path else FailingApi(local)
     report = delete_keys(api, sid, broken_listing(), concurrency=4)
-    assert report.deleted == 700
+    assert report.deleted == 250
     assert report.list_error and str(exc) in report.list_error
     assert not report.ok
     assert report.to_json()["list_error"] == report.list_error
-    assert remaining(local, sid) == keys[700:]
+    assert remaining(local, sid) == keys[250:]
 
 
 def test_concurrency_is_bounded_and_the_listing_is_consumed_lazily(local):
-    sid, keys = fill(local, 400)
+    sid, keys = fill(local, 200)
     api = FailingApi(local, delay=0.002)
     pulled = [0]
     first_delete_at: list[int] = []
@@ -219,7 +220,7 @@ def test_concurrency_is_bounded_and_the_listing_is_consumed_lazily(local):
 
     api.delete_item = spy
     report = delete_keys(api, sid, counting(), concurrency=5)
-    assert report.deleted == 400
+    assert report.deleted == 200
     assert 1 < api.max_in_flight <= 5
     assert first_delete_at[0] <= 2 * 5 + 1  # keys are not all read before deleting starts
 
