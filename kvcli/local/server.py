@@ -32,7 +32,6 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount
 
 from kvcli.api import validation, wire
 from kvcli.api.errors import ApiError, InvalidInput, NotFound
@@ -346,7 +345,10 @@ def create_app(engine_or_data_dir: Engine | str | Path, token: str | None = None
         if owned:
             engine.close()
 
-    app = Starlette(routes=[Mount("/", app=api)], lifespan=lifespan)
+    app = Starlette(lifespan=lifespan)
+    # every request goes to the API endpoint (not through a Mount: its path regex would not match a decoded
+    # newline, and routing must look at the raw path anyway)
+    app.router.default = api
     app.state.engine = engine
     app.state.router = router
     app.state.api = api
@@ -597,6 +599,11 @@ def parse_batch(body: bytes) -> tuple[list[tuple[int, BatchEntry]], list[BatchEr
     return good, errors, index
 
 
+def _printable(text: str) -> str:
+    """Undecodable bytes (kept as surrogates while parsing) shown as U+FFFD in a JSON answer."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def put_batch(call: Call) -> Response:
     """Good records are written (one transaction) even when others fail; any failure answers 400 with errors[]."""
     store_id = call.params["store_id"]
@@ -612,7 +619,9 @@ def put_batch(call: Call) -> Response:
     body = {
         "type": wire.BATCH_ERROR_TYPE,
         "title": f"{len(errors)} of {total} entries failed; the other {result.written} were written",
-        "errors": [{"key": e.key, "index": e.index, "code": e.code, "reason": e.reason} for e in errors],
+        "errors": [
+            {"key": _printable(e.key), "index": e.index, "code": e.code, "reason": _printable(e.reason)} for e in errors
+        ],
     }
     return json_response(body, 400)
 
