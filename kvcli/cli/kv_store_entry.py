@@ -409,7 +409,7 @@ def describe(
             ("Key", escape(info.key)),
             ("Generation", str(info.generation)),
             ("Metadata", escape(info.metadata)),
-            ("Size", f"{info.size} bytes"),
+            ("Size", f"{info.size} byte{'' if info.size == 1 else 's'}"),
             ("Last modified", human_time(info.last_modified)),
             ("Expires", human_time(info.expires_at) if info.expires_at else "never"),
         ]
@@ -666,7 +666,7 @@ def _delete_one(
 
 def _dry_run_output(sid: str, keys: list[str], json_out: bool) -> None:
     if json_out:
-        emit_json({"dry_run": True, "store_id": sid, "count": len(keys), "keys": keys})
+        emit_json({"dry_run": True, "store_id": sid, "keys": keys, "count": len(keys)})  # the streamed form's order
     else:
         out = _output_stream()
         for k in keys:
