@@ -25,7 +25,7 @@ def is_loopback(host: str) -> bool:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A bound TCP socket for ``host:port`` (port 0 picks a free one); a one-line error when that fails."""
+    """A bound, listening TCP socket for ``host:port`` (port 0 picks a free one); a one-line error when that fails."""
     name = host.strip("[]")
     try:
         infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
@@ -36,6 +36,7 @@ def bind(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(addr)
+        sock.listen(2048)  # connections made as soon as the URL is printed wait in the backlog for uvicorn
     except OSError as exc:
         sock.close()
         raise UsageError(
@@ -60,10 +61,16 @@ def run(app: Any, sock: socket.socket, *, access_log: bool = False) -> None:
     re-raise, so Ctrl-C and SIGTERM both end in a normal return (exit status 0) instead of a KeyboardInterrupt or a
     death by signal.
     """
-    import uvicorn
+    import copy
 
+    import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"  # stdout carries only the URL
     config = uvicorn.Config(
         app,
+        log_config=log_config,
         log_level="info" if access_log else "warning",
         access_log=access_log,
         lifespan="on",

@@ -1,0 +1,99 @@
+"""Shared fixtures for the conformance tests: clients nobody here wrote, driven against `kvcli local serve`.
+
+* The official Fastly CLI binary: ``$KVCLI_FASTLY_BIN``, else ``.tools/node_modules/@fastly/cli-linux-x64/fastly`` in
+  the checkout (where ``.ci/run`` installs it with npm). Missing → the CLI tests skip, unless
+  ``KVCLI_REQUIRE_CONFORMANCE=1`` makes that a failure.
+* The official Python client ``fastly`` (PyPI; a test dependency).
+
+The server is a real ``kvcli local serve --port 0`` subprocess on 127.0.0.1 with a token and an access log (so tests can
+check what the clients actually sent); server state is checked through the engine on the same data directory.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from kvcli.local.engine import Engine
+from tests.conftest import subprocess_env
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "conformance-token"
+
+
+def official_cli_path() -> Path | None:
+    env = os.environ.get("KVCLI_FASTLY_BIN")
+    path = Path(env) if env else ROOT / ".tools" / "node_modules" / "@fastly" / "cli-linux-x64" / "fastly"
+    return path if path.is_file() and os.access(path, os.X_OK) else None
+
+
+def require_or_skip(what: str) -> None:
+    if os.environ.get("KVCLI_REQUIRE_CONFORMANCE") == "1":
+        pytest.fail(f"{what} is missing and KVCLI_REQUIRE_CONFORMANCE=1")
+    pytest.skip(f"{what} is not installed (see tests/conformance/conftest.py)")
+
+
+class ServedKv:
+    """`python -m kvcli local serve --port 0 --token … --access-log`, URL read from its stdout."""
+
+    def __init__(self, data_dir: Path, token: str = TOKEN) -> None:
+        self.data_dir = data_dir
+        self.token = token
+        self.log_path = data_dir.parent / "serve.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kvcli", "local", "serve", "--port", "0", "--data-dir", str(data_dir),
+             "--token", token, "--access-log"],
+            env=subprocess_env(),
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+        )  # fmt: skip
+        ready, _, _ = select.select([self.proc.stdout], [], [], 30)
+        line = self.proc.stdout.readline().decode() if ready else ""
+        if not line.startswith("http://"):
+            self.stop()
+            raise RuntimeError(f"kvcli local serve did not start: {line!r} {self.log()[-2000:]}")
+        self.url = line.strip()
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        self._log.close()
+
+
+@pytest.fixture(scope="module")
+def kv_server(tmp_path_factory):
+    server = ServedKv(tmp_path_factory.mktemp("conformance") / "data")
+    yield server
+    server.stop()
+    assert server.proc.returncode == 0, server.log()[-3000:]  # SIGTERM ends it cleanly
+
+
+@pytest.fixture
+def kv_engine(kv_server):
+    """The served database, opened in this process (the engine is safe to share with the server)."""
+    eng = Engine.in_dir(kv_server.data_dir)
+    yield eng
+    eng.close()
+
+
+@pytest.fixture
+def kv_store(kv_engine):
+    """A fresh, uniquely named store (the server is shared by the module)."""
+    return kv_engine.create_store(f"conf-{uuid.uuid4().hex[:12]}")
