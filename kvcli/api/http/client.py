@@ -162,6 +162,7 @@ class FastlyHttp:
         self.retry = RetryPolicy(
             max_attempts=int(attempts) if attempts is not None else DEFAULT_MAX_ATTEMPTS,
             max_retry_seconds=float(budget) if budget is not None else DEFAULT_MAX_RETRY_SECONDS,
+            **({"base_delay": float(overrides["backoff_base"])} if overrides["backoff_base"] is not None else {}),
         )
         if isinstance(timeout, httpx.Timeout):
             self.timeout = timeout

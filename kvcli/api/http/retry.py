@@ -27,6 +27,7 @@ DEFAULT_READ_TIMEOUT = 60.0
 ENV_MAX_ATTEMPTS = "KVCLI_HTTP_MAX_ATTEMPTS"
 ENV_MAX_RETRY_SECONDS = "KVCLI_HTTP_MAX_RETRY_SECONDS"
 ENV_TIMEOUT = "KVCLI_HTTP_TIMEOUT"
+ENV_BACKOFF_BASE = "KVCLI_HTTP_BACKOFF_BASE"
 
 
 @dataclass(frozen=True)
@@ -89,4 +90,5 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, float |
         "max_attempts": _env_number(env, ENV_MAX_ATTEMPTS, int, 1, strict_min=False),
         "max_retry_seconds": _env_number(env, ENV_MAX_RETRY_SECONDS, float, 0, strict_min=False),
         "timeout": _env_number(env, ENV_TIMEOUT, float, 0, strict_min=True),
+        "backoff_base": _env_number(env, ENV_BACKOFF_BASE, float, 0, strict_min=False),
     }
