@@ -7,7 +7,6 @@ No ``from __future__ import annotations`` here on purpose: Typer builds these co
 annotations it must ``eval`` every parameter's ``Annotated[…]`` again (about 5x slower for ``create``).
 """
 
-import base64
 import json
 import sys
 from collections.abc import Iterator
@@ -18,8 +17,9 @@ import typer
 from typer.core import TyperGroup
 
 from kvcli.api import validation
-from kvcli.api.errors import PartialFailure, PreconditionFailed, TooLarge, UsageError
+from kvcli.api.errors import PartialFailure, TooLarge, UsageError
 from kvcli.api.models import Page, PutMode
+from kvcli.cli import core
 from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt, human_time, resolve_store_id, rfc3339
 from kvcli.cli.state import State, emit_json, err, message, print_fields, stdout_is_tty, success
 
@@ -68,12 +68,7 @@ def _store(api, store_id: str | None, store_name: str | None) -> str:
     return resolve_store_id(api, store_id, store_name)
 
 
-def _require_key(key: str | None) -> str:
-    if key is None:
-        raise UsageError("no key given", "pass -k/--key KEY")
-    if key == "":
-        raise UsageError("the key is empty", "pass a non-empty -k/--key")
-    return key
+_require_key = core.require_key  # typer-free, shared with the fast entry point (kvcli.entry)
 
 
 def _flag_conflicts(pairs: list[tuple[str, bool]]) -> None:
@@ -325,7 +320,6 @@ def create(
     return None
 
 
-
 # --------------------------------------------------------------------------------------------------------- get
 @app.command("get")
 def get(
@@ -341,37 +335,19 @@ def get(
 
     Example: kvcli kv-store-entry get --store-name my-store -k greeting > greeting.txt
     """
-    key = _require_key(key)
-    api = State.current().api()
-    sid = _store(api, store_id, store_name)
-    if if_generation_match is not None:
-        # checked before the download (describe reads no value), and again on what was downloaded
-        _check_generation(key, api.describe_item(sid, key).generation, if_generation_match)
-    item = api.get_item(sid, key)
-    if if_generation_match is not None:
-        _check_generation(key, item.info.generation, if_generation_match)
-    if json_out:
-        emit_json_line({key: base64.b64encode(item.value).decode("ascii")})
-        return
-    sys.stdout.flush()
-    out = sys.stdout.buffer
-    out.write(item.value)
-    out.flush()
+    # the whole command is kvcli.cli.core.get_entry, which the fast entry point (kvcli.entry) runs too
+    core.get_entry(
+        State.current().api,
+        store_id=store_id,
+        store_name=store_name,
+        key=key,
+        if_generation_match=if_generation_match,
+        json_out=json_out,
+    )
 
 
-def _check_generation(key: str, current: int, expected: int) -> None:
-    if current != expected:
-        raise PreconditionFailed(
-            f"generation mismatch for key {key!r}: you asked for generation {expected}, the current generation is "
-            f"{current}",
-            "re-read the key, or drop --if-generation-match",
-        )
-
-
-def emit_json_line(obj) -> None:
-    """One-line JSON (the official `get --json` shape), always valid whatever the key."""
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
+_check_generation = core.check_generation
+emit_json_line = core.emit_json_line
 
 
 # ---------------------------------------------------------------------------------------------------- describe
