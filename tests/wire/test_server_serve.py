@@ -150,7 +150,11 @@ def test_loopback_or_a_token_does_not_warn(cli, fake_runner, args):
 
 
 def test_the_token_can_come_from_the_environment(cli, fake_runner):
-    from starlette.testclient import TestClient
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
 
     res = cli("local", "serve", "--port", "0", env={"KVCLI_SERVE_TOKEN": "from-env"})
     assert res.exit_code == 0, res
