@@ -54,36 +54,102 @@ def batches(
     alone). Bad records ride along in the chunk they fall in, and also close a chunk when too many pile up."""
     seq = 0
     chunk: Chunk | None = None
-    next_start = 0
-    first = True
+    entries: list[Entry] = []
+    bad: list[Bad] = []
+    nbytes = value_bytes = 0
+    last: Record | None = None
+    next_start = -1
+
+    def close() -> Chunk:
+        assert chunk is not None and last is not None
+        chunk.entries, chunk.bad, chunk.nbytes, chunk.value_bytes = entries, bad, nbytes, value_bytes
+        chunk.end = last.ordinal
+        chunk.last_key = last.key
+        if last.end_offset is not None:
+            chunk.end_offset, chunk.end_line = last.end_offset, last.next_line
+        return chunk
+
     for rec in records:
-        if first:
+        if next_start < 0:
             next_start = rec.ordinal
-            first = False
-        if chunk is None:
-            chunk = Chunk(seq, next_start, rec.ordinal)
-        if isinstance(rec, Entry):
-            size = encoded_size(rec)
-            if chunk.entries and (len(chunk.entries) >= max_entries or chunk.nbytes + size > max_bytes):
-                yield chunk
+        if type(rec) is Entry:
+            value = rec.value
+            n = len(value) if value is not None else (rec.size or 0)
+            size = _LINE_OVERHEAD + 2 * len(rec.key) + 4 * ((n + 2) // 3)
+            if rec.metadata:
+                size += 2 * len(rec.metadata)
+            if entries and (len(entries) >= max_entries or nbytes + size > max_bytes):
+                yield close()
                 seq += 1
-                next_start = chunk.end + 1
+                next_start = last.ordinal + 1  # type: ignore[union-attr]
+                chunk = None
+                entries, bad, nbytes, value_bytes = [], [], 0, 0
+            if chunk is None:
                 chunk = Chunk(seq, next_start, rec.ordinal)
-            chunk.entries.append(rec)
-            chunk.nbytes += size
-            chunk.value_bytes += len(rec.value) if rec.value is not None else 0
-            chunk.last_key = rec.key
+            entries.append(rec)
+            nbytes += size
+            value_bytes += n
         else:
-            chunk.bad.append(rec)
-            chunk.last_key = rec.key
-        chunk.end = rec.ordinal
-        if rec.end_offset is not None:
-            chunk.end_offset = rec.end_offset
-            chunk.end_line = rec.next_line
-        if len(chunk.bad) >= max_entries:
-            yield chunk
+            if chunk is None:
+                chunk = Chunk(seq, next_start, rec.ordinal)
+            bad.append(rec)  # type: ignore[arg-type]
+        last = rec
+        if len(bad) >= max_entries:
+            yield close()
             seq += 1
-            next_start = chunk.end + 1
+            next_start = rec.ordinal + 1
             chunk = None
+            entries, bad, nbytes, value_bytes = [], [], 0, 0
     if chunk is not None:
-        yield chunk
+        yield close()
+
+
+class _Done:
+    pass
+
+
+def prefetch(items: Iterable, depth: int = 2) -> Iterator:
+    """Produce ``items`` in a background thread, at most ``depth`` ahead of the consumer.
+
+    The embedded engine releases the GIL while SQLite writes a chunk, so parsing the next chunk meanwhile overlaps
+    the two. An exception in the producer is re-raised in the consumer; closing the generator stops the producer.
+    """
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = _Done()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put((done, exc))
+            return
+        put((done, None))
+
+    thread = threading.Thread(target=produce, name="kvcli-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if type(item) is tuple and len(item) == 2 and item[0] is done:
+                if item[1] is not None:
+                    raise item[1]
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)

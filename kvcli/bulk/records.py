@@ -16,7 +16,11 @@ def where(file: str, line: int | None) -> str:
 
 @dataclass(slots=True)
 class Entry:
-    """One entry to write. ``value`` is None until a lazy entry (a file of a directory) is loaded."""
+    """One entry to write. ``value`` is None until a lazy entry (a file of a directory) is loaded.
+
+    The first five fields have the names of :class:`kvcli.api.models.BatchEntry`'s, so a list of entries can be
+    handed to ``put_batch`` without copying.
+    """
 
     key: str
     value: bytes | None

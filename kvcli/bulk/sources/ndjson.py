@@ -9,7 +9,6 @@ goes on with the next one.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 from collections import deque
@@ -21,11 +20,32 @@ from kvcli.bulk.sources.base import MAX_RECORD_BYTES, ResumePoint, Source, file_
 
 _MAX_JOINED_LINES = 1000
 _WS = b" \t\r\n\f\v"
+_scan = json.JSONDecoder().scan_once
+_a2b = binascii.a2b_base64
 
 
-def _incomplete(exc: json.JSONDecodeError, doc: bytes) -> bool:
+def _loads(doc: bytes):
+    """``json.loads`` of one stripped line, several times faster (no encoding sniffing, no whitespace regex)."""
+    text = doc.decode("utf-8")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        obj, end = _scan(text, 0)
+    except StopIteration as exc:
+        raise json.JSONDecodeError("Expecting value", text, exc.value) from None
+    if end != len(text):
+        raise json.JSONDecodeError("Extra data", text, end)
+    return obj
+
+
+def _incomplete(exc: json.JSONDecodeError) -> bool:
     """True when parsing stopped because the text ended (more lines could complete it)."""
-    return exc.pos >= len(doc.rstrip(_WS)) - 1 or exc.msg.startswith("Unterminated string")
+    return exc.pos >= len(exc.doc.rstrip()) - 1 or exc.msg.startswith("Unterminated string")
+
+
+def _b64(raw: str) -> bytes:
+    """Strict standard base64 (binascii.Error or ValueError when it is not)."""
+    return _a2b(raw, strict_mode=True)
 
 
 def parse_line_object(
@@ -41,6 +61,15 @@ def parse_line_object(
 
     ``text`` is the source text, kept in a bad record so ``--failed-out`` can write the line back for fixing.
     """
+    if type(obj) is dict and len(obj) == 2:  # fast path: the common {"key", "value"} line
+        key, raw = obj.get("key"), obj.get("value")
+        if type(key) is str and type(raw) is str:
+            try:
+                value = _a2b(raw, strict_mode=True)
+            except (binascii.Error, ValueError):
+                pass
+            else:
+                return Entry(key, value, None, None, False, file, line, ordinal, None, None, end_offset, next_line)
     key = obj.get("key") if isinstance(obj, dict) else None
 
     def bad(reason: str, code: str = "invalid_value") -> Bad:
@@ -63,7 +92,7 @@ def parse_line_object(
     if not isinstance(raw, str):
         return bad("\"value\" must be a base64 string")
     try:
-        value = base64.b64decode(raw, validate=True)
+        value = _b64(raw)
     except (binascii.Error, ValueError):
         return bad("\"value\" is not valid base64 (the batch format needs standard base64 values)")
     metadata = obj.get("metadata")
@@ -130,7 +159,7 @@ class NdjsonSource(Source):
 
     def _parse(self, lines: Iterator[tuple[int, int, bytes]], ordinal: int) -> Iterator[Record]:
         label = self.label
-        loads = json.loads
+        loads = _loads
         pending: deque[tuple[int, int, bytes]] = deque()
         while True:
             if pending:
@@ -154,7 +183,7 @@ class NdjsonSource(Source):
                 obj = loads(doc)
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 joined = None
-                if isinstance(exc, json.JSONDecodeError) and doc.startswith(b"{") and _incomplete(exc, doc):
+                if isinstance(exc, json.JSONDecodeError) and doc.startswith(b"{") and _incomplete(exc):
                     joined = self._join(doc, lines, pending)
                 if joined is None:
                     yield Bad(
@@ -186,11 +215,11 @@ class NdjsonSource(Source):
             taken.append(item)
             parts.append(item[2])
             size += len(item[2])
-            whole = b"\n".join(parts)
+            whole = b"\n".join(parts).strip(_WS)
             try:
-                return json.loads(whole), item[1], item[0]
+                return _loads(whole), item[1], item[0]
             except json.JSONDecodeError as exc:
-                if not _incomplete(exc, whole):
+                if not _incomplete(exc):
                     break
             except UnicodeDecodeError:
                 break
