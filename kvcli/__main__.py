@@ -1,4 +1,4 @@
-from kvcli.cli.main import main
+from kvcli.entry import main
 
 if __name__ == "__main__":
     main()

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,8 +128,6 @@ def world_readable(path: Path) -> bool:
 
 def load(path: Path | None = None) -> Config:
     """Read the config; a missing file is an empty config, a corrupt one a ConfigError naming file and line."""
-    import tomllib
-
     path = config_path() if path is None else path
     try:
         raw = path.read_bytes()
@@ -138,6 +135,8 @@ def load(path: Path | None = None) -> Config:
         return Config(path=path)
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}", "check its permissions") from None
+    import tomllib  # only when there is a file: start-up without a config stays cheap
+
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
@@ -189,6 +188,8 @@ def save(cfg: Config) -> None:
     data["profiles"] = {name: p.to_toml() for name, p in sorted(cfg.profiles.items())}
     text = tomli_w.dumps(data)
     cfg.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=".config.", suffix=".tmp", dir=cfg.path.parent)
     try:
         os.fchmod(fd, 0o600)

@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from kvcli import __version__
-from kvcli.cli.state import State, err, error_line
+from kvcli.cli.state import State, err
 
 # command name -> (module, attribute); modules are imported only when their command runs
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
@@ -205,7 +205,7 @@ def get_root_command() -> click.Command:
 
 def run(argv: list[str]) -> int:
     """Run kvcli with ``argv``; return the exit code. Expected errors print one line on stderr, no traceback."""
-    from kvcli.api.errors import KvcliError, exit_code_for
+    from kvcli.cli.core import report_error
 
     root_cmd = get_root_command()
     debug = "--debug-mode" in argv
@@ -213,13 +213,6 @@ def run(argv: list[str]) -> int:
         argv = hoist_globals(list(argv), root_cmd)
         rv = root_cmd.main(args=argv, prog_name="kvcli", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
-    except KvcliError as exc:
-        if debug:
-            import traceback
-
-            traceback.print_exc()
-        err(error_line(exc))
-        return exit_code_for(exc)
     except click.exceptions.NoArgsIsHelpError as exc:
         # a group run without a subcommand: its help is the answer (typer's rich help is already printed)
         text = exc.format_message()
@@ -231,31 +224,11 @@ def run(argv: list[str]) -> int:
     except click.ClickException as exc:
         err(f"Error: {exc.format_message()}")
         return exc.exit_code
-    except (click.Abort, KeyboardInterrupt):
+    except click.Abort:
         err("Interrupted.")
         return 130
-    except BrokenPipeError:
-        _silence_stdout()
-        return 141
-    except OSError as exc:  # the environment, not kvcli: unreadable or full disk, missing permissions
-        if debug:
-            import traceback
-
-            traceback.print_exc()
-        where = f": {exc.filename}" if exc.filename else ""
-        err(f"Error: {exc.strerror or exc}{where} (hint: check the path, its permissions and free space)")
-        return 1
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback, no locals
-        if debug:
-            import traceback
-
-            traceback.print_exc()
-        detail = " ".join(str(exc).split())
-        err(
-            f"Error: internal error: {type(exc).__name__}: {detail} "
-            "(hint: re-run with --debug-mode for a traceback and report it as a bug)"
-        )
-        return 1
+    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - KvcliError, OS errors, the last line of defence
+        return report_error(exc, debug=debug)  # shared with the fast entry point (kvcli.entry)
 
 
 def _usage_error(exc: click.UsageError) -> int:
@@ -268,21 +241,7 @@ def _usage_error(exc: click.UsageError) -> int:
     return 2
 
 
-def _silence_stdout() -> None:
-    import os
-
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
-
-
 def main() -> None:
-    code = run(sys.argv[1:])
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        _silence_stdout()
-        code = code or 141
-    sys.exit(code)
+    from kvcli.cli.core import finish
+
+    finish(run(sys.argv[1:]))

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from kvcli.api.errors import UsageError
+from kvcli.cli.core import resolve_store_id  # noqa: F401  (typer-free, shared with kvcli.entry)
 
 JsonOpt = Annotated[bool, typer.Option("--json", "-j", help="Print machine-readable JSON on stdout.")]
 StoreIdOpt = Annotated[
@@ -16,17 +16,6 @@ StoreIdOpt = Annotated[
 StoreNameOpt = Annotated[
     str | None, typer.Option("--store-name", help="Name of the KV store (instead of --store-id).", show_default=False)
 ]
-
-
-def resolve_store_id(api, store_id: str | None, store_name: str | None) -> str:
-    """The store ID from --store-id, or looked up from --store-name; exactly one is required."""
-    if store_id and store_name:
-        raise UsageError("pass either --store-id or --store-name, not both")
-    if store_id:
-        return store_id
-    if store_name:
-        return api.find_store(store_name).id
-    raise UsageError("no store given", "pass --store-id ID or --store-name NAME")
 
 
 def rfc3339(dt) -> str | None:

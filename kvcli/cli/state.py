@@ -5,7 +5,6 @@ stdout carries data only (tables, JSON, values); messages, warnings and errors g
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -132,6 +131,8 @@ def error_line(exc: KvcliError) -> str:
 
 
 def dumps(obj: Any) -> str:
+    import json
+
     return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
 
 

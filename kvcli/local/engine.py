@@ -8,7 +8,6 @@ writers wait for each other instead of failing with "database is locked".
 from __future__ import annotations
 
 import re
-import secrets
 import sqlite3
 import threading
 import time
@@ -77,6 +76,8 @@ def _statements(script: str) -> Iterator[str]:
 
 
 def new_store_id() -> str:
+    import secrets  # only writers need it (it pulls in hashlib/hmac)
+
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(22))
 
 

@@ -19,7 +19,6 @@ local server can render the API's ``{"msg", "detail"}`` bodies from them.
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
 import string
 from collections.abc import Callable, Iterator
@@ -76,6 +75,8 @@ _LINK_COLS = "id, name, resource_id, resource_type, service_id, version, created
 
 def new_fastly_id() -> str:
     """A 22-character mixed-case base62 ID, the shape of Fastly's service and resource-link IDs."""
+    import secrets  # only writers need it (it pulls in hashlib/hmac)
+
     return "".join(secrets.choice(_BASE62) for _ in range(22))
 
 

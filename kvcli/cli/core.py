@@ -1,0 +1,132 @@
+"""Pieces of commands that must not import Typer or click, shared by the full CLI and the fast entry point.
+
+:mod:`kvcli.entry` runs the common embedded ``kv-store-entry get`` without building the Typer app; it and the Typer
+command call the same :func:`get_entry`, and both report errors through :func:`report_error`, so their output and
+exit codes cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from kvcli.api.errors import KvcliError, PreconditionFailed, UsageError, exit_code_for
+from kvcli.cli.state import err, error_line
+from kvcli.entry import finish, silence_stdout
+
+__all__ = [
+    "check_generation",
+    "emit_json_line",
+    "finish",
+    "get_entry",
+    "report_error",
+    "require_key",
+    "resolve_store_id",
+    "silence_stdout",
+]
+
+
+def require_key(key: str | None) -> str:
+    if key is None:
+        raise UsageError("no key given", "pass -k/--key KEY")
+    if key == "":
+        raise UsageError("the key is empty", "pass a non-empty -k/--key")
+    return key
+
+
+def resolve_store_id(api, store_id: str | None, store_name: str | None) -> str:
+    """The store ID from --store-id, or looked up from --store-name; exactly one is required."""
+    if store_id and store_name:
+        raise UsageError("pass either --store-id or --store-name, not both")
+    if store_id:
+        return store_id
+    if store_name:
+        return api.find_store(store_name).id
+    raise UsageError("no store given", "pass --store-id ID or --store-name NAME")
+
+
+def check_generation(key: str, current: int, expected: int) -> None:
+    if current != expected:
+        raise PreconditionFailed(
+            f"generation mismatch for key {key!r}: you asked for generation {expected}, the current generation is "
+            f"{current}",
+            "re-read the key, or drop --if-generation-match",
+        )
+
+
+def emit_json_line(obj: Any) -> None:
+    """One-line JSON (the official `get --json` shape), always valid whatever the key."""
+    import json
+
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def get_entry(
+    open_api: Callable[[], Any],
+    *,
+    store_id: str | None,
+    store_name: str | None,
+    key: str | None,
+    if_generation_match: int | None,
+    json_out: bool,
+) -> None:
+    """`kv-store-entry get`: print one value's raw bytes (or ``{"key": "<base64>"}``); errors are raised.
+
+    ``open_api`` is called only once the key is known to be usable, so a missing key is reported before the backend
+    is opened, whichever entry point runs this.
+    """
+    key = require_key(key)
+    api = open_api()
+    sid = resolve_store_id(api, store_id, store_name)
+    if if_generation_match is not None:
+        # checked before the download (describe reads no value), and again on what was downloaded
+        check_generation(key, api.describe_item(sid, key).generation, if_generation_match)
+    item = api.get_item(sid, key)
+    if if_generation_match is not None:
+        check_generation(key, item.info.generation, if_generation_match)
+    if json_out:
+        import base64
+
+        emit_json_line({key: base64.b64encode(item.value).decode("ascii")})
+        return
+    sys.stdout.flush()
+    out = sys.stdout.buffer
+    out.write(item.value)
+    out.flush()
+
+
+# ------------------------------------------------------------------------------------------------- error boundary
+def report_error(exc: BaseException, *, debug: bool = False) -> int:
+    """Report an error that is not click's: one line on stderr (a traceback too with ``debug``); the exit code."""
+    if isinstance(exc, KvcliError):
+        _traceback(exc, debug)
+        err(error_line(exc))
+        return exit_code_for(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        err("Interrupted.")
+        return 130
+    if isinstance(exc, BrokenPipeError):
+        silence_stdout()
+        return 141
+    if isinstance(exc, OSError):  # the environment, not kvcli: unreadable or full disk, missing permissions
+        _traceback(exc, debug)
+        where = f": {exc.filename}" if exc.filename else ""
+        err(f"Error: {exc.strerror or exc}{where} (hint: check the path, its permissions and free space)")
+        return 1
+    # the last line of defence: no traceback, no locals
+    _traceback(exc, debug)
+    detail = " ".join(str(exc).split())
+    err(
+        f"Error: internal error: {type(exc).__name__}: {detail} "
+        "(hint: re-run with --debug-mode for a traceback and report it as a bug)"
+    )
+    return 1
+
+
+def _traceback(exc: BaseException, debug: bool) -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exception(exc)
