@@ -40,13 +40,21 @@ def serve(
     ] = 7676,
     data_dir: Annotated[
         Path | None,
-        typer.Option("--data-dir", help="Data directory of the embedded backend (default: kvcli's data directory).",
-                     show_default=False),
+        typer.Option(
+            "--data-dir",
+            help="Data directory of the embedded backend (default: kvcli's data directory).",
+            show_default=False,
+        ),
     ] = None,
     token: Annotated[
         str | None,
-        typer.Option("--token", "-t", envvar="KVCLI_SERVE_TOKEN", show_default=False,
-                     help="Require this Fastly-Key on every request (others get 401). Also $KVCLI_SERVE_TOKEN."),
+        typer.Option(
+            "--token",
+            "-t",
+            envvar="KVCLI_SERVE_TOKEN",
+            show_default=False,
+            help="Require this Fastly-Key on every request (others get 401). Also $KVCLI_SERVE_TOKEN.",
+        ),
     ] = None,
     access_log: Annotated[bool, typer.Option("--access-log", help="Log every request on stderr.")] = False,
 ) -> None:
