@@ -10,6 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from kvcli import __version__
+from kvcli.cli import complete
 from kvcli.cli.state import State, err
 
 # command name -> (module, attribute); modules are imported only when their command runs
@@ -54,6 +55,8 @@ class LazyGroup(TyperGroup):
         module, attr = LAZY_COMMANDS[real]
         sub = getattr(importlib.import_module(module), attr)
         command = typer.main.get_command(sub)
+        # typer gives every app it builds --install-completion/--show-completion; only the root should have them
+        command.params = [p for p in command.params if p.name not in ("install_completion", "show_completion")]
         command.name = real
         if cmd_name != real:
             command.hidden = True
@@ -84,7 +87,10 @@ def root(
         typer.Option("--token", "-t", help="Fastly API token, or the name of a stored profile.", show_default=False),
     ] = None,
     profile: Annotated[
-        str | None, typer.Option("--profile", "-o", help="Use this profile.", show_default=False)
+        str | None,
+        typer.Option(
+            "--profile", "-o", help="Use this profile.", autocompletion=complete.profile_names, show_default=False
+        ),
     ] = None,
     endpoint: Annotated[
         str | None,

@@ -6,15 +6,22 @@ from typing import Annotated
 
 import typer
 
+from kvcli.cli import complete
 from kvcli.cli.core import resolve_store_id  # noqa: F401  (typer-free, shared with kvcli.entry)
 
 JsonOpt = Annotated[bool, typer.Option("--json", "-j", help="Print machine-readable JSON on stdout.")]
 StoreIdOpt = Annotated[
     str | None,
-    typer.Option("--store-id", "-s", help="ID of the KV store.", autocompletion=None, show_default=False),
+    typer.Option("--store-id", "-s", help="ID of the KV store.", autocompletion=complete.store_ids, show_default=False),
 ]
 StoreNameOpt = Annotated[
-    str | None, typer.Option("--store-name", help="Name of the KV store (instead of --store-id).", show_default=False)
+    str | None,
+    typer.Option(
+        "--store-name",
+        help="Name of the KV store (instead of --store-id).",
+        autocompletion=complete.store_names,
+        show_default=False,
+    ),
 ]
 
 

@@ -9,12 +9,15 @@ import typer
 
 from kvcli import config as cfgmod
 from kvcli.api.errors import ConfigError, UsageError
+from kvcli.cli import complete
 from kvcli.cli.options import JsonOpt
 from kvcli.cli.state import emit_json, message, print_table, stdout_is_tty, success
 
 app = typer.Typer(name="profile", help="Manage profiles: which backend and token to use.", no_args_is_help=True)
 
-NameArg = Annotated[str, typer.Argument(help="Profile name.", show_default=False)]
+NameArg = Annotated[
+    str, typer.Argument(help="Profile name.", autocompletion=complete.profile_names, show_default=False)
+]
 
 
 def _load() -> cfgmod.Config:
@@ -163,7 +166,10 @@ def update(
 
 @app.command("token")
 def token(
-    name: Annotated[str | None, typer.Argument(help="Profile name (default: the default profile).")] = None,
+    name: Annotated[
+        str | None,
+        typer.Argument(help="Profile name (default: the default profile).", autocompletion=complete.profile_names),
+    ] = None,
     force_tty: Annotated[
         bool, typer.Option("--reveal", help="Print even when stdout is a terminal.")
     ] = False,

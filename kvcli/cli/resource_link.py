@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from kvcli.api.errors import UsageError
+from kvcli.cli import complete
 from kvcli.cli.options import JsonOpt, StoreNameOpt, human_time
 from kvcli.cli.service_options import (
     AutocloneOpt,
@@ -27,7 +28,10 @@ app = typer.Typer(
 LinkIdOpt = Annotated[str, typer.Option("--id", help="ID of the resource link.", show_default=False)]
 ResourceIdOpt = Annotated[
     str | None,
-    typer.Option("--resource-id", "-r", help="ID of the KV store to link.", show_default=False),
+    typer.Option(
+        "--resource-id", "-r", help="ID of the KV store to link.", autocompletion=complete.store_ids,
+        show_default=False,
+    ),
 ]
 LinkNameOpt = Annotated[
     str | None,

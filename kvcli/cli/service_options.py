@@ -10,6 +10,7 @@ import typer
 
 from kvcli.api.errors import ConfigError, UsageError
 from kvcli.api.models import ResourceLink, Service, Version
+from kvcli.cli import complete
 from kvcli.cli.options import rfc3339
 from kvcli.cli.state import State, message
 
@@ -19,11 +20,18 @@ ServiceIdOpt = Annotated[
         "--service-id",
         "-s",
         help="Service ID (default: $FASTLY_SERVICE_ID, then service_id in ./fastly.toml).",
+        autocompletion=complete.service_ids,
         show_default=False,
     ),
 ]
 ServiceNameOpt = Annotated[
-    str | None, typer.Option("--service-name", help="Service name (instead of --service-id).", show_default=False)
+    str | None,
+    typer.Option(
+        "--service-name",
+        help="Service name (instead of --service-id).",
+        autocompletion=complete.service_names,
+        show_default=False,
+    ),
 ]
 VersionOpt = Annotated[
     str,
