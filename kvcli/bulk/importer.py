@@ -7,7 +7,8 @@ never in two in-flight chunks at once, so duplicates in the input are written in
 
 Failures are attributed per key: bad records (with file and line), entries the backend rejected in its batch reply,
 and whole chunks that failed. A chunk answered with 413 is split in halves and re-sent. An error that every further
-chunk would hit too (transport failure, authentication, missing store) stops the import; what was acknowledged is
+chunk would hit too (transport failure, authentication, missing store, a rate limit that outlasted the retries, or
+server errors on several chunks in a row) stops the import; what was acknowledged is
 in the resume journal.
 """
 
@@ -22,7 +23,17 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import IO
 
-from kvcli.api.errors import ApiError, AuthError, Interrupted, KvcliError, NotFound, TooLarge, TransportError
+from kvcli.api.errors import (
+    ApiError,
+    AuthError,
+    Interrupted,
+    KvcliError,
+    NotFound,
+    RateLimited,
+    ServerError,
+    TooLarge,
+    TransportError,
+)
 from kvcli.bulk.batching import HTTP_MAX_BYTES, HTTP_MAX_ENTRIES, Chunk, batches, prefetch
 from kvcli.bulk.journal import Journal, ResumeState, skip_done
 from kvcli.bulk.records import Bad, Entry, where
@@ -30,8 +41,11 @@ from kvcli.bulk.sources.base import Source
 from kvcli.bulk.validate import validate
 
 MAX_REPORTED_ERRORS = 1000
-#: errors every further chunk would hit as well: stop instead of failing the rest one by one
-FATAL = (TransportError, AuthError, NotFound)
+#: errors every further chunk would hit as well: stop instead of failing the rest one by one. A 429 gets here only
+#: once the HTTP adapter's retries are spent: every further chunk would spend the whole retry budget again.
+FATAL = (TransportError, AuthError, NotFound, RateLimited)
+#: chunks in a row failing whole with a 5xx (after the adapter's retries) that mean the backend is down: stop then
+SERVER_ERROR_STREAK = 3
 
 
 @dataclass
@@ -258,6 +272,7 @@ class Importer:
         #: the error that stopped the import early (transport, auth, missing store, unreadable input), if any
         self.fatal: KvcliError | None = None
         self._skip_counter = [0]
+        self._server_streak = 0
 
     # ----------------------------------------------------------------------------------------- accounting
     def _progress(self) -> None:
@@ -276,6 +291,17 @@ class Importer:
             self.failed_out.write_bad(bad)
 
     def _outcome(self, out: ChunkOutcome) -> None:
+        if out.fatal is None and out.chunk.entries and out.written == 0 and \
+                len(out.failures) == len(out.chunk.entries) and all(c.startswith("5") for _, c, _ in out.failures):
+            self._server_streak += 1
+            if self._server_streak >= SERVER_ERROR_STREAK:  # the backend is down: stop; --resume re-sends this chunk
+                code, reason = out.failures[0][1], out.failures[0][2].removeprefix("batch request failed: ")
+                out.fatal = ServerError(f"{SERVER_ERROR_STREAK} chunks in a row failed: {reason}",
+                                        "the API is failing; try again later",
+                                        status=int(code) if code.isdigit() else None)
+                out.failures = []
+        elif out.fatal is None:
+            self._server_streak = 0
         r = self.report
         r.chunks += 1
         r.written += out.written
@@ -288,7 +314,8 @@ class Importer:
             r.add_error(key=entry.key, file=entry.file, line=entry.line, code=code, reason=reason)
             if self.failed_out is not None:
                 self.failed_out.write_entry(entry)
-        r.bytes += out.chunk.value_bytes - failed_bytes
+        if out.fatal is None:  # a chunk stopped by a fatal error wrote nothing
+            r.bytes += out.chunk.value_bytes - failed_bytes
         if out.fatal is None and self.journal is not None:
             self.journal.record(out.chunk, out.written, len(out.failures) + len(out.chunk.bad))
 

@@ -287,9 +287,10 @@ def run_import(
         exc = importer.fatal
         more = f"{report.written} entries were written before it stopped"
         exc.message = f"import stopped: {exc.message} ({more})"
+        from kvcli.api.errors import ServerError
         from kvcli.bulk.importer import FATAL
 
-        if journal is not None and isinstance(exc, FATAL):
+        if journal is not None and isinstance(exc, (*FATAL, ServerError)):
             exc.hint = (exc.hint + "; then " if exc.hint else "") + "re-run with --resume to continue"
         raise exc
     if not report.ok:
