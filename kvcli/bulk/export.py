@@ -36,6 +36,8 @@ from kvcli.api.port import iter_keys
 
 EXPORT_FORMATS = ("ndjson", "viceroy", "wrangler", "dir")
 MAX_REPORTED_ERRORS = 1000
+_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_text = json.JSONEncoder(ensure_ascii=False).encode
 
 
 @dataclass
@@ -169,7 +171,7 @@ class NdjsonWriter(StreamWriter):
         ttl = ttl_of(item, self.clock())
         if ttl is not None:
             obj["time_to_live_sec"] = ttl
-        self.out.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
+        self.out.write(_compact(obj) + "\n")
         return len(item.value)
 
 
@@ -191,7 +193,7 @@ class ViceroyWriter(StreamWriter):
         else:
             val = text
         sep = "\n  " if self.count == 0 else ",\n  "
-        self.out.write(sep + json.dumps(item.key, ensure_ascii=False) + ": " + json.dumps(val, ensure_ascii=False))
+        self.out.write(sep + _text(item.key) + ": " + _text(val))
         self.count += 1
         return len(item.value)
 
@@ -221,7 +223,7 @@ class WranglerWriter(StreamWriter):
         if item.info.expires_at is not None:
             obj["expiration"] = math.ceil(item.info.expires_at.timestamp())
         sep = "\n  " if self.count == 0 else ",\n  "
-        self.out.write(sep + json.dumps(obj, ensure_ascii=False))
+        self.out.write(sep + _text(obj))
         self.count += 1
         return len(item.value)
 

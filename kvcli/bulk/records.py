@@ -34,6 +34,10 @@ class Entry:
     size: int | None = None  # size known before reading (directory sources: from stat)
     end_offset: int | None = None  # byte offset just after this record in its source (NDJSON; used by --resume)
     next_line: int | None = None  # the line number at end_offset
+    #: this entry as one Fastly batch line, when already known (an NDJSON line read as is, or encoded by the
+    #: pipeline). The HTTP adapter sends it instead of encoding the entry again; anything that changes a field must
+    #: reset it to None.
+    wire: bytes | None = None
 
     @property
     def where(self) -> str:

@@ -220,6 +220,7 @@ def run_import(
         concurrency=1 if local else concurrency,
         max_errors=max_errors,
         dry_run=dry_run,
+        encode_lines=not local,
         default_metadata=metadata,
         default_ttl=ttl,
         default_background_fetch=background_fetch,
@@ -398,7 +399,8 @@ def export_cmd(
                 raise UsageError(f"cannot write {output}: {exc.strerror}") from None
         writer = {"ndjson": ex.NdjsonWriter, "viceroy": ex.ViceroyWriter, "wrangler": ex.WranglerWriter}[fmt](out_fh)
 
-    bar = Progress("Exporting", None, _progress_enabled(state))
+    show = _progress_enabled(state)
+    bar = Progress("Exporting", None, show)
 
     def on_progress(report) -> None:
         bar.update(report.bytes, f"{report.exported:,} entries")
@@ -406,7 +408,8 @@ def export_cmd(
     ok = False
     try:
         with _sigterm_as_interrupt():
-            report = ex.export(api, sid, writer, fmt=fmt, prefix=prefix, concurrency=conc, on_progress=on_progress)
+            report = ex.export(api, sid, writer, fmt=fmt, prefix=prefix, concurrency=conc,
+                               on_progress=on_progress if show else None)
         ok = True
     except KeyboardInterrupt:
         from kvcli.api.errors import Interrupted
@@ -543,6 +546,7 @@ def sync_cmd(
                 max_entries=batching.LOCAL_MAX_ENTRIES if local else batching.HTTP_MAX_ENTRIES,
                 max_bytes=batching.LOCAL_MAX_BYTES if local else batching.HTTP_MAX_BYTES,
                 concurrency=1 if local else concurrency,
+                encode_lines=not local,
             ),
             on_progress=lambda r: bar.update(source.position(), f"{r.written + r.failed:,} files"),
         )

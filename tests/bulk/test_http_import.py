@@ -110,3 +110,41 @@ def test_a_chunk_failing_after_all_retries_fails_only_its_keys(tmp_path):
     assert len(sleeps) == 3  # four attempts for the failing chunk
     refeed = [json.loads(x)["key"] for x in out_path.read_text().splitlines()]
     assert refeed == [f"k{i:03d}" for i in range(10, 20)]
+
+
+class CapturingFastly(FakeFastly):
+    def __init__(self):
+        super().__init__()
+        self.lines: list[dict] = []
+
+    def __call__(self, request):
+        self.lines.extend(json.loads(x) for x in request.content.decode().splitlines() if x.strip())
+        return super().__call__(request)
+
+
+def test_lines_sent_carry_every_field_whether_read_verbatim_or_encoded(tmp_path):
+    p = tmp_path / "in.ndjson"
+    p.write_text(
+        '  {"key": "plain", "value": "eA=="}\n'  # sent as read (it is exactly key + value)
+        '{"key":"full","value":"eQ==","metadata":"m","time_to_live_sec":60,"background_fetch":true}\n'
+        '{"key":"float-ttl","value":"eg==","time_to_live_sec":30.0}\n'  # re-encoded: the server wants an integer
+    )
+    fake = CapturingFastly()
+    api, _ = adapter(fake)
+    report = Importer(api, STORE, NdjsonSource(str(p)), options=ImportOptions(concurrency=1, encode_lines=True)).run()
+    assert report.written == 3
+    by = {x["key"]: x for x in fake.lines}
+    assert by["plain"] == {"key": "plain", "value": "eA=="}
+    assert by["full"] == {"key": "full", "value": "eQ==", "metadata": "m", "time_to_live_sec": 60,
+                          "background_fetch": True}
+    assert by["float-ttl"]["time_to_live_sec"] == 30 and isinstance(by["float-ttl"]["time_to_live_sec"], int)
+
+
+def test_defaults_reset_the_verbatim_line(tmp_path):
+    p = tmp_path / "in.ndjson"
+    p.write_text('{"key": "a", "value": "eA=="}\n')
+    fake = CapturingFastly()
+    api, _ = adapter(fake)
+    Importer(api, STORE, NdjsonSource(str(p)),
+             options=ImportOptions(concurrency=1, encode_lines=True, default_metadata="dm", default_ttl=9)).run()
+    assert fake.lines == [{"key": "a", "value": "eA==", "metadata": "dm", "time_to_live_sec": 9}]

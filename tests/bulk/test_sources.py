@@ -470,3 +470,33 @@ def test_open_source_detects_on_stdin_without_losing_bytes():
 def test_missing_file(tmp_path: Path):
     with pytest.raises(SourceError, match="no such file"):
         open_source(file=str(tmp_path / "missing.ndjson"))
+
+
+@pytest.mark.parametrize("block", [1, 7, 64, 1 << 20])
+def test_ndjson_block_reading_matches_line_reading(tmp_path: Path, monkeypatch, block):
+    import kvcli.bulk.sources.ndjson as nd
+
+    monkeypatch.setattr(nd, "_BLOCK", block)
+    lines = [json.dumps({"key": f"k{i}", "value": b64("v" * (i * 7 % 50))}) for i in range(60)]
+    lines[5] = ""
+    lines[9] = "   "
+    p = tmp_path / "in.ndjson"
+    p.write_bytes(("\r\n".join(lines)).encode())  # CRLF, no final newline
+    recs = list(NdjsonSource(str(p)).records())
+    assert [r.key for r in recs] == [f"k{i}" for i in range(60) if i not in (5, 9)]
+    assert [r.line for r in recs] == [i + 1 for i in range(60) if i not in (5, 9)]
+    assert recs[-1].end_offset == p.stat().st_size
+
+
+def test_ndjson_oversized_line_is_skipped_without_holding_it(tmp_path: Path, monkeypatch):
+    import kvcli.bulk.sources.ndjson as nd
+
+    monkeypatch.setattr(nd, "_BLOCK", 16)
+    monkeypatch.setattr(nd, "MAX_RECORD_BYTES", 100)
+    p = tmp_path / "in.ndjson"
+    big = json.dumps({"key": "big", "value": b64("x" * 500)})
+    p.write_text("\n".join([json.dumps({"key": "a", "value": "eA=="}), big, json.dumps({"key": "b", "value": "eA=="}),
+                            big]))
+    recs = list(NdjsonSource(str(p)).records())
+    assert [(type(r).__name__, r.line) for r in recs] == [("Entry", 1), ("Bad", 2), ("Entry", 3), ("Bad", 4)]
+    assert recs[1].code == "too_large" and recs[3].end_offset == p.stat().st_size

@@ -19,6 +19,9 @@ from kvcli.bulk.records import Bad, Entry, Record
 from kvcli.bulk.sources.base import MAX_RECORD_BYTES, ResumePoint, Source, file_identity, open_input
 
 _MAX_JOINED_LINES = 1000
+_BLOCK = 1 << 20
+#: stands for a line longer than MAX_RECORD_BYTES, which is skipped without being held in memory
+OVERSIZED = b"\x00 oversized line \x00"
 _WS = b" \t\r\n\f\v"
 _scan = json.JSONDecoder().scan_once
 _a2b = binascii.a2b_base64
@@ -27,8 +30,6 @@ _a2b = binascii.a2b_base64
 def _loads(doc: bytes):
     """``json.loads`` of one stripped line, several times faster (no encoding sniffing, no whitespace regex)."""
     text = doc.decode("utf-8")
-    if text.startswith("\ufeff"):
-        text = text[1:]
     try:
         obj, end = _scan(text, 0)
     except StopIteration as exc:
@@ -69,7 +70,9 @@ def parse_line_object(
             except (binascii.Error, ValueError):
                 pass
             else:
-                return Entry(key, value, None, None, False, file, line, ordinal, None, None, end_offset, next_line)
+                # exactly {"key", "value"} with valid base64: the line itself is a correct batch line to send
+                return Entry(key, value, None, None, False, file, line, ordinal, None, None, end_offset, next_line,
+                             text)
     key = obj.get("key") if isinstance(obj, dict) else None
 
     def bad(reason: str, code: str = "invalid_value") -> Bad:
@@ -133,16 +136,49 @@ class NdjsonSource(Source):
         return None if self.path is None else file_identity(self.path)
 
     def _lines(self, fh: BinaryIO, offset: int, line: int) -> Iterator[tuple[int, int, bytes]]:
-        """(line number, end offset, text) for every line."""
-        readline = fh.readline
+        """(line number, end offset, text without its newline) for every line, read in 1 MiB blocks."""
+        read = fh.read
+        pieces: list[bytes] = []  # the start of a line that did not end in the blocks read so far
+        held = 0  # bytes in pieces
+        dropped = 0  # bytes of an oversized line skipped so far (it is reported, never held in memory)
         while True:
-            text = readline()
-            if not text:
+            block = read(_BLOCK)
+            if not block:
+                if pieces or dropped:
+                    rest = b"".join(pieces)
+                    end = offset + dropped + len(rest)
+                    self._position = end
+                    yield line, end, (OVERSIZED if dropped else rest)
                 return
-            offset += len(text)
+            if b"\n" not in block:
+                if dropped or held + len(block) > MAX_RECORD_BYTES + 64:
+                    dropped += held + len(block)
+                    pieces, held = [], 0
+                else:
+                    pieces.append(block)
+                    held += len(block)
+                continue
+            if dropped:
+                cut = block.index(b"\n")
+                offset += dropped + cut + 1
+                dropped = 0
+                yield line, offset, OVERSIZED
+                line += 1
+                block = block[cut + 1 :]
+            elif pieces:
+                pieces.append(block)
+                block = b"".join(pieces)
+                pieces, held = [], 0
+            parts = block.split(b"\n")
+            tail = parts.pop()
+            for text in parts:
+                offset += len(text) + 1
+                yield line, offset, text
+                line += 1
             self._position = offset
-            yield line, offset, text
-            line += 1
+            if tail:
+                pieces.append(tail)
+                held = len(tail)
 
     def records(self, start: ResumePoint | None = None) -> Iterator[Record]:
         fh = open_input(self.path) if self.path is not None else self._stream
@@ -169,9 +205,18 @@ class NdjsonSource(Source):
                     lineno, end, text = next(lines)
                 except StopIteration:
                     return
+            if text is OVERSIZED:
+                yield Bad(
+                    f"line is longer than the {MAX_RECORD_BYTES}-byte limit for one entry", label, lineno, ordinal,
+                    code="too_large", end_offset=end, next_line=lineno + 1,
+                )
+                ordinal += 1
+                continue
             doc = text.strip(_WS)
             if not doc:
                 continue
+            if doc.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark
+                doc = doc[3:]
             if len(doc) > MAX_RECORD_BYTES:
                 yield Bad(
                     f"line is {len(doc)} bytes, more than the {MAX_RECORD_BYTES}-byte limit for one entry",
