@@ -365,6 +365,11 @@ class HttpAdapter(ServicesHttpMixin, FastlyHttp):
         lines: list[bytes] = []
         sent: list[tuple[int, str]] = []  # (index in ``entries``, key) per line sent
         for index, entry in enumerate(entries):
+            wire = getattr(entry, "wire", None)  # kvcli.bulk entries: their batch line, encoded and validated
+            if wire is not None:
+                lines.append(wire)
+                sent.append((index, entry.key))
+                continue
             problem = validation.key_problem(entry.key) or validation.metadata_problem(entry.metadata)
             if problem is None and entry.ttl is not None:
                 try:
