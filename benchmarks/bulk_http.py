@@ -1,0 +1,177 @@
+"""Bulk import over HTTP to `kvcli local serve`: kvcli vs the official Fastly CLI (issue 5, target <= 0.5x).
+
+One server, started by this script on a free loopback port, serves both tools. Interleaved runs, each into a fresh
+store, of:
+
+  file  100,000 entries of ~100 B from one NDJSON file:
+        official `fastly kv-store-entry create --store-id S --file X -q`  (one streamed batch request)
+        kvcli    `kvcli --endpoint URL --token T -q kv-store-entry create -s S --file X`  (chunks in flight)
+  dir   a directory of 2,000 files of ~100 B:
+        official `fastly kv-store-entry create --store-id S --dir D -q`   (one PUT per file, 50 in flight)
+        kvcli    `kvcli … kv-store-entry create -s S --dir D`             (batch requests)
+
+Every run is checked afterwards (the store holds every key). Prints medians and the kvcli/official ratios.
+
+The official binary comes from --fastly, $KVCLI_FASTLY_BIN, or `fastly` on PATH. It runs with
+FASTLY_API_ENDPOINT and FASTLY_ACCOUNT_ENDPOINT set to the server, FASTLY_API_TOKEN, and a scratch HOME.
+
+Usage: python benchmarks/bulk_http.py [--runs 3] [--entries 100000] [--files 2000] [--fastly PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+TOKEN = "bench-token"
+
+
+def find_fastly(explicit: str | None) -> str | None:
+    for cand in (explicit, os.environ.get("KVCLI_FASTLY_BIN")):
+        if cand and Path(cand).is_file():
+            return str(cand)
+    return shutil.which("fastly")
+
+
+def kvcli_cmd() -> list[str]:
+    exe = shutil.which("kvcli")
+    return [exe] if exe else [sys.executable, "-m", "kvcli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(data: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kvcli", "local", "serve", "--port", str(port), "--data-dir", str(data), "--token",
+         TOKEN],
+        env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"kvcli local serve exited: {proc.stderr.read().decode()[-800:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("kvcli local serve did not start")
+
+
+def make_inputs(work: Path, entries: int, files: int) -> tuple[Path, Path]:
+    rng = random.Random(11)
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    nd = work / "in.ndjson"
+    with open(nd, "w") as fh:
+        for i in range(entries):
+            value = "".join(rng.choices(alphabet, k=100)).encode()
+            fh.write(json.dumps({"key": f"key-{i:07d}", "value": base64.b64encode(value).decode()}) + "\n")
+    d = work / "dir"
+    d.mkdir()
+    for i in range(files):
+        (d / f"file-{i:05d}.txt").write_bytes("".join(rng.choices(alphabet, k=100)).encode())
+    return nd, d
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    dt = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr.decode()[-800:]}")
+    return dt
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--entries", type=int, default=100_000)
+    ap.add_argument("--files", type=int, default=2000)
+    ap.add_argument("--fastly", help="path of the official fastly binary")
+    args = ap.parse_args()
+    fastly = find_fastly(args.fastly)
+    if fastly is None:
+        raise SystemExit("the official fastly CLI was not found (pass --fastly PATH or set KVCLI_FASTLY_BIN)")
+
+    from kvcli.api.http import HttpAdapter
+    from kvcli.api.port import iter_keys
+
+    work = Path(tempfile.mkdtemp(prefix="kvcli-bench-http-"))
+    server = None
+    try:
+        nd, d = make_inputs(work, args.entries, args.files)
+        server, url = start_server(work / "data")
+        api = HttpAdapter(url, TOKEN)
+        home = work / "home"
+        home.mkdir()
+        official_env = dict(os.environ, HOME=str(home), FASTLY_API_ENDPOINT=url, FASTLY_ACCOUNT_ENDPOINT=url,
+                            FASTLY_API_TOKEN=TOKEN)
+        kv_env = dict(os.environ, KVCLI_CONFIG_DIR=str(work / "kvcfg"), KVCLI_DATA_DIR=str(work / "kvdata"),
+                      PYTHONPATH=str(ROOT), KVCLI_NO_PROGRESS="1")
+        kv = [*kvcli_cmd(), "--endpoint", url, "--token", TOKEN, "-q", "kv-store-entry", "create"]
+        counter = [0]
+
+        def store() -> str:
+            counter[0] += 1
+            return api.create_store(f"bench-{counter[0]}").id
+
+        def check(sid: str, expected: int) -> None:
+            n = sum(len(p.items) for p in iter_keys(api, sid))
+            if n != expected:
+                raise SystemExit(f"store {sid} holds {n} keys, expected {expected}")
+
+        cases = {
+            "file": (["--file", str(nd)], args.entries),
+            "dir": (["--dir", str(d)], args.files),
+        }
+        times: dict[tuple[str, str], list[float]] = {}
+        for _ in range(args.runs):
+            for case, (flags, expected) in cases.items():
+                sid = store()
+                dt = timed([fastly, "kv-store-entry", "create", "--store-id", sid, *flags, "-q"], official_env)
+                check(sid, expected)
+                times.setdefault((case, "official"), []).append(dt)
+                sid = store()
+                dt = timed([*kv, "-s", sid, *flags], kv_env)
+                check(sid, expected)
+                times.setdefault((case, "kvcli"), []).append(dt)
+        api.close()
+        print(f"kvcli local serve at {url}; {args.entries:,} NDJSON entries and {args.files:,} files of ~100 B; "
+              f"{args.runs} runs each, interleaved; load average {os.getloadavg()[0]:.2f}")
+        print(f"{'case':6} {'tool':9} {'median s':>9} {'min s':>7}")
+        for (case, tool), ts in times.items():
+            print(f"{case:6} {tool:9} {statistics.median(ts):9.3f} {min(ts):7.3f}")
+        for case in cases:
+            ratio = statistics.median(times[(case, "kvcli")]) / statistics.median(times[(case, "official")])
+            print(f"ratio kvcli/official ({case}) = {ratio:.2f} (target <= 0.5)")
+    finally:
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
