@@ -277,3 +277,38 @@ def test_a_changed_file_is_not_resumed_from_the_old_journal(cli, store_id, tmp_p
     res = cli("kv-store-entry", "create", "-s", store_id, "--file", p, "--resume", "--json")
     assert res.exit_code == 0, res
     assert res.json()["written"] == 31 and res.json()["skipped"] == 0
+
+
+def test_progress_is_drawn_when_enabled_and_never_on_stdout(cli, store_id, tmp_path, monkeypatch):
+    import kvcli.cli.entry_bulk as eb
+
+    drawn = []
+    real = eb.Progress
+
+    class Spy(real):
+        def update(self, completed, entries):
+            drawn.append((completed, entries))
+            super().update(completed, entries)
+
+    monkeypatch.setattr(eb, "_progress_enabled", lambda state: True)
+    monkeypatch.setattr(eb, "Progress", Spy)
+    p = ndjson(tmp_path / "in.ndjson", [{"key": f"k{i}", "value": b64("x")} for i in range(30)])
+    res = cli("kv-store-entry", "create", "-s", store_id, "--file", p, "--batch-size", "10", "--json")
+    assert res.exit_code == 0, res
+    assert res.json()["written"] == 30  # stdout is only the JSON
+    assert drawn and drawn[-1] == (p.stat().st_size, "30 entries")
+
+
+def test_sigterm_becomes_an_interrupt_while_importing():
+    import signal
+
+    from kvcli.cli.entry_bulk import _sigterm_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        with _sigterm_as_interrupt():
+            os.kill(os.getpid(), signal.SIGTERM)
+            import time
+
+            time.sleep(5)  # interrupted at once by the handler
+    assert signal.getsignal(signal.SIGTERM) is before
