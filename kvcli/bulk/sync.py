@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from kvcli.api.errors import KvcliError, NotFound
 from kvcli.api.port import iter_keys
+from kvcli.api.validation import max_value_bytes
 from kvcli.bulk.records import Bad, Entry
 from kvcli.bulk.sources.base import ResumePoint, Source
 from kvcli.bulk.sources.directory import DirSource
@@ -198,13 +199,18 @@ class PlannedUploads(Source):
         self.total_bytes = sum(files[k].size for k in keys)
 
     def records(self, start: ResumePoint | None = None) -> Iterator[Entry | Bad]:
+        limit = max_value_bytes()
         for ordinal, key in enumerate(self.keys):
             f = self.files[key]
             try:
                 with open(f.path, "rb") as fh:
-                    data = fh.read()
+                    data = fh.read(limit + 1)  # never more than the limit: a bigger file is refused unread
             except OSError as exc:
                 yield Bad(f"cannot read {f.path}: {exc.strerror}", f.path, None, ordinal, key=key, code="unreadable")
+                continue
+            if len(data) > limit:
+                yield Bad(f"file is larger than the {limit}-byte value limit", f.path, None, ordinal, key=key,
+                          code="too_large")
                 continue
             digest = hashlib.sha256(data).hexdigest()
             f.digest = digest

@@ -84,3 +84,13 @@ def test_needs_a_directory(cli, store_id, tmp_path):
     assert res.exit_code == 2 and "--dir" in res.stderr
     res = cli("kv-store-entry", "sync", "-s", store_id, "--dir", tmp_path / "nope")
     assert res.exit_code == 2 and "no such file" in res.stderr
+
+
+def test_a_file_over_the_value_limit_is_reported_not_uploaded(cli, store_id, site, monkeypatch):
+    monkeypatch.setenv("KVCLI_MAX_VALUE_BYTES", "100")
+    (site / "big.bin").write_bytes(b"x" * 101)
+    res = cli("kv-store-entry", "sync", "-s", store_id, "--dir", site, "--json")
+    assert res.exit_code == 7
+    doc = res.json()
+    assert doc["uploaded"] == 2 and [e["key"] for e in doc["errors"]] == ["big.bin"]
+    assert "big.bin" not in keys(cli, store_id)
