@@ -12,14 +12,17 @@ Conventions, as HTML comments (invisible on the rendered page) just before a blo
 ``<!-- isolated -->``       the block (and its setup) leaves no trace: the sandbox is restored afterwards.
 ``<!-- env: NAME=value -->``  an environment variable for this block only.
 ``<!-- exit: N -->``        the block's last command must exit with N (every other command must exit 0).
+``<!-- needs: jq … -->``     skip the block when one of these programs is not installed.
 ``<!-- check-output -->``   stdout must match: in ``$ kvcli …`` blocks the lines after each command, otherwise a
                             trailing ``# prints: TEXT`` comment on the command line.
 ``<!-- let: NAME=kind:arg … -->``  from here on, the word NAME (or ``<NAME>``) in commands stands for an ID looked up
                             when the command runs: ``store:NAME`` (a store's ID), ``service:NAME`` (a service's
                             ID), ``link:SERVICE`` (the first resource link of the service's latest version).
 
-A command that is a plain ``kvcli …`` call runs in-process through the console entry point (fast path, then the full
-CLI); anything with shell syntax (pipes, redirections, ``$``, globs, heredocs) runs in bash with ``kvcli`` on PATH.
+A block of plain ``kvcli …`` calls runs them one by one in-process, through the console entry point (fast path, then
+the full CLI). A block with any shell syntax (pipes, redirections, ``$``, globs, heredocs, ``if``/``case``) runs as one
+bash script (``-e -o pipefail``) with ``kvcli`` on PATH; in ``$ …`` blocks each command runs on its own, in-process or
+in bash.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SHELL_LANGS = {"sh", "bash", "shell", "console"}
 FENCE = re.compile(r"^(```+|~~~+)\s*([\w+-]*)")
 DIRECTIVE = re.compile(r"^([a-z-]+)(?::\s*(.*))?$", re.S)
-KNOWN = {"no-test", "test", "setup", "isolated", "env", "exit", "check-output", "let"}
+KNOWN = {"no-test", "test", "setup", "isolated", "env", "exit", "check-output", "let", "needs"}
 SHELL_SYNTAX = re.compile(r"[|&;<>()$`*?\[\]~{}]")
 
 
@@ -96,9 +99,7 @@ def parse(doc: Path) -> tuple[list[Block], list[str]]:
                 body_lines.append(lines[i])
                 i += 1
             blocks.append(Block(doc, start + 1, lang, "\n".join(body_lines), pending))
-            pending = []
-        elif line.strip():
-            pending = [(k, v) for k, v in pending if k == "let"]  # directives belong to the very next block
+            pending = []  # directives belong to the next fenced block, prose in between or not
         i += 1
     return blocks, errors
 
@@ -293,6 +294,10 @@ def run_block(sandbox: Sandbox, block: Block) -> None:
     exits = block.get("exit")
     expected_last = int(exits[-1]) if exits else 0
     check = bool(block.get("check-output"))
+    console = any(line.startswith("$ ") for line in block.text.splitlines())
+    if cmds is not None and not console and any(Sandbox._plain(c.text) is None for c in cmds):
+        assert not check, f"{block.where}: check-output needs plain kvcli lines or a $-prompt block"
+        cmds = None  # shell syntax in a plain block: the whole block is one bash script (variables, if/case, …)
     if cmds is None:
         outcome = sandbox.run(block.text)
         assert outcome.code == expected_last, describe_failure(
@@ -334,6 +339,9 @@ def _run_blocks(sandbox: Sandbox, blocks: list[Block]) -> int:
                 sandbox.lets[name] = value
         if not runs(block):
             continue
+        missing = [tool for spec in block.get("needs") for tool in spec.split() if shutil.which(tool) is None]
+        if missing:
+            continue  # an optional tool (e.g. jq) this machine lacks
         sandbox.env = dict(pair.split("=", 1) for pair in block.get("env"))
         snap = sandbox.snapshot() if block.get("isolated") else None
         try:
