@@ -6,7 +6,14 @@ endpoints. Behaviour is documented in docs/http.md.
 
 from __future__ import annotations
 
-from kvcli.api.http.adapter import HttpAdapter
-from kvcli.api.http.client import ErrorContext, FastlyHttp
+import sys
+
+# httpx's __init__ imports its optional command-line client (httpx._main), which loads click, rich and pygments when
+# they are installed: tens of milliseconds on every HTTP command, for code kvcli never runs. A None entry in
+# sys.modules makes that import fail, and httpx falls back to a stub (only `httpx.main` is affected).
+sys.modules.setdefault("httpx._main", None)
+
+from kvcli.api.http.adapter import HttpAdapter  # noqa: E402
+from kvcli.api.http.client import ErrorContext, FastlyHttp  # noqa: E402
 
 __all__ = ["ErrorContext", "FastlyHttp", "HttpAdapter"]
