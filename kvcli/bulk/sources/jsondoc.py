@@ -107,12 +107,13 @@ class WranglerSource(_JsonDocSource):
         ttl: int | None = None
         if obj.get("expiration_ttl") is not None:
             raw_ttl = obj["expiration_ttl"]
-            if isinstance(raw_ttl, bool) or not isinstance(raw_ttl, (int, float)) or raw_ttl <= 0:
+            if isinstance(raw_ttl, bool) or not isinstance(raw_ttl, (int, float)) or not raw_ttl > 0 or \
+                    not math.isfinite(raw_ttl):  # NaN, Infinity and 1e400 parse as floats
                 return bad("\"expiration_ttl\" must be a positive number of seconds", "invalid_ttl")
             ttl = math.ceil(raw_ttl)
         elif obj.get("expiration") is not None:
             exp = obj["expiration"]
-            if isinstance(exp, bool) or not isinstance(exp, (int, float)):
+            if isinstance(exp, bool) or not isinstance(exp, (int, float)) or not math.isfinite(exp):
                 return bad("\"expiration\" must be epoch seconds", "invalid_ttl")
             ttl = math.ceil(exp - self.clock())
             if ttl <= 0:

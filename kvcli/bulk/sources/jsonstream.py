@@ -97,6 +97,8 @@ class JsonStream:
                 if truncated and not self.eof:
                     raise self.error(f"a JSON element is larger than {MAX_RECORD_BYTES} bytes") from None
                 raise self.error(f"invalid JSON: {exc.msg}", exc.pos) from None
+            except RecursionError:
+                raise self.error("invalid JSON: nested too deeply") from None
             # a number or literal that ends exactly at the buffer's end may continue in the next read
             if end >= len(self.buf) and not self.eof and not isinstance(obj, (dict, list, str)):
                 self._fill(extra)

@@ -226,7 +226,7 @@ class NdjsonSource(Source):
                 continue
             try:
                 obj = loads(doc)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
                 joined = None
                 if isinstance(exc, json.JSONDecodeError) and doc.startswith(b"{") and _incomplete(exc):
                     joined = self._join(doc, lines, pending)
@@ -266,7 +266,7 @@ class NdjsonSource(Source):
             except json.JSONDecodeError as exc:
                 if not _incomplete(exc):
                     break
-            except UnicodeDecodeError:
+            except (UnicodeDecodeError, RecursionError):
                 break
         pending.extendleft(reversed(taken))
         return None
@@ -275,5 +275,7 @@ class NdjsonSource(Source):
 def _json_reason(exc: Exception) -> str:
     if isinstance(exc, UnicodeDecodeError):
         return "line is not valid UTF-8"
+    if isinstance(exc, RecursionError):
+        return "invalid JSON: nested too deeply"
     assert isinstance(exc, json.JSONDecodeError)
     return f"invalid JSON: {exc.msg} (column {exc.colno})"
