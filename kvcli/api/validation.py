@@ -19,6 +19,8 @@ DEFAULT_MAX_VALUE_BYTES = 25 * 1024 * 1024
 FORBIDDEN_KEY_CHARS = "#;?^|\r\n"
 ACME_PREFIX = ".well-known/acme-challenge/"
 MAX_STORE_NAME_BYTES = 255
+#: Fastly documents no TTL limit; expiry must stay a real date (a 1e20 s TTL made every later read of the key fail)
+MAX_TTL_SECONDS = 100 * 366 * 24 * 3600
 
 
 def max_value_bytes() -> int:
@@ -95,15 +97,18 @@ def check_value_size(size: int, limit: int | None = None) -> None:
 def check_ttl(ttl: int | None) -> None:
     if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0):
         raise InvalidInput(f"invalid TTL {ttl!r}: time_to_live_sec must be a positive whole number of seconds")
+    if ttl is not None and ttl > MAX_TTL_SECONDS:
+        raise InvalidInput(f"invalid TTL {ttl:.4g}: more than {MAX_TTL_SECONDS} seconds (100 years)",
+                           "use a shorter TTL, or none for a key that does not expire")
 
 
 def check_store_name(name: str) -> None:
     if not name or not name.strip():
         raise InvalidInput("store name is empty", "pass a name with -n/--name")
     if len(name.encode("utf-8")) > MAX_STORE_NAME_BYTES:
-        raise InvalidInput(f"store name is longer than {MAX_STORE_NAME_BYTES} bytes")
+        raise InvalidInput(f"store name is longer than {MAX_STORE_NAME_BYTES} bytes", "choose a shorter name")
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
-        raise InvalidInput("store name cannot contain control characters")
+        raise InvalidInput("store name cannot contain control characters", "remove them from the name")
 
 
 def check_location(location: str | None) -> None:

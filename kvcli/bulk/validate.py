@@ -46,6 +46,9 @@ def check(entry: Entry, limit: int) -> Bad | None:
     ttl = entry.ttl
     if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0):
         return _bad(entry, f"invalid TTL {ttl!r}: time_to_live_sec must be a positive whole number", "invalid_ttl")
+    if ttl is not None and ttl > validation.MAX_TTL_SECONDS:
+        return _bad(entry, f"invalid TTL {ttl:.4g}: more than {validation.MAX_TTL_SECONDS} seconds (100 years)",
+                    "invalid_ttl")
     if entry.value is None:
         if entry.path is None:
             return _bad(entry, "entry has no value", "missing_value")
