@@ -232,7 +232,19 @@ class Target:
         return f"Fastly API at {self.endpoint} (via {self.source})"
 
 
-def _from_profile(p: Profile, source: str, env: Mapping[str, str]) -> Target:
+def check_private(cfg: Config) -> None:
+    """Tokens are never used from a config file that other users can read (kvcli writes it 0600)."""
+    if world_readable(cfg.path):
+        mode = stat.S_IMODE(cfg.path.stat().st_mode)
+        raise ConfigError(
+            f"refusing to use the API token in {cfg.path}: the file is readable by other users (mode {mode:04o})",
+            f"run 'chmod 600 {cfg.path}', and consider replacing the token",
+        )
+
+
+def _from_profile(p: Profile, source: str, env: Mapping[str, str], cfg: Config | None = None) -> Target:
+    if p.type == "fastly" and p.token and cfg is not None:
+        check_private(cfg)
     if p.type == "local":
         where = Path(p.data_dir).expanduser() if p.data_dir else data_dir(env)
         return Target("local", source, data_dir=where, profile=p.name)
@@ -257,6 +269,9 @@ def resolve_target(
             cfg = load(config_path(env))
         return cfg
 
+    for flag, given in (("--token", token), ("--endpoint", endpoint)):
+        if given is not None and not given.strip():
+            raise UsageError(f"{flag} is empty", f"pass a value, or leave {flag} out")
     if local:
         if token or endpoint:
             raise UsageError("--local cannot be combined with --token or --endpoint", "use one or the other")
@@ -268,6 +283,7 @@ def resolve_target(
                 f"-t/--token {token!r} names a {p.type} profile without a token",
                 f"use -o {token} to select that profile, or pass the token itself",
             )
+        check_private(config())
         return Target(
             "http",
             f"--token {token} (profile)",
@@ -283,7 +299,7 @@ def resolve_target(
             token=token or env.get("FASTLY_API_TOKEN") or None,
         )
     if profile:
-        return _from_profile(config().get(profile), f"--profile {profile}", env)
+        return _from_profile(config().get(profile), f"--profile {profile}", env, config())
     if env.get("FASTLY_API_TOKEN") or env.get("FASTLY_API_ENDPOINT"):
         src = "FASTLY_API_TOKEN" if env.get("FASTLY_API_TOKEN") else "FASTLY_API_ENDPOINT"
         return Target(
@@ -294,7 +310,7 @@ def resolve_target(
         )
     if env.get("KVCLI_PROFILE"):
         name = env["KVCLI_PROFILE"]
-        return _from_profile(config().get(name), f"KVCLI_PROFILE={name}", env)
+        return _from_profile(config().get(name), f"KVCLI_PROFILE={name}", env, config())
     name = config().default_profile
     if name:
         if name not in config().profiles:
@@ -302,7 +318,7 @@ def resolve_target(
                 f"config file {config().path}: default_profile {name!r} names no profile",
                 "pick one with 'kvcli profile switch NAME' (see 'kvcli profile list')",
             )
-        return _from_profile(config().profiles[name], f"default profile {name}", env)
+        return _from_profile(config().profiles[name], f"default profile {name}", env, config())
     return Target("local", "default: nothing configured", data_dir=data_dir(env))
 
 
