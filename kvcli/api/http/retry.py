@@ -7,6 +7,7 @@ are bounded.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 from collections.abc import Mapping
@@ -76,7 +77,7 @@ def _env_number(env: Mapping[str, str], name: str, kind: type, minimum: float, s
         value = kind(raw.strip())
     except ValueError:
         value = None
-    if value is None or value < minimum or (strict_min and value == minimum):
+    if value is None or not math.isfinite(value) or value < minimum or (strict_min and value == minimum):
         bound = f"greater than {minimum:g}" if strict_min else f"at least {minimum:g}"
         what = "a whole number" if kind is int else "a number of seconds"
         raise ConfigError(f"invalid {name}={raw!r}", f"set it to {what} {bound}, or unset it")
