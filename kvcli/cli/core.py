@@ -38,7 +38,7 @@ def require_key(key: str | None) -> str:
 def resolve_store_id(api, store_id: str | None, store_name: str | None) -> str:
     """The store ID from --store-id, or looked up from --store-name; exactly one is required."""
     if store_id and store_name:
-        raise UsageError("pass either --store-id or --store-name, not both")
+        raise UsageError("pass either --store-id or --store-name, not both", "drop one of them")
     if store_id:
         return store_id
     if store_name:

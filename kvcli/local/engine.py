@@ -378,12 +378,14 @@ class Engine(ServicesMixin):
             if if_generation_match is not None:
                 if if_generation_match == 0 and current is not None:
                     raise PreconditionFailed(
-                        f"key {key!r} already exists (generation {current}); if-generation-match 0 needs a new key"
+                        f"key {key!r} already exists (generation {current}); if-generation-match 0 needs a new key",
+                        "pass the key's current generation, or drop --if-generation-match",
                     )
                 if if_generation_match != 0 and current != if_generation_match:
                     now_is = "does not exist" if current is None else f"is at generation {current}"
                     raise PreconditionFailed(
-                        f"generation mismatch for key {key!r}: expected {if_generation_match}, the key {now_is}"
+                        f"generation mismatch for key {key!r}: expected {if_generation_match}, the key {now_is}",
+                        "read the key's current generation with 'kv-store-entry describe' and try again",
                     )
             if mode in (PutMode.APPEND, PutMode.PREPEND) and current is not None:
                 old = conn.execute(
@@ -515,7 +517,8 @@ class Engine(ServicesMixin):
             if if_generation_match is not None and row[0] != if_generation_match:
                 raise PreconditionFailed(
                     f"generation mismatch for key {key!r}: expected {if_generation_match}, "
-                    f"the key is at generation {row[0]}"
+                    f"the key is at generation {row[0]}",
+                    "read the key's current generation with 'kv-store-entry describe' and try again",
                 )
             conn.execute("DELETE FROM items WHERE store_id = ? AND key = ?", (store_id, key))
 

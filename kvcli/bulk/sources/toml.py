@@ -118,7 +118,8 @@ class TomlSource(Source):
             if isinstance(spec, list):
                 return None
             if not isinstance(spec, dict):
-                raise SourceError(f"[{self.section}] in {self.path} must be an array of entries or {{file, format}}")
+                raise SourceError(f"[{self.section}] in {self.path} must be an array of entries or {{file, format}}",
+                                  "see Viceroy's KV store syntax for fastly.toml")
             ref, fmt = spec.get("file", spec.get("path")), spec.get("format")
             if ref is None or fmt is None:
                 raise SourceError(
