@@ -238,3 +238,10 @@ def test_completers_called_directly_filter_and_describe(stores):
     assert sorted(complete.store_ids(Ctx(), "")) == sorted((sid, name) for name, sid in stores.items())
     assert complete.service_ids(Ctx(), "") == []
     assert complete.profile_names("") == []
+
+
+def test_only_the_root_offers_install_completion(cli):
+    assert "--install-completion" in cli("--help").stdout
+    for group in ("kv-store", "kv-store-entry", "profile", "service", "resource-link", "local"):
+        res = cli(group, "--help")
+        assert res.exit_code == 0 and "--install-completion" not in res.stdout, group
