@@ -154,7 +154,7 @@ class Journal:
             line["l"] = chunk.end_line
         if chunk.last_key is not None:
             line["k"] = chunk.last_key
-        self._fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+        self._fh.write(json.dumps(line) + "\n")  # ASCII escapes: a key with a lone surrogate is written too
         self._fh.flush()
         os.fsync(self._fh.fileno())
 

@@ -181,7 +181,7 @@ def run_import(
     if resume and stdin:
         raise UsageError("--resume cannot be used with --stdin (stdin cannot be re-read)", "save the input to a file")
     if resume and dry_run:
-        raise UsageError("--resume and --dry-run cannot be combined")
+        raise UsageError("--resume and --dry-run cannot be combined", "drop one of them")
     _positive("--concurrency", concurrency)
     _positive("--dir-concurrency", dir_concurrency)
     _positive("--batch-size", batch_size)
@@ -247,9 +247,11 @@ def run_import(
     fo_handle = None
     if failed_out is not None:
         try:
-            fo_handle = open(failed_out, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+            # a lone surrogate in a failed key becomes its JSON escape (\udXXX) instead of stopping the import
+            fo_handle = open(failed_out, "w", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115 - closed below
         except OSError as exc:
-            raise UsageError(f"cannot write --failed-out {failed_out}: {exc.strerror}") from None
+            raise UsageError(f"cannot write --failed-out {failed_out}: {exc.strerror}",
+                             "check that its directory exists and is writable") from None
 
     show = _progress_enabled(state)
     if show and dir is not None and hasattr(source, "count_bytes"):
@@ -384,7 +386,7 @@ def export_cmd(
     out_fh = None
     if fmt == "dir":
         if os.path.exists(output) and not os.path.isdir(output):  # type: ignore[arg-type]
-            raise UsageError(f"{output} exists and is not a directory")
+            raise UsageError(f"{output} exists and is not a directory", "pass a directory (or a new path) to -O")
         writer = ex.DirWriter(output)  # type: ignore[arg-type]
     else:
         if output is None:
@@ -396,7 +398,8 @@ def export_cmd(
             try:
                 out_fh = open(tmp_path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
             except OSError as exc:
-                raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+                raise UsageError(f"cannot write {output}: {exc.strerror}",
+                                 "check that its directory exists and is writable") from None
         writer = {"ndjson": ex.NdjsonWriter, "viceroy": ex.ViceroyWriter, "wrangler": ex.WranglerWriter}[fmt](out_fh)
 
     show = _progress_enabled(state)
