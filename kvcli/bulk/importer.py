@@ -394,6 +394,10 @@ class Importer:
         self.report.valid += len(chunk.entries)
         return True
 
+    def _unreadable(self, exc: OSError) -> KvcliError:
+        return KvcliError(f"reading {self.source.label} failed: {exc.strerror or exc}",
+                          "check the input, then run the import again (--resume continues a file import)")
+
     def _stop_fatal(self, exc: KvcliError) -> None:
         if self.report.stopped is None:
             self.report.stopped = exc.message
@@ -426,6 +430,8 @@ class Importer:
             raise Interrupted("import interrupted") from None
         except KvcliError as exc:  # the source cannot be read further
             self._stop_fatal(exc)
+        except OSError as exc:  # reading the input failed part-way (a dying pipe, a disk error)
+            self._stop_fatal(self._unreadable(exc))
 
     def _run_pool(self, chunks) -> None:
         opts = self.options
@@ -472,6 +478,8 @@ class Importer:
                         break
             except KvcliError as exc:  # the source cannot be read further
                 self._stop_fatal(exc)
+            except OSError as exc:  # reading the input failed part-way (a dying pipe, a disk error)
+                self._stop_fatal(self._unreadable(exc))
             if self._over_limit() and self.report.stopped is None:
                 self.report.stopped = f"more than {opts.max_errors} entries failed (--max-errors)"
             while pending:
