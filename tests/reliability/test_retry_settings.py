@@ -18,7 +18,7 @@ def test_backoff_base_comes_from_the_environment():
         assert http.retry.base_delay == 0.5
 
 
-@pytest.mark.parametrize("raw", ["-1", "soon", "nan-ish"])
+@pytest.mark.parametrize("raw", ["-1", "soon", "nan", "inf"])
 def test_a_malformed_backoff_base_is_a_config_error_naming_it(raw):
     with pytest.raises(ConfigError) as info:
         FastlyHttp("http://127.0.0.1:9", None, env={"KVCLI_HTTP_BACKOFF_BASE": raw})
