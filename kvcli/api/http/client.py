@@ -150,6 +150,13 @@ class FastlyHttp:
     ) -> None:
         self.endpoint, self.host = _check_endpoint(endpoint)
         self.token = token or None
+        if self.token is not None and not all("!" <= ch <= "~" for ch in self.token):
+            # refused here, never echoed: httpx's "Illegal header value b'<token>'" would print it
+            raise ConfigError(
+                "the API token contains a character an HTTP header cannot carry (a space, a line break, a control "
+                "or a non-ASCII character)",
+                "check the token given with -t/--token, FASTLY_API_TOKEN or the profile (no surrounding whitespace)",
+            )
         self.debug = debug
         self.description = f"Fastly API at {self.endpoint}"
         overrides = settings_from_env(env)
