@@ -37,11 +37,11 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from kvcli.api.errors import ConfigError, UsageError
+from kvcli.records import dataclass, field  # dataclasses' semantics, a fraction of the import time
 
 DEFAULT_ENDPOINT = "https://api.fastly.com"
 CONFIG_FILENAME = "config.toml"

@@ -24,7 +24,7 @@ Errors raised by the HTTP adapter carry the ``request`` (method and URL, never h
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from kvcli.records import dataclass  # dataclasses' semantics, a fraction of the import time
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, TypeVar
+
+from kvcli.records import dataclass, field  # dataclasses' semantics, a fraction of the import time
 
 T = TypeVar("T")
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 from typing import Any
 
 from kvcli.api.errors import KvcliError, UsageError
+from kvcli.records import dataclass, field  # dataclasses' semantics, a fraction of the import time
 
 
 @dataclass

@@ -218,7 +218,8 @@ def test_parse_get_reads_the_flags():
 
 
 def test_console_script_skips_typer_and_matches(data):
-    """In a real process: the output is the same and typer, click, rich, httpx and email are never imported."""
+    """In a real process: the output is the same, and typer, click, rich, httpx, email, dataclasses and inspect are
+    never imported."""
     sid, _ = data
     probe = (
         "import sys\n"
@@ -226,7 +227,7 @@ def test_console_script_skips_typer_and_matches(data):
         "code = entry.run_fast(sys.argv[1:])\n"
         "sys.stdout.flush()\n"
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'typer', 'click', 'rich', 'httpx', 'starlette',"
-        " 'uvicorn', 'email', 'tomllib', 'secrets'})\n"
+        " 'uvicorn', 'email', 'tomllib', 'secrets', 'dataclasses', 'inspect'})\n"
         "sys.stderr.write('\\n' + repr((code, heavy)))\n"
     )
     argv = ["kv-store-entry", "get", "-s", sid, "-k", "k1", "--json"]
@@ -241,3 +242,97 @@ def test_console_script_skips_typer_and_matches(data):
         assert (via_entry.returncode, via_entry.stdout, via_entry.stderr) == (
             via_typer.returncode, via_typer.stdout, via_typer.stderr
         )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------- kvcli.records vs dataclasses
+def _pair(frozen: bool):
+    """The same class built by dataclasses and by kvcli.records."""
+    import dataclasses
+
+    from kvcli import records
+
+    made = []
+    for module in (dataclasses, records):
+
+        @module.dataclass(frozen=frozen)
+        class Rec:
+            key: str
+            size: int = 0
+            tags: tuple = module.field(default_factory=tuple)
+            secret: str | None = module.field(default=None, repr=False)
+
+            @property
+            def double(self) -> int:
+                return self.size * 2
+
+        made.append(Rec)
+    return made
+
+
+@pytest.mark.parametrize("frozen", [True, False])
+def test_records_behave_like_dataclasses(frozen):
+    import inspect
+
+    std, lite = _pair(frozen)
+    for args, kwargs in ((("k",), {}), (("k", 3), {"secret": "s"}), ((), {"key": "k", "tags": ("a",), "size": 1})):
+        a, b = std(*args, **kwargs), lite(*args, **kwargs)
+        assert repr(a) == repr(b)
+        assert (a.key, a.size, a.tags, a.secret, a.double) == (b.key, b.size, b.tags, b.secret, b.double)
+        assert b == lite(*args, **kwargs) and b != lite("other") and b != a  # another class is never equal
+        if frozen:
+            assert hash(a) == hash(b)
+    assert [str(p) for p in inspect.signature(lite).parameters.values()][:2] == ["key: 'str'", "size: 'int' = 0"]
+    assert lite.__match_args__ == std.__match_args__
+    assert (lite.__hash__ is None) == (std.__hash__ is None)
+    if frozen:
+        with pytest.raises(AttributeError, match="cannot assign to field 'size'"):
+            lite("k").size = 1
+        with pytest.raises(AttributeError):
+            del lite("k").key
+    else:
+        b = lite("k")
+        b.size = 9
+        assert b.size == 9
+    with pytest.raises(TypeError):
+        lite()
+
+
+def test_records_default_factory_gives_each_instance_its_own_value():
+    from kvcli.records import dataclass, field
+
+    @dataclass
+    class Bag:
+        items: list = field(default_factory=list)
+
+    one, two = Bag(), Bag()
+    one.items.append(1)
+    assert (one.items, two.items, Bag([5]).items) == ([1], [], [5])
+
+
+def test_records_refuse_what_they_do_not_implement():
+    from typing import ClassVar
+
+    from kvcli.records import dataclass
+
+    with pytest.raises(TypeError, match="follows default"):
+
+        @dataclass
+        class Order:
+            a: int = 1
+            b: int
+
+    with pytest.raises(TypeError, match="ClassVar"):
+
+        @dataclass
+        class Var:
+            a: ClassVar[int] = 1
+
+    @dataclass
+    class Base:
+        a: int
+
+    with pytest.raises(TypeError, match="inherited"):
+
+        @dataclass
+        class Child(Base):
+            b: int

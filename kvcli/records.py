@@ -1,0 +1,152 @@
+"""A start-up-cheap ``dataclass`` for kvcli's plain data classes (models, errors, config, state).
+
+``dataclasses.dataclass`` costs about a millisecond per class when a module is imported (it compiles half a dozen
+methods and inspects the class), and importing ``dataclasses`` loads ``inspect`` and ``ast`` on top. Every kvcli
+command imports about fifteen such classes, which made them the largest part of kvcli's own start-up. This decorator
+builds the same classes for the subset kvcli uses, in a fraction of the time: only ``__init__`` is compiled (so
+creating instances is exactly as fast as with dataclasses), the other methods are shared closures.
+
+Supported, with the semantics of ``dataclasses``: fields from the class's annotations in order; defaults;
+``field(default=…)``, ``field(default_factory=…)``, ``field(repr=False)``; ``frozen=True``; generated ``__init__``,
+``__repr__``, ``__eq__``, ``__match_args__``, and ``__hash__`` (frozen) or ``__hash__ = None`` (mutable), each only
+when the class does not define it. Anything else (``ClassVar``, ``InitVar``, ``KW_ONLY``, fields inherited from a
+base record, ``order``, ``slots``) is refused with a TypeError, so a future need shows up at once rather than as a
+subtle difference.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["FrozenInstanceError", "dataclass", "field", "fields"]
+
+_MISSING: Any = type("_Missing", (), {"__repr__": lambda self: "<missing>"})()
+_UNSUPPORTED = ("ClassVar", "InitVar", "KW_ONLY")
+
+
+class FrozenInstanceError(AttributeError):
+    """Assigning to a field of a frozen record (as ``dataclasses.FrozenInstanceError``)."""
+
+
+class Field:
+    __slots__ = ("default", "default_factory", "repr")
+
+    def __init__(self, default: Any = _MISSING, default_factory: Any = _MISSING, repr: bool = True) -> None:
+        if default is not _MISSING and default_factory is not _MISSING:
+            raise ValueError("cannot specify both default and default_factory")
+        self.default = default
+        self.default_factory = default_factory
+        self.repr = repr
+
+
+def field(*, default: Any = _MISSING, default_factory: Any = _MISSING, repr: bool = True) -> Any:
+    return Field(default, default_factory, repr)
+
+
+def fields(obj_or_cls: Any) -> tuple[str, ...]:
+    """The field names of a record class or instance, in order."""
+    return obj_or_cls.__record_fields__
+
+
+def dataclass(cls: type | None = None, /, *, frozen: bool = False) -> Any:
+    def wrap(c: type) -> type:
+        return _process(c, frozen)
+
+    return wrap if cls is None else wrap(cls)
+
+
+def _process(cls: type, frozen: bool) -> type:
+    for base in cls.__mro__[1:]:
+        if "__record_fields__" in base.__dict__:
+            raise TypeError(f"{cls.__name__}: fields inherited from a record are not supported")
+    names: list[str] = []
+    annotations: dict[str, Any] = {}
+    shown: list[str] = []
+    params: list[str] = []
+    lines: list[str] = []
+    ns: dict[str, Any] = {"_MISSING": _MISSING, "_setattr": object.__setattr__}
+    seen_default = False
+    for name, annotation in cls.__dict__.get("__annotations__", {}).items():
+        text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", repr(annotation))
+        if any(word in text for word in _UNSUPPORTED):
+            raise TypeError(f"{cls.__name__}.{name}: {text} is not supported by kvcli.records")
+        value = cls.__dict__.get(name, _MISSING)
+        spec = value if isinstance(value, Field) else Field(default=value)
+        if isinstance(value, Field):
+            if spec.default is _MISSING:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, spec.default)  # as dataclasses: the default stays a class attribute
+        if spec.default is not _MISSING:
+            ns[f"_dflt_{name}"] = spec.default
+            params.append(f"{name}=_dflt_{name}")
+            expr = name
+        elif spec.default_factory is not _MISSING:
+            ns[f"_fact_{name}"] = spec.default_factory
+            params.append(f"{name}=_MISSING")
+            expr = f"_fact_{name}() if {name} is _MISSING else {name}"
+        else:
+            if seen_default:
+                raise TypeError(f"non-default argument {name!r} follows default argument")
+            params.append(name)
+            expr = name
+        seen_default = seen_default or spec.default is not _MISSING or spec.default_factory is not _MISSING
+        lines.append(f"_setattr(self, {name!r}, {expr})" if frozen else f"self.{name} = {expr}")
+        names.append(name)
+        annotations[name] = annotation
+        if spec.repr:
+            shown.append(name)
+
+    fields_t = tuple(names)
+    shown_t = tuple(shown)
+    src = f"def __init__(self, {', '.join(params)}):\n    " + ("\n    ".join(lines) or "pass") + "\n"
+    exec(src, ns)  # the source holds only the class's own field names
+    ns["__init__"].__annotations__ = {**annotations, "return": None}  # for typing.get_type_hints, Hypothesis
+    methods: dict[str, Any] = {"__init__": ns["__init__"]}
+
+    def __repr__(self: Any) -> str:
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in shown_t)
+        return f"{self.__class__.__qualname__}({inner})"
+
+    def __eq__(self: Any, other: Any) -> Any:
+        if other.__class__ is self.__class__:
+            return tuple(getattr(self, n) for n in fields_t) == tuple(getattr(other, n) for n in fields_t)
+        return NotImplemented
+
+    methods["__repr__"] = __repr__
+    methods["__eq__"] = __eq__
+    for attr, fn in methods.items():
+        if attr not in cls.__dict__:
+            fn.__qualname__ = f"{cls.__qualname__}.{attr}"
+            setattr(cls, attr, fn)
+
+    if "__hash__" not in cls.__dict__ or cls.__dict__["__hash__"] is None:
+        if frozen:
+
+            def __hash__(self: Any) -> int:
+                return hash(tuple(getattr(self, n) for n in fields_t))
+
+            cls.__hash__ = __hash__  # type: ignore[method-assign]
+        else:
+            cls.__hash__ = None  # type: ignore[assignment]
+
+    if frozen:
+        if "__setattr__" in cls.__dict__ or "__delattr__" in cls.__dict__:
+            raise TypeError(f"cannot overwrite __setattr__/__delattr__ in frozen record {cls.__name__}")
+
+        def __setattr__(self: Any, name: str, value: Any) -> None:
+            if type(self) is cls or name in fields_t:
+                raise FrozenInstanceError(f"cannot assign to field {name!r}")
+            super(cls, self).__setattr__(name, value)
+
+        def __delattr__(self: Any, name: str) -> None:
+            if type(self) is cls or name in fields_t:
+                raise FrozenInstanceError(f"cannot delete field {name!r}")
+            super(cls, self).__delattr__(name)
+
+        cls.__setattr__ = __setattr__  # type: ignore[method-assign]
+        cls.__delattr__ = __delattr__  # type: ignore[method-assign]
+
+    cls.__match_args__ = fields_t  # type: ignore[attr-defined]
+    cls.__record_fields__ = fields_t  # type: ignore[attr-defined]
+    return cls
