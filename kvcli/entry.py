@@ -166,9 +166,17 @@ def finish(code: int) -> None:
     sys.exit(code)
 
 
+# Optional packages that libraries kvcli uses import whenever they are installed, for features kvcli never uses:
+# httpcore imports trio (about 100 ms) for async support, while kvcli's HTTP client is synchronous and the server runs
+# on asyncio. Marking them absent, in the kvcli process only, makes those imports fail fast as if not installed.
+UNUSED_OPTIONAL_MODULES = ("trio",)
+
+
 def main() -> None:
     code = run_fast(sys.argv[1:])
     if code is None:
+        for name in UNUSED_OPTIONAL_MODULES:
+            sys.modules.setdefault(name, None)  # type: ignore[arg-type]
         from kvcli.cli.main import main as full_main
 
         full_main()
