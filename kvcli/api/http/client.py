@@ -189,6 +189,9 @@ class FastlyHttp:
             headers={"User-Agent": USER_AGENT},
             follow_redirects=False,  # a redirect must never carry Fastly-Key to another host
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+            # a plain-HTTP endpoint (e.g. kvcli local serve) never uses TLS, as no redirect is followed: loading the CA
+            # bundle for it would cost tens of milliseconds per command for nothing
+            **({"verify": False} if self.endpoint.split(":", 1)[0].lower() == "http" else {}),
         )
 
     # ----------------------------------------------------------------------------------------------- lifecycle
