@@ -203,9 +203,18 @@ class Engine(ServicesMixin):
                 f"cannot use WAL mode for {self.path} (got {mode})", "put the data directory on a local disk"
             )
 
+    def _schema_is_current(self, conn: sqlite3.Connection) -> bool:
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+        except sqlite3.OperationalError:  # no meta table: a new database
+            return False
+        return row is not None and row[0] == str(len(MIGRATIONS))
+
     def _migrate(self) -> None:
         conn = self.conn
         self._enable_wal(conn)
+        if self._schema_is_current(conn):
+            return  # the usual case: opening takes no write lock, so a reader never waits for a writer here
         with self.write():
             conn.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
             row = conn.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()

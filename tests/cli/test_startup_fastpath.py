@@ -336,3 +336,26 @@ def test_records_refuse_what_they_do_not_implement():
         @dataclass
         class Child(Base):
             b: int
+
+
+def test_reading_does_not_wait_for_a_writer(cli, data, isolated):
+    """Opening an up-to-date database takes no write lock, so a get is not held up by a long write elsewhere."""
+    import sqlite3
+    import threading
+
+    sid, _ = data
+    writer = sqlite3.connect(isolated["data"] / "kvcli.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process in the middle of a write transaction
+    try:
+        result: list = []
+        worker = threading.Thread(
+            target=lambda: result.append(run_path(["kv-store-entry", "get", "-s", sid, "-k", "k1"], fast=True)),
+            daemon=True,
+        )
+        worker.start()
+        worker.join(10)
+        assert not worker.is_alive(), "get waited for the writer's lock"
+        assert result[0].stdout_bytes == b"hello world"
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
