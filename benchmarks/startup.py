@@ -6,6 +6,7 @@ Measures, for many runs after warm-ups, the wall time and the CPU time (user + s
   kvcli kv-store-entry get        (embedded)        vs  fastly kv-store-entry get  (against `kvcli local serve`)
   kvcli kv-store-entry get        (HTTP to the same `kvcli local serve`)
   kvcli kv-store-entry get --json (embedded)
+  kvcli kv-store-entry get        (embedded, the data in the platform's default directory: no KVCLI_DATA_DIR)
 
 and, as floors, `python -S -c pass`, `python -c pass` and `python -c "import typer"`. Commands run round-robin
 (run 1 of every command, then run 2 of every command, …) so a load change on a shared machine hits all of them alike.
@@ -141,6 +142,14 @@ def main() -> None:
     subprocess.run(kv + ["-q", "kv-store-entry", "create", "-s", store_id, "-k", "k1", "--value", "hello world"],
                    env=env, check=True)  # fmt: skip
 
+    # the same store where a user without KVCLI_* variables keeps it (the platform's directories under HOME)
+    home_env = {k: v for k, v in env.items() if not k.startswith(("KVCLI_DATA_DIR", "KVCLI_CONFIG_DIR", "XDG_"))}
+    created = subprocess.run(kv + ["-q", "kv-store", "create", "-n", "bench", "--json"], env=home_env,
+                             capture_output=True, check=True, text=True)  # fmt: skip
+    home_store = json.loads(created.stdout)["StoreID"]
+    subprocess.run(kv + ["-q", "kv-store-entry", "create", "-s", home_store, "-k", "k1", "--value", "hello world"],
+                   env=home_env, check=True)  # fmt: skip
+
     server, url = start_server(kv, env, env["KVCLI_DATA_DIR"], "bench")
     try:
         http_env = dict(env, FASTLY_API_ENDPOINT=url, FASTLY_ACCOUNT_ENDPOINT=url, FASTLY_API_TOKEN="bench")
@@ -152,6 +161,8 @@ def main() -> None:
         b.add("kvcli --version", kv + ["--version"], env)
         b.add("kvcli get (embedded)", kv + get, env)
         b.add("kvcli get --json (embedded)", kv + get + ["--json"], env)
+        b.add("kvcli get (embedded, default dirs)", kv + ["kv-store-entry", "get", "-s", home_store, "-k", "k1"],
+              home_env)  # fmt: skip
         b.add("kvcli get (HTTP to local serve)", kv + get, http_env)
         if args.baseline:
             base = shlex.split(args.baseline)
