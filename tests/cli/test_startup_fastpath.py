@@ -359,3 +359,29 @@ def test_reading_does_not_wait_for_a_writer(cli, data, isolated):
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+
+
+def test_the_fast_parser_only_knows_flags_the_full_cli_has():
+    """A flag removed or changed on the Typer side must not live on in the fast path (it would accept what the CLI
+    refuses). New flags of get need nothing: the fast path hands them to the full CLI."""
+    import click
+
+    from kvcli import entry
+    from kvcli.cli.main import get_root_command
+
+    root = get_root_command()
+    ctx = click.Context(root, info_name="kvcli")
+    group = root.get_command(ctx, "kv-store-entry")
+    get = group.get_command(click.Context(group, parent=ctx, info_name="kv-store-entry"), "get")
+
+    def options(cmd):
+        return {o: p for p in cmd.params if isinstance(p, click.Option) for o in p.opts}
+
+    get_opts, root_opts = options(get), options(root)
+    for flag in entry._GET_VALUED:
+        assert flag in get_opts and not get_opts[flag].is_flag, flag
+        assert get_opts[flag].name == entry._GET_VALUED[flag], flag
+    for flag in entry._GET_FLAGS:
+        assert flag in get_opts and get_opts[flag].is_flag, flag
+    for flag in entry._GLOBAL_FLAGS:
+        assert flag in root_opts and root_opts[flag].is_flag and flag not in get_opts, flag
