@@ -275,6 +275,7 @@ class Importer:
         inline: bool | None = None,
     ) -> None:
         self.api = api
+        self.finished = False  # the import reached the end of its input
         self.store_id = store_id
         self.source = source
         self.options = options or ImportOptions()
@@ -377,11 +378,11 @@ class Importer:
             r.notes = list(self.source.notes)
             if self.failed_out is not None:
                 self.failed_out.fh.flush()
+            self.finished = finished
             if self.journal is not None:
                 if finished:
-                    self.journal.remove()  # reached the end: nothing left to resume
-                else:
-                    self.journal.close()
+                    self.journal.mark_done()  # nothing left to resume
+                self.journal.close()
         return r
 
     def _admit(self, chunk: Chunk) -> bool:

@@ -14,9 +14,10 @@ Design
 * Ordinals number the records of the input (good and bad alike) and are the same on every run of the same input;
   the ranges of successive chunks touch, so the union of acknowledged ranges is exactly what is done, whatever the
   batch size of the resumed run. Bad records inside an acknowledged range were reported by the run that saw them.
-* A run that reaches the end of its input deletes its journal (there is nothing left to resume; failed entries are
-  what ``--failed-out`` is for). A run that stops early (Ctrl-C, SIGTERM, a lost network, ``--max-errors``) keeps
-  it. Without ``--resume`` an existing journal for the same input is replaced.
+* A run that reaches the end of its input appends ``{"done": true}``: a later ``--resume`` finds nothing left to do
+  (failed entries are what ``--failed-out`` is for). The journal is kept rather than deleted so that there is no
+  moment, however short, at which the data is written but no record says so. Without ``--resume`` an existing
+  journal for the same input is replaced; journals untouched for 30 days are removed when an import starts.
 * On ``--resume`` the records in acknowledged ranges are skipped without being validated or sent; a seekable NDJSON
   file is not even re-read up to the first gap (the run seeks to the recorded byte offset). The last key of each
   acknowledged chunk is compared with the input as it is skipped; a mismatch means the input changed and the resume
@@ -39,6 +40,7 @@ from kvcli.bulk.records import Record
 from kvcli.bulk.sources.base import ResumePoint
 
 VERSION = 1
+KEEP_SECONDS = 30 * 24 * 3600  # journals older than this are removed when a new import starts
 
 
 def journal_dir() -> Path:
@@ -61,6 +63,7 @@ class ResumeState:
     written: int = 0
     failed: int = 0
     point: ResumePoint | None = None  # where reading may start (everything before it is done)
+    complete: bool = False  # an earlier run reached the end of the input
 
     @property
     def done(self) -> int:
@@ -115,6 +118,8 @@ class Journal:
                         continue
                     if isinstance(rec, dict) and "s" in rec and "e" in rec:
                         lines.append(rec)
+                    elif isinstance(rec, dict) and rec.get("done") is True:
+                        state.complete = True
         except FileNotFoundError:
             return state
         state.ranges = _merge((int(r["s"]), int(r["e"])) for r in lines)
@@ -132,6 +137,7 @@ class Journal:
     def start(self) -> None:
         """Begin a fresh journal (replacing any earlier one for this input)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        prune(self.path.parent)
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(json.dumps({**self.header, "started": int(time.time())}) + "\n")
@@ -158,6 +164,14 @@ class Journal:
         self._fh.flush()
         os.fsync(self._fh.fileno())
 
+    def mark_done(self) -> None:
+        """Record that the import reached the end of its input (a later --resume has nothing left to do)."""
+        if self._fh is None:
+            return
+        self._fh.write(json.dumps({"done": True, "at": int(time.time())}) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
     def close(self) -> None:
         if self._fh is not None:
             self._fh.close()
@@ -181,6 +195,22 @@ class Journal:
             pass
         finally:
             os.close(fd)
+
+
+def prune(directory: Path, max_age: float = KEEP_SECONDS) -> None:
+    """Remove journals nobody touched for ``max_age`` seconds (finished imports keep theirs until then)."""
+    cutoff = time.time() - max_age
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name.endswith((".journal", ".tmp")):
+            try:
+                if entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+            except OSError:
+                pass
 
 
 class InputChanged(UsageError):

@@ -232,12 +232,15 @@ def run_import(
         journal = Journal.for_input(target=_target_id(state), store_id=sid, fmt=source.format, identity=identity)
         if resume and journal.exists():
             resume_state = journal.load()
-            message(f"Resuming: {resume_state.done} records were done by an earlier run")
+            if resume_state.complete:
+                message("An earlier run finished this import; nothing is left to resume")
+            else:
+                message(f"Resuming: {resume_state.done} records were done by an earlier run")
             journal.resume()
         else:
             if resume:
                 message("Nothing to resume for this input; importing everything")
-            elif journal.exists():
+            elif journal.exists() and not journal.load().complete:
                 message("An unfinished earlier import of this input was found; starting over (use --resume to "
                         "continue it instead)")
             journal.start()

@@ -292,7 +292,7 @@ def test_resume_after_interruption_skips_what_was_acknowledged(tmp_path, local, 
     assert report.resumed and report.earlier_written == first_written
     assert 15 in acknowledged and report.errors == []  # the bad line was reported by the first run only
     assert stored(local, sid) == {f"k{i:03d}": f"v{i}".encode() for i in range(100) if i != 15}
-    assert not journal2.exists()  # finished: nothing left to resume
+    assert journal2.load().complete  # finished: nothing left to resume
 
 
 def test_resume_seeks_ndjson_past_the_acknowledged_prefix(tmp_path, local, sid):
@@ -329,3 +329,15 @@ def test_journal_ignores_a_torn_last_line(tmp_path):
         fh.write('{"s": 10, "e"')  # killed mid-write
     state = j.load()
     assert state.ranges == [(0, 9)] and state.written == 10 and state.point.ordinal == 10
+
+
+def test_old_journals_are_pruned_when_an_import_starts(tmp_path):
+    import os
+
+    old = tmp_path / "old.journal"
+    old.write_text("{}\n")
+    os.utime(old, (1, 1))
+    recent = tmp_path / "recent.journal"
+    recent.write_text("{}\n")
+    Journal(tmp_path / "new.journal", {"kvcli_import_journal": 1}).start()
+    assert not old.exists() and recent.exists() and (tmp_path / "new.journal").exists()

@@ -254,9 +254,12 @@ def test_interrupted_import_resumes_without_resending(cli, store_id, tmp_path, m
     assert not set(first) & set(sent) and len(sent) == 60
     got = contents(cli, store_id)
     assert len(got) == 100 and got["k099"] == b"v99"
-    # finished: a further --resume has nothing to resume and imports everything again
+    # finished: a further --resume has nothing left to do; a run without --resume imports everything again
     res = cli("kv-store-entry", "create", "-s", store_id, "--file", p, "--resume", "--json")
-    assert res.exit_code == 0 and res.json()["written"] == 100 and "Nothing to resume" in res.stderr
+    assert res.exit_code == 0 and "nothing is left to resume" in res.stderr
+    assert (res.json()["written"], res.json()["skipped"]) == (0, 100)
+    res = cli("kv-store-entry", "create", "-s", store_id, "--file", p, "--json")
+    assert res.exit_code == 0 and res.json()["written"] == 100 and "unfinished" not in res.stderr
 
 
 def test_a_changed_file_is_not_resumed_from_the_old_journal(cli, store_id, tmp_path, monkeypatch):
