@@ -55,6 +55,12 @@ def big_input(tmp_path_factory) -> BulkInput:
     return make_input(tmp_path_factory.mktemp("crash-input") / "input.ndjson", N, seed=BASE_SEED)
 
 
+def journal_done(journal) -> bool:
+    """The import that wrote this journal reached the end of its input (its last line is {"done": true})."""
+    lines = journal.read_text(encoding="utf-8", errors="replace").splitlines()
+    return bool(lines) and '"done": true' in lines[-1]
+
+
 def _kill_at_random(args, env, client_data, rng: random.Random, log, *, batch: int, jitter: float) -> bool:
     """Start an import and SIGKILL it after a random number of newly acknowledged chunks plus a random delay.
 
@@ -88,7 +94,7 @@ def _after_kill(data: BulkInput, client_data, server_data, sid: str, bound: int,
     acked = acked_ranges(files[0]) if files else []
     content = stored(server_data, sid)
     if finished:  # the import ended before the kill: it reported everything as written
-        assert not files and content == data.final
+        assert all(journal_done(f) for f in files) and content == data.final
         return {"acked": len(data), "unreported_present": 0}
     stats = check_reported(data, acked, content)
     assert stats["unreported_present"] <= bound, stats
@@ -107,7 +113,8 @@ def _resume_to_the_end(data: BulkInput, args, env, client_data, server_data, sid
     final = data.final
     assert len(content) == len(final)
     assert content == final
-    assert journal_files(client_data) == []  # a finished import leaves nothing to resume
+    # a finished import's journal says so: a further --resume has nothing left to do
+    assert [journal_done(f) for f in journal_files(client_data)] == [True]
     return summary
 
 
