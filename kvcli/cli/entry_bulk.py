@@ -120,6 +120,14 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
+def _finished(journal) -> bool:
+    """Whether an existing journal belongs to a finished import (an unreadable one counts as unfinished)."""
+    try:
+        return journal.load().complete
+    except KvcliError:
+        return False
+
+
 def _positive(name: str, value: int | None) -> None:
     if value is not None and value < 1:
         raise UsageError(f"{name} must be at least 1 (got {value})", f"pass {name} 1 or more")
@@ -240,7 +248,7 @@ def run_import(
         else:
             if resume:
                 message("Nothing to resume for this input; importing everything")
-            elif journal.exists() and not journal.load().complete:
+            elif journal.exists() and not _finished(journal):
                 message("An unfinished earlier import of this input was found; starting over (use --resume to "
                         "continue it instead)")
             journal.start()

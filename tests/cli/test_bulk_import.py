@@ -315,3 +315,14 @@ def test_sigterm_becomes_an_interrupt_while_importing():
 
             time.sleep(5)  # interrupted at once by the handler
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_corrupt_journal_blocks_resume_but_not_a_fresh_import(cli, store_id, tmp_path, isolated):
+    p = ndjson(tmp_path / "in.ndjson", [{"key": "a", "value": b64("x")}])
+    assert cli("kv-store-entry", "create", "-s", store_id, "--file", p).exit_code == 0
+    [journal] = (isolated["data"] / "imports").glob("*.journal")
+    journal.write_text("garbage\n")
+    res = cli("kv-store-entry", "create", "-s", store_id, "--file", p, "--resume")
+    assert res.exit_code == 2 and "journal" in res.stderr and "without --resume" in res.stderr
+    res = cli("kv-store-entry", "create", "-s", store_id, "--file", p)
+    assert res.exit_code == 0, res
