@@ -356,7 +356,8 @@ class FastlyHttp:
             if reason == "asked":
                 error.message += (
                     f" (not retried: the server asked to wait {asked:.0f} s, longer than the "
-                    f"{policy.max_retry_seconds:g} s retry budget)"
+                    + (f"{policy.max_retry_seconds:g} s retry budget)" if attempt == 1 else
+                       f"{max(0.0, remaining):.1f} s left of the {policy.max_retry_seconds:g} s retry budget)")
                 )
             if isinstance(error, E.RateLimited | E.ServerError | TransportError):
                 error.hint = _join(
