@@ -17,6 +17,7 @@ than kvcli itself), else `python -m kvcli`. Python byte-code is cached in a temp
 installed wheel, even when PYTHONDONTWRITEBYTECODE is set (--no-pyc measures without a cache).
 
 Usage: python benchmarks/startup.py [--runs 40] [--fastly PATH] [--no-pyc] [--kvcli COMMAND] [--baseline COMMAND]
+                                   [--clean-venv]
 The official binary: --fastly, $KVCLI_FASTLY_BIN, .tools/node_modules/@fastly/cli-linux-x64/fastly, or `fastly` on PATH.
 """
 
@@ -53,6 +54,29 @@ def kvcli_cmd() -> list[str]:
     if script.is_file() and os.access(script, os.X_OK):
         return [str(script)]
     return [sys.executable, "-m", "kvcli"]
+
+
+def clean_venv(where: Path) -> tuple[str, list[str]]:
+    """A venv that sees this interpreter's packages and this checkout, but runs none of their .pth start-up hooks.
+
+    An editable install adds a .pth import hook to every interpreter start, and some machines add their own (e.g. a
+    certificate bundle patch); a user's `pip install kvcli` has neither. The venv's only .pth lists directories, which
+    costs nothing. Returns (python, kvcli console script).
+    """
+    import site
+    import venv
+
+    venv.EnvBuilder(with_pip=False, system_site_packages=False).create(where)
+    python = where / "bin" / "python"
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                             capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    dirs = [str(ROOT), *site.getsitepackages()]
+    (Path(purelib) / "kvcli-benchmark.pth").write_text("\n".join(dirs) + "\n")
+    script = where / "bin" / "kvcli"
+    script.write_text(f"#!{python}\nimport re\nimport sys\nfrom kvcli.entry import main\n"
+                      "if __name__ == '__main__':\n    sys.exit(main())\n")  # fmt: skip
+    script.chmod(0o755)
+    return str(python), [str(script)]
 
 
 def run_once(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -116,6 +140,9 @@ def main() -> None:
     ap.add_argument("--no-pyc", action="store_true", help="do not cache byte-code (as with PYTHONDONTWRITEBYTECODE)")
     ap.add_argument("--kvcli", default=None, help="the kvcli command to time, e.g. 'python path/to/script'")
     ap.add_argument("--baseline", default=None, help="another kvcli command (e.g. an older checkout) timed alongside")
+    ap.add_argument(
+        "--clean-venv", action="store_true", help="run kvcli and Python in a venv without this machine's .pth hooks"
+    )
     args = ap.parse_args()
 
     fastly = find_fastly(args.fastly)
@@ -135,6 +162,8 @@ def main() -> None:
     (tmp / "home").mkdir()
     kv = shlex.split(args.kvcli) if args.kvcli else kvcli_cmd()
     py = sys.executable
+    if args.clean_venv:
+        py, kv = clean_venv(tmp / "venv")
 
     created = subprocess.run(kv + ["-q", "kv-store", "create", "-n", "bench", "--json"], env=env, capture_output=True,
                              check=True, text=True)  # fmt: skip
@@ -174,7 +203,8 @@ def main() -> None:
         b.run(args.runs, args.warmup)
 
         print(f"{args.runs} runs each after {args.warmup} warm-ups; byte-code cache: {'off' if args.no_pyc else 'on'}")
-        print(f"kvcli: {' '.join(kv)}")
+        where = " (clean venv: no .pth start-up hooks)" if args.clean_venv else ""
+        print(f"kvcli: {' '.join(kv)}; python: {py}{where}")
         print(f"{'command':36s} {'wall median':>12s} {'wall min':>9s} {'CPU median':>11s}")
         for label, _, _ in b.cases:
             print(f"{label:36s} {b.med(label) * 1000:9.1f} ms {min(b.wall[label]) * 1000:6.1f} ms "
