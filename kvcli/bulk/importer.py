@@ -279,6 +279,8 @@ class Importer:
         self.store_id = store_id
         self.source = source
         self.options = options or ImportOptions()
+        if self.options.concurrency <= 1 and not self.options.encode_lines:
+            source.keep_wire = False  # the embedded engine never uses the lines: do not hold them
         self.journal = journal
         self.resume_state = resume
         self.failed_out = failed_out

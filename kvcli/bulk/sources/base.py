@@ -45,6 +45,8 @@ class Source:
     seekable: bool = False
     #: optional human notes gathered while reading (e.g. skipped symlinks); the CLI prints them
     notes: list[str]
+    #: keep each entry's batch line when the source has it as read (Entry.wire); only the HTTP sink uses it
+    keep_wire: bool = True
 
     def __init__(self) -> None:
         self.notes = []

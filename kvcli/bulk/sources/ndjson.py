@@ -196,6 +196,7 @@ class NdjsonSource(Source):
     def _parse(self, lines: Iterator[tuple[int, int, bytes]], ordinal: int) -> Iterator[Record]:
         label = self.label
         loads = _loads
+        keep_wire = self.keep_wire
         pending: deque[tuple[int, int, bytes]] = deque()
         while True:
             if pending:
@@ -241,7 +242,10 @@ class NdjsonSource(Source):
                 yield parse_line_object(obj, label, lineno, ordinal, end, last + 1, json.dumps(obj).encode())
                 ordinal += 1
                 continue
-            yield parse_line_object(obj, label, lineno, ordinal, end, lineno + 1, doc)
+            rec = parse_line_object(obj, label, lineno, ordinal, end, lineno + 1, doc)
+            if not keep_wire and type(rec) is Entry:
+                rec.wire = None  # not needed (embedded backend): do not hold the line in memory
+            yield rec
             ordinal += 1
 
     @staticmethod
