@@ -5,7 +5,7 @@ Heavier variants are opt-in through environment variables:
 
 * ``KVCLI_RELIABILITY_RUNS=N``: N seeded kill runs per crash scenario instead of the default handful.
 * ``KVCLI_RELIABILITY_HEAVY=1``: the faulty-network test exports and deletes all 10,000 entries (a few minutes)
-  instead of a 1,000-key slice.
+  instead of a 1,000-key export and a 100-key delete.
 * ``KVCLI_RELIABILITY_SEED=S``: the base seed of the random kill points and fault choices (default: fixed).
 """
 

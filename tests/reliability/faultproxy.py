@@ -5,8 +5,8 @@ random), answers with a fault instead of (or after) forwarding:
 
 ==================  ==============================================================================================
 ``429``             429 with no hint how long to wait (the client backs off on its own)
-``429-retry-after`` 429 with ``Retry-After: 0`` or ``1`` (seconds)
-``429-date``        429 with ``Retry-After`` as an HTTP date one second ahead
+``429-retry-after`` 429 with ``Retry-After: 0`` or ``1`` (seconds; 1 for ``wait_share`` of them)
+``429-date``        429 with ``Retry-After`` as an HTTP date (now, or one second ahead)
 ``429-reset``       429 with ``Fastly-RateLimit-Reset`` (epoch seconds, now or one second ahead)
 ``500``             500 with a legacy error body
 ``503``             503, sometimes with ``Retry-After: 0``
@@ -42,12 +42,13 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding
 
 class FaultProxy:
     def __init__(self, upstream: str, *, rate: float = 0.1, faults=ALL_FAULTS, seed: int = 0,
-                 slow_seconds: float = 0.2) -> None:
+                 slow_seconds: float = 0.2, wait_share: float = 0.05) -> None:
         host, port = upstream.removeprefix("http://").rstrip("/").split(":")
         self.upstream = (host, int(port))
         self.rate = rate
         self.faults = tuple(faults)
         self.slow_seconds = slow_seconds
+        self.wait_share = wait_share  # share of 429s whose Retry-After / reset asks for a real (1 s) wait
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()
@@ -64,6 +65,11 @@ class FaultProxy:
                 proxy._handle(self)
 
             do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_GET  # noqa: N815
+
+            def setup(self) -> None:
+                super().setup()
+                # headers and body are separate writes: without this each answer waits for a delayed ACK (~40 ms)
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def finish(self) -> None:
                 up = getattr(self, "_upstream", None)
@@ -121,12 +127,15 @@ class FaultProxy:
         if fault.startswith("429") or fault in ("500", "503"):
             status = 429 if fault.startswith("429") else int(fault)
             headers = {}
+            # mostly "now" (the retry comes at once), sometimes a second ahead: an export writes in key order, so a
+            # wait on one key holds up the others and many real waits would only make the test slow
+            ahead = 1 if rng_value < self.wait_share else 0
             if fault == "429-retry-after":
-                headers["Retry-After"] = "0" if rng_value < 0.7 else "1"
+                headers["Retry-After"] = str(ahead)
             elif fault == "429-date":
-                headers["Retry-After"] = formatdate(time.time() + 1, usegmt=True)
+                headers["Retry-After"] = formatdate(time.time() + ahead, usegmt=True)
             elif fault == "429-reset":
-                headers["Fastly-RateLimit-Reset"] = str(int(time.time()) + (0 if rng_value < 0.7 else 1))
+                headers["Fastly-RateLimit-Reset"] = str(int(time.time()) + ahead)
                 headers["Fastly-RateLimit-Remaining"] = "0"
             elif fault == "503" and rng_value < 0.5:
                 headers["Retry-After"] = "0"
@@ -170,6 +179,8 @@ class FaultProxy:
             up = getattr(h, "_upstream", None)
             if up is None:
                 up = h._upstream = http.client.HTTPConnection(*self.upstream, timeout=60)
+                up.connect()
+                up.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             try:
                 up.request(h.command, h.path, body=body, headers=headers)
                 resp = up.getresponse()
