@@ -93,7 +93,10 @@ def get_entry(
         return
     sys.stdout.flush()
     out = sys.stdout.buffer
-    out.write(item.value)
+    view = memoryview(item.value)
+    while view:  # an unbuffered stdout (python -u, PYTHONUNBUFFERED) may take only part of it, e.g. a closing pipe
+        written = out.write(view)
+        view = view[written if written is not None else 0 :]
     out.flush()
 
 

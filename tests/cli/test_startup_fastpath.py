@@ -385,3 +385,23 @@ def test_the_fast_parser_only_knows_flags_the_full_cli_has():
         assert flag in get_opts and get_opts[flag].is_flag, flag
     for flag in entry._GLOBAL_FLAGS:
         assert flag in root_opts and root_opts[flag].is_flag and flag not in get_opts, flag
+
+
+@pytest.mark.parametrize("unbuffered", ["1", ""], ids=["unbuffered", "buffered"])
+def test_a_reader_that_goes_away_is_the_same_exit_on_both_paths(cli, store_id, tmp_path, unbuffered):
+    """`kvcli kv-store-entry get … | head -c 10`: the rest of the value cannot be written; never a silent success."""
+    big = tmp_path / "big.bin"
+    big.write_bytes(bytes(range(256)) * 8192)  # 2 MiB, far more than a pipe holds
+    assert cli("-q", "kv-store-entry", "create", "-s", store_id, "-k", "big", "--value-file", str(big)).exit_code == 0
+    argv = ["kv-store-entry", "get", "-s", store_id, "-k", "big"]
+    env = subprocess_env({"PYTHONUNBUFFERED": unbuffered})
+    codes = []
+    for launcher in (["-m", "kvcli"], ["-c", "from kvcli.cli.main import main; main()"]):
+        proc = subprocess.Popen([sys.executable, *launcher, *argv], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)  # fmt: skip
+        assert proc.stdout.read(10) == bytes(range(10))
+        proc.stdout.close()
+        proc.wait(timeout=60)
+        codes.append((proc.returncode, proc.stderr.read()))
+        proc.stderr.close()
+    assert codes[0] == codes[1] and codes[0][0] != 0, codes
