@@ -210,7 +210,6 @@ CASES = [
                                                         str(c.files / "no" / "f"))(c), 2, "cannot write --failed-out"),
     Case("sync-without-dir", entry("sync"), 2, "no directory given"),
     Case("serve-port-out-of-range", ["local", "serve", "--port", "99999"], 2, "--port"),
-    Case("serve-unresolvable-host", ["local", "serve", "--host", "999.1.1.1", "--port", "0"], 2, "cannot resolve"),
     Case("profile-bad-endpoint", ["profile", "create", "p", "-t", "tok", "--endpoint", "ftp://x"], 2,
          "invalid endpoint"),
     # ------------------------------------------------------------------------------------------ configuration
