@@ -18,7 +18,9 @@ from hypothesis import strategies as st
 
 from kvcli.api import wire
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:Using .httpx. with .starlette.testclient.")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::DeprecationWarning", "ignore:Using .httpx. with .starlette.testclient."
+)
 
 EXAMPLES = int(os.environ.get("KVCLI_FUZZ_EXAMPLES", "300"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow,
