@@ -40,9 +40,7 @@ DEFAULT_LIST_LIMIT = 1000
 BATCH_SUCCESS = {"type": "", "title": "success", "errors": []}
 TRUE_VALUES = frozenset({"true", "True", "TRUE", "1"})
 
-# --- added for `kvcli local serve` (server side of the same wire format) ---------------------------------------
-KEYS_SEGMENT = "keys"  # /resources/stores/kv/{store_id}/keys[/{key}]
-BATCH_SEGMENT = "batch"  # /resources/stores/kv/{store_id}/batch
+# --- server side of the same wire format (`kvcli local serve`) ---------------------------------------------------
 H_AGE = "Age"  # sent on eventual-consistency key listings
 FALSE_VALUES = frozenset({"false", "False", "FALSE", "0", ""})
 AUTH_FAILED_MSG = "Provided credentials are missing or invalid"  # body {"msg": ...} of a 401

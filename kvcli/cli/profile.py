@@ -39,6 +39,12 @@ def _abs_dir(path: str | None) -> str | None:
     return str(Path(path).expanduser().absolute())
 
 
+def _check_token(token: str | None) -> None:
+    """An explicitly empty --token (often an unset variable: --token "$TOKEN") is a mistake, not "no token"."""
+    if token is not None and not token.strip():
+        raise UsageError("--token is empty", 'pass the token itself, e.g. --token "$FASTLY_API_TOKEN" (is it set?)')
+
+
 def _check_endpoint(endpoint: str | None) -> None:
     if endpoint is None:
         return
@@ -67,8 +73,9 @@ def create(
 
     Example: kvcli profile create work --token "$FASTLY_API_TOKEN" --default
     """
-    if local and (token or endpoint):
+    if local and (token is not None or endpoint):
         raise UsageError("a --local profile takes no --token or --endpoint", "drop --local, or drop those flags")
+    _check_token(token)
     if data_dir and not local:
         raise UsageError("--data-dir goes with --local", "add --local")
     _check_name(name)
@@ -146,6 +153,7 @@ def update(
     cfg = _load()
     prof = cfg.get(name)
     _check_endpoint(endpoint)
+    _check_token(token)
     if prof.type == "local" and (token or endpoint):
         raise UsageError(f"profile {name!r} is a local profile; it has no token or endpoint", "use --data-dir")
     if prof.type == "fastly" and data_dir:

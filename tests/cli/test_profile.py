@@ -306,3 +306,15 @@ def test_profile_list_json_is_valid_with_quiet(cli, tmp_path):
     _three(cli, tmp_path)
     res = _ok(cli("profile", "list", "--json", "-q"))
     assert res.stderr == "" and isinstance(json.loads(res.stdout), list)
+
+
+def test_an_empty_token_is_refused_not_saved(cli, isolated):
+    """`--token "$UNSET_VAR"` must not silently create a profile without a token."""
+    res = cli("profile", "create", "work", "--token", "")
+    assert res.exit_code == 2, res
+    assert "--token is empty" in res.stderr and "hint:" in res.stderr
+    assert not (isolated["config"] / "config.toml").exists()
+    assert cli("profile", "create", "work", "--token", "t0k3n-value").exit_code == 0
+    res = cli("profile", "update", "work", "--token", "  ")
+    assert res.exit_code == 2, res
+    assert cli("profile", "token", "work").stdout == "t0k3n-value\n"

@@ -1,8 +1,8 @@
 """The official Fastly CLI's `service resource-link` commands against `kvcli local serve`.
 
-The binary comes from $KVCLI_FASTLY_BIN, else ``fastly`` on PATH, else the npm package @fastly/cli-linux-x64 installed
-under ``fastlycli`` in the system temp directory; without it these tests are skipped, unless
-KVCLI_REQUIRE_CONFORMANCE=1 makes that a failure. Services and stores are seeded
+The binary is found as for the other conformance tests (``official_cli_path`` in conftest.py: $KVCLI_FASTLY_BIN, else
+the npm package under .tools/); without it these tests are skipped, unless KVCLI_REQUIRE_CONFORMANCE=1 makes that a
+failure. Services and stores are seeded
 straight into the served SQLite file through the engine (the server shares it), and results are checked both in the
 CLI's output and in the engine.
 """
@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import uuid
 from pathlib import Path
 
 import pytest
 
 from kvcli.local.engine import Engine
+from tests.conformance.conftest import official_cli_path, require_or_skip
 from tests.contract.conftest import ServedBackend
 
 pytestmark = pytest.mark.conformance
 
-NPM_BIN = Path(tempfile.gettempdir()) / "fastlycli" / "node_modules" / "@fastly" / "cli-linux-x64" / "fastly"
 TOKEN = "conformance-token"
 LINK_KEYS = [
     "created_at", "deleted_at", "href", "id", "name", "resource_id", "resource_type", "service_id", "version",
@@ -32,23 +30,11 @@ LINK_KEYS = [
 ]  # fmt: skip
 
 
-def _binary() -> Path | None:
-    if os.environ.get("KVCLI_FASTLY_BIN"):
-        candidates = [Path(os.environ["KVCLI_FASTLY_BIN"])]
-    else:
-        on_path = shutil.which("fastly")
-        candidates = [Path(on_path)] if on_path else []
-        candidates.append(NPM_BIN)
-    return next((p for p in candidates if p.is_file() and os.access(p, os.X_OK)), None)
-
-
 @pytest.fixture(scope="module")
 def fastly_bin() -> Path:
-    path = _binary()
+    path = official_cli_path()
     if path is None:
-        if os.environ.get("KVCLI_REQUIRE_CONFORMANCE") == "1":
-            pytest.fail("the official Fastly CLI binary is missing (set KVCLI_FASTLY_BIN)")
-        pytest.skip("the official Fastly CLI binary is not installed (set KVCLI_FASTLY_BIN)")
+        require_or_skip("the official Fastly CLI binary (set KVCLI_FASTLY_BIN)")
     return path
 
 
