@@ -201,6 +201,19 @@ def version_clone(
         success(f"Cloned service {sid} version {source.number} to version {new.number}")
 
 
+def _change_version_state(
+    verb: str, past: str, version: str, service_id: str | None, service_name: str | None, json_out: bool
+) -> None:
+    """activate / deactivate / lock: resolve the version, call ``api.<verb>_version``, report the result."""
+    api = State.current().api(writes=True)
+    sid, v = _service_and_version(api, service_id, service_name, version)
+    done = getattr(api, f"{verb}_version")(sid, v.number)
+    if json_out:
+        emit_json(version_json(done))
+    else:
+        success(f"{past} service {sid} version {done.number}")
+
+
 @version_app.command("activate")
 def version_activate(
     version: VersionOpt, service_id: ServiceIdOpt = None, service_name: ServiceNameOpt = None, json_out: JsonOpt = False
@@ -209,13 +222,7 @@ def version_activate(
 
     Example: kvcli service version activate --service-id SVC --version latest
     """
-    api = State.current().api(writes=True)
-    sid, v = _service_and_version(api, service_id, service_name, version)
-    done = api.activate_version(sid, v.number)
-    if json_out:
-        emit_json(version_json(done))
-    else:
-        success(f"Activated service {sid} version {done.number}")
+    _change_version_state("activate", "Activated", version, service_id, service_name, json_out)
 
 
 @version_app.command("deactivate")
@@ -226,13 +233,7 @@ def version_deactivate(
 
     Example: kvcli service version deactivate --service-id SVC --version active
     """
-    api = State.current().api(writes=True)
-    sid, v = _service_and_version(api, service_id, service_name, version)
-    done = api.deactivate_version(sid, v.number)
-    if json_out:
-        emit_json(version_json(done))
-    else:
-        success(f"Deactivated service {sid} version {done.number}")
+    _change_version_state("deactivate", "Deactivated", version, service_id, service_name, json_out)
 
 
 @version_app.command("lock")
@@ -243,10 +244,4 @@ def version_lock(
 
     Example: kvcli service version lock --service-id SVC --version 3
     """
-    api = State.current().api(writes=True)
-    sid, v = _service_and_version(api, service_id, service_name, version)
-    done = api.lock_version(sid, v.number)
-    if json_out:
-        emit_json(version_json(done))
-    else:
-        success(f"Locked service {sid} version {done.number}")
+    _change_version_state("lock", "Locked", version, service_id, service_name, json_out)
