@@ -334,3 +334,21 @@ def test_profile_paths_with_tilde_are_expanded(path):
     cfg = Config(path=path, profiles={"home": Profile("home", "local", data_dir="~/kvdata")})
     t = resolve_target(profile="home", env={}, cfg=cfg)
     assert t.data_dir == Path("~/kvdata").expanduser()
+
+
+@pytest.mark.parametrize("xdg", [None, "", "   ", "/srv/xdg-home"])
+def test_default_dirs_match_platformdirs(monkeypatch, xdg):
+    """The Linux shortcut for the default directories gives exactly platformdirs' answer."""
+    import platformdirs
+
+    from kvcli import config as cfgmod
+
+    monkeypatch.delenv("KVCLI_DATA_DIR", raising=False)
+    monkeypatch.delenv("KVCLI_CONFIG_DIR", raising=False)
+    for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME"):
+        if xdg is None:
+            monkeypatch.delenv(var, raising=False)
+        else:
+            monkeypatch.setenv(var, xdg)
+    assert cfgmod.data_dir() == Path(platformdirs.user_data_dir("kvcli"))
+    assert cfgmod.config_dir() == Path(platformdirs.user_config_dir("kvcli"))
