@@ -8,30 +8,16 @@ from __future__ import annotations
 
 import base64
 import json
-import warnings
 
 import pytest
 
 from kvcli.local.engine import Engine
 from kvcli.local.server import parse_batch
+from tests.wire.conftest import T0
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-T0 = 1_750_707_676.0
 SUCCESS = b'{"type":"","title":"success","errors":[]}'
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock():
-    return Clock()
 
 
 @pytest.fixture
@@ -39,18 +25,6 @@ def engine(tmp_path, clock):
     eng = Engine(tmp_path / "kv.db", clock=clock, max_value_bytes=32)
     yield eng
     eng.close()
-
-
-@pytest.fixture
-def client(engine):
-    from kvcli.local.server import create_app
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from starlette.testclient import TestClient
-
-    with TestClient(create_app(engine)) as c:
-        yield c
 
 
 @pytest.fixture

@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import re
-import warnings
 
 import pytest
 
 from kvcli.api.models import BatchEntry
 from kvcli.api.wire import decode_cursor
 from kvcli.local.engine import Engine
+from tests.wire.conftest import T0
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-T0 = 1_750_707_676.0  # Mon, 23 Jun 2025 19:41:16 GMT, as in the recordings
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock():
-    return Clock()
 
 
 @pytest.fixture
@@ -34,18 +20,6 @@ def engine(tmp_path, clock):
     eng = Engine(tmp_path / "kv.db", clock=clock, max_value_bytes=64)
     yield eng
     eng.close()
-
-
-@pytest.fixture
-def client(engine):
-    from kvcli.local.server import create_app
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from starlette.testclient import TestClient
-
-    with TestClient(create_app(engine)) as c:
-        yield c
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import warnings
 
 import pytest
 
@@ -21,18 +20,6 @@ def engine(tmp_path):
     eng = Engine(tmp_path / "kv.db", clock=lambda: 1_750_707_675.0)
     yield eng
     eng.close()
-
-
-@pytest.fixture
-def client(engine):
-    from kvcli.local.server import create_app
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from starlette.testclient import TestClient
-
-    with TestClient(create_app(engine)) as c:
-        yield c
 
 
 def legacy(r, status: int) -> dict:
