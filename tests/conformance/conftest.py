@@ -12,16 +12,13 @@ check what the clients actually sent); server state is checked through the engin
 from __future__ import annotations
 
 import os
-import select
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
 from kvcli.local.engine import Engine
-from tests.conftest import subprocess_env
+from tests.served import LocalServe
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "conformance-token"
@@ -39,42 +36,14 @@ def require_or_skip(what: str) -> None:
     pytest.skip(f"{what} is not installed (see tests/conformance/conftest.py)")
 
 
-class ServedKv:
-    """`python -m kvcli local serve --port 0 --token … --access-log`, URL read from its stdout."""
+class ServedKv(LocalServe):
+    """`python -m kvcli local serve --port 0 --token … --access-log`; the access log is in ``log()``."""
 
     def __init__(self, data_dir: Path, token: str = TOKEN) -> None:
-        self.data_dir = data_dir
-        self.token = token
-        self.log_path = data_dir.parent / "serve.log"
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kvcli", "local", "serve", "--port", "0", "--data-dir", str(data_dir),
-             "--token", token, "--access-log"],
-            env=subprocess_env(),
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-        )  # fmt: skip
-        ready, _, _ = select.select([self.proc.stdout], [], [], 30)
-        line = self.proc.stdout.readline().decode() if ready else ""
-        if not line.startswith("http://"):
-            self.stop()
-            raise RuntimeError(f"kvcli local serve did not start: {line!r} {self.log()[-2000:]}")
-        self.url = line.strip()
+        super().__init__(data_dir, "--access-log", token=token)
 
     def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
-        self._log.close()
+        return self.stderr()
 
 
 @pytest.fixture(scope="module")

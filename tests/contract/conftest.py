@@ -6,60 +6,19 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import subprocess_env
+from tests.served import LocalServe
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ServedBackend:
-    """`kvcli local serve` in a subprocess, on a free loopback port, with its own data directory."""
+class ServedBackend(LocalServe):
+    """`kvcli local serve` with its own data directory and a token (the contract suite's http backend)."""
 
     def __init__(self, data_dir: Path, token: str = "contract-token") -> None:
-        self.port = free_port()
-        self.token = token
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.data_dir = data_dir
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kvcli", "local", "serve", "--port", str(self.port), "--data-dir", str(data_dir),
-             "--token", token],
-            env=subprocess_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                out, err = self.proc.communicate()
-                raise RuntimeError(f"kvcli local serve exited early: {err.decode()[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("kvcli local serve did not start within 20 s")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        super().__init__(data_dir, token=token)
 
 
 @pytest.fixture(scope="session")

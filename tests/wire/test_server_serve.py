@@ -3,7 +3,6 @@ sharing the data directory with another process using the embedded backend."""
 
 from __future__ import annotations
 
-import select
 import signal
 import socket
 import subprocess
@@ -11,63 +10,22 @@ import sys
 import textwrap
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from kvcli.local.engine import Engine
 from tests.conftest import subprocess_env
+from tests.served import LocalServe
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 TOKEN = "serve-token"
 
 
-class Server:
-    """`python -m kvcli local serve --port 0` with its URL read from stdout and stderr kept in a file."""
-
-    def __init__(self, data_dir: Path, *args: str) -> None:
-        self.data_dir = data_dir
-        self.err_path = data_dir.parent / f"serve-{id(self)}.err"
-        self.err_file = self.err_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kvcli", "local", "serve", "--port", "0", "--data-dir", str(data_dir), *args],
-            env=subprocess_env(),
-            stdout=subprocess.PIPE,
-            stderr=self.err_file,
-        )
-        ready, _, _ = select.select([self.proc.stdout], [], [], 30)
-        line = self.proc.stdout.readline().decode() if ready else ""
-        if not line.startswith("http://"):
-            self.stop()
-            raise RuntimeError(f"no URL from kvcli local serve: {line!r} {self.stderr()}")
-        self.url = line.strip()
-        self.port = int(self.url.rsplit(":", 1)[1])
-
-    def stderr(self) -> str:
-        self.err_file.flush()
-        return self.err_path.read_text(errors="replace")
-
-    def signal(self, sig: int) -> int:
-        self.proc.send_signal(sig)
-        return self.proc.wait(timeout=15)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
-        self.err_file.close()
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    server = Server(tmp_path_factory.mktemp("serve") / "data", "--token", TOKEN)
+    server = LocalServe(tmp_path_factory.mktemp("serve") / "data", token=TOKEN)
     yield server
     server.stop()
 
@@ -90,7 +48,7 @@ def sid(http) -> str:
 # ------------------------------------------------------------------------------------------------ the process
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_prints_its_url_serves_and_stops_cleanly(tmp_path, sig):
-    server = Server(tmp_path / "data")
+    server = LocalServe(tmp_path / "data")
     try:
         assert server.port > 0  # --port 0 picked a free port and printed the real one
         assert f"Serving the Fastly API for {tmp_path / 'data' / 'kvcli.db'} at {server.url}" in server.stderr()
