@@ -326,3 +326,37 @@ def test_a_corrupt_journal_blocks_resume_but_not_a_fresh_import(cli, store_id, t
     assert res.exit_code == 2 and "journal" in res.stderr and "without --resume" in res.stderr
     res = cli("kv-store-entry", "create", "-s", store_id, "--file", p)
     assert res.exit_code == 0, res
+
+
+@pytest.mark.parametrize("fmt", [None, "ndjson"])
+def test_a_stdin_import_writes_what_has_arrived_without_waiting_for_the_end(store_id, isolated, fmt):
+    """A slow producer piped into --stdin: its lines are stored as they arrive, not when a 1 MiB block is full or
+    the pipe closes (the import used to wait for whole blocks)."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import subprocess_env
+
+    lines = "".join(json.dumps({"key": f"k{i:04d}", "value": b64("v")}) + "\n" for i in range(2000)).encode()
+    assert 64 * 1024 < len(lines) < 1 << 20  # more than format detection's head, less than a read block
+    args = [sys.executable, "-m", "kvcli", "kv-store-entry", "create", "-s", store_id, "--stdin", "--batch-size", "10"]
+    proc = subprocess.Popen(args + (["--format", fmt] if fmt else []), stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=subprocess_env())
+    try:
+        proc.stdin.write(lines)
+        proc.stdin.flush()
+        guard = time.monotonic() + 120  # against a hang only: the entries must arrive while stdin stays open
+        while True:
+            api = LocalAdapter.open(isolated["data"])
+            try:
+                if len(api.list_keys(store_id, limit=1000).items) >= 1000:
+                    break
+            finally:
+                api.close()
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < guard, "nothing was stored while the pipe stayed open"
+            time.sleep(0.02)
+    finally:
+        proc.stdin.close()
+        assert proc.wait(timeout=120) == 0, proc.stderr.read()

@@ -91,6 +91,7 @@ class PrefixedReader(io.RawIOBase):
         super().__init__()
         self._head = memoryview(head)
         self._rest = rest
+        self._read = getattr(rest, "read1", rest.read)
 
     def readable(self) -> bool:
         return True
@@ -101,7 +102,8 @@ class PrefixedReader(io.RawIOBase):
             b[:n] = self._head[:n]
             self._head = self._head[n:]
             return n
-        data = self._rest.read(len(b))
+        # read1: what the pipe has now (at most len(b)), so a live stream is imported as it arrives
+        data = self._read(len(b))
         if not data:
             return 0
         n = len(data)

@@ -137,7 +137,9 @@ class NdjsonSource(Source):
 
     def _lines(self, fh: BinaryIO, offset: int, line: int) -> Iterator[tuple[int, int, bytes]]:
         """(line number, end offset, text without its newline) for every line, read in 1 MiB blocks."""
-        read = fh.read
+        # a stream (stdin) is read as it arrives (read1: what is there now), so a slow producer's lines are imported
+        # without waiting for a whole block; a file is read in whole blocks
+        read = fh.read if self.path is not None else getattr(fh, "read1", fh.read)
         pieces: list[bytes] = []  # the start of a line that did not end in the blocks read so far
         held = 0  # bytes in pieces
         dropped = 0  # bytes of an oversized line skipped so far (it is reported, never held in memory)
