@@ -70,7 +70,8 @@ def _kill_at_random(args, env, client_data, rng: random.Random, log, *, batch: i
     done = sum(e - s + 1 for s, e in acked_ranges(journal_files(client_data)[0])) if resuming else 0
     left = (N - done) // batch  # chunks this run has to write
     # a fresh run may die in its first chunk (0: as soon as its journal exists); a resumed one after it began writing
-    wanted = base + rng.randint(1 if resuming else 0, max(1, left - 2))
+    # at most half of what is left, so the import is still running when the kill comes, however busy the machine
+    wanted = base + rng.randint(1 if resuming else 0, max(1, left // 2))
     delay = rng.uniform(0, jitter)
     proc = start_kvcli(args, env, log)
     deadline = time.monotonic() + 120
@@ -118,32 +119,51 @@ def _resume_to_the_end(data: BulkInput, args, env, client_data, server_data, sid
     return summary
 
 
-def _scenario(data: BulkInput, tmp_path, run: int, *, base_args, env, client_data, server_data, sid, batch_sizes,
-              concurrency: int, jitter: float) -> None:
+def _scenario(data: BulkInput, tmp_path, run: int, *, new_store, base_args, env, client_data, server_data,
+              batch_sizes, concurrency: int, jitter: float) -> None:
+    """Kill a fresh import, then the resumed one, then resume to the end.
+
+    A kill that comes after the import finished (a machine so busy that the poll woke late) proves nothing about a
+    crash: for the first kill the run starts over on a fresh store (``new_store()`` -> store ID) and a new journal,
+    so every run has a kill that landed inside an import, whatever the machine is doing."""
     rng = random.Random(BASE_SEED * 1000 + run)
-    interrupted = 0
-    for kill in range(2):
+    sid = new_store()
+    for attempt in range(5):
         bs = rng.choice(batch_sizes)
-        args = [*base_args, "--batch-size", str(bs)] + (["--resume"] if kill else [])
-        hit = _kill_at_random(args, env, client_data, rng, tmp_path / f"kill{kill}", batch=bs, jitter=jitter)
-        interrupted += hit
-        _after_kill(data, client_data, server_data, sid, bound=(kill + 1) * concurrency * max(batch_sizes),
-                    finished=not hit)
-    assert interrupted >= 1, "no kill landed while the import was running"
-    _resume_to_the_end(data, [*base_args, "--batch-size", str(rng.choice(batch_sizes))], env, client_data,
+        hit = _kill_at_random([*base_args(sid), "--batch-size", str(bs)], env, client_data, rng,
+                              tmp_path / f"kill0-{attempt}", batch=bs, jitter=jitter)
+        _after_kill(data, client_data, server_data, sid, bound=concurrency * max(batch_sizes), finished=not hit)
+        if hit:
+            break
+        for journal in journal_files(client_data):  # start over: a new store, and no journal of the finished run
+            journal.unlink()
+        sid = new_store()
+    else:
+        raise AssertionError("no kill landed while the import was running, in 5 fresh imports")
+    bs = rng.choice(batch_sizes)
+    hit = _kill_at_random([*base_args(sid), "--batch-size", str(bs), "--resume"], env, client_data, rng,
+                          tmp_path / "kill1", batch=bs, jitter=jitter)
+    _after_kill(data, client_data, server_data, sid, bound=2 * concurrency * max(batch_sizes), finished=not hit)
+    _resume_to_the_end(data, [*base_args(sid), "--batch-size", str(rng.choice(batch_sizes))], env, client_data,
                        server_data, sid)
 
 
 @pytest.mark.parametrize("run", range(runs(2)))
 def test_sigkill_of_an_embedded_import_loses_nothing_reported_and_resume_completes(big_input, tmp_path, run):
     data_dir = tmp_path / "data"
-    eng = Engine.in_dir(data_dir)
-    sid = eng.create_store(f"crash-{run}").id
-    eng.close()
+    stores = iter(range(100))
+
+    def new_store() -> str:
+        eng = Engine.in_dir(data_dir)
+        try:
+            return eng.create_store(f"crash-{run}-{next(stores)}").id
+        finally:
+            eng.close()
+
     _scenario(
-        big_input, tmp_path, run,
-        base_args=["kv-store-entry", "create", "--store-id", sid, "--file", str(big_input.path)],
-        env=kvcli_env(data_dir), client_data=data_dir, server_data=data_dir, sid=sid,
+        big_input, tmp_path, run, new_store=new_store,
+        base_args=lambda sid: ["kv-store-entry", "create", "--store-id", sid, "--file", str(big_input.path)],
+        env=kvcli_env(data_dir), client_data=data_dir, server_data=data_dir,
         batch_sizes=[1000, 2500, 5000], concurrency=1, jitter=0.15,
     )
 
@@ -153,38 +173,58 @@ def test_sigkill_of_an_import_into_local_serve_loses_nothing_reported(big_input,
     from kvcli.api.http import HttpAdapter
 
     server = server_factory(token=TOKEN)
-    with HttpAdapter(server.url, TOKEN) as api:
-        sid = api.create_store(f"crash-http-{run}").id
+    stores = iter(range(100))
+
+    def new_store() -> str:
+        with HttpAdapter(server.url, TOKEN) as api:
+            return api.create_store(f"crash-http-{run}-{next(stores)}").id
+
     client_data = tmp_path / "client"
     _scenario(
-        big_input, tmp_path, run,
-        base_args=["--endpoint", server.url, "-t", TOKEN, "kv-store-entry", "create", "--store-id", sid,
-                   "--file", str(big_input.path)],
-        env=kvcli_env(client_data), client_data=client_data, server_data=server.data_dir, sid=sid,
+        big_input, tmp_path, run, new_store=new_store,
+        base_args=lambda sid: ["--endpoint", server.url, "-t", TOKEN, "kv-store-entry", "create", "--store-id", sid,
+                               "--file", str(big_input.path)],
+        env=kvcli_env(client_data), client_data=client_data, server_data=server.data_dir,
         batch_sizes=[1000, 2000], concurrency=4, jitter=0.2,
     )
+
+
+def _running_import(server, name: str, args, env, client_data, log, rng: random.Random):
+    """Start an import into ``server`` and return (process, store ID) once it has acknowledged a random number of
+    chunks (3 to 50) plus a random delay, still running. If it finished first (a machine so busy that the poll woke
+    late), start over on a fresh store, so the caller always has a running import to interrupt."""
+    from kvcli.api.http import HttpAdapter
+
+    for attempt in range(5):
+        with HttpAdapter(server.url, TOKEN) as api:
+            sid = api.create_store(f"{name}-{attempt}").id
+        proc = start_kvcli(args(sid), env, log)
+        wanted = rng.randint(3, 50)
+        while proc.poll() is None and journal_lines(client_data) < wanted:
+            time.sleep(0.003)
+        time.sleep(rng.uniform(0, 0.2))
+        if proc.poll() is None:
+            return proc, sid
+        for journal in journal_files(client_data):
+            journal.unlink()
+    raise AssertionError("the import finished before the server could be killed, in 5 fresh imports")
 
 
 @pytest.mark.parametrize("run", range(runs(1)))
 def test_a_server_killed_and_restarted_quickly_is_survived_by_the_retries(big_input, tmp_path, run, server_factory):
     """The client keeps retrying while the server is down; once it is back the import finishes by itself."""
-    from kvcli.api.http import HttpAdapter
 
     rng = random.Random(BASE_SEED * 7 + run)
     server = server_factory(token=TOKEN)
-    with HttpAdapter(server.url, TOKEN) as api:
-        sid = api.create_store(f"server-crash-{run}").id
     client_data = tmp_path / "client"
     env = kvcli_env(client_data, KVCLI_HTTP_MAX_ATTEMPTS="60", KVCLI_HTTP_MAX_RETRY_SECONDS="60",
                     KVCLI_HTTP_BACKOFF_BASE="0.05")
-    args = ["--endpoint", server.url, "-t", TOKEN, "kv-store-entry", "create", "--store-id", sid,
-            "--file", str(big_input.path), "--json"]
-    proc = start_kvcli(args, env, tmp_path / "client-run")
-    wanted = rng.randint(3, 60)
-    while proc.poll() is None and journal_lines(client_data) < wanted:
-        time.sleep(0.003)
-    time.sleep(rng.uniform(0, 0.2))
-    assert proc.poll() is None, "the import finished before the server could be killed"
+    proc, sid = _running_import(
+        server, f"server-crash-{run}",
+        lambda sid: ["--endpoint", server.url, "-t", TOKEN, "kv-store-entry", "create", "--store-id", sid,
+                     "--file", str(big_input.path), "--json"],
+        env, client_data, tmp_path / "client-run", rng,
+    )
     server.kill()
     assert integrity(server.data_dir) == "ok"
     time.sleep(rng.uniform(0, 0.5))
@@ -201,22 +241,19 @@ def test_a_server_killed_for_longer_than_the_retry_budget_stops_the_import_clean
                                                                                     server_factory):
     """The client gives up with a one-line error naming --resume; after a restart on the same data directory
     everything it reported is there, and --resume finishes the job."""
-    from kvcli.api.http import HttpAdapter
 
     rng = random.Random(BASE_SEED * 11 + run)
     server = server_factory(token=TOKEN)
-    with HttpAdapter(server.url, TOKEN) as api:
-        sid = api.create_store(f"server-down-{run}").id
     client_data = tmp_path / "client"
     env = kvcli_env(client_data, KVCLI_HTTP_MAX_ATTEMPTS="3", KVCLI_HTTP_MAX_RETRY_SECONDS="0.5",
                     KVCLI_HTTP_BACKOFF_BASE="0.05")
-    base_args = ["--endpoint", server.url, "-t", TOKEN, "kv-store-entry", "create", "--store-id", sid,
-                 "--file", str(big_input.path)]
-    proc = start_kvcli(base_args, env, tmp_path / "client-run")
-    wanted = rng.randint(3, 60)
-    while proc.poll() is None and journal_lines(client_data) < wanted:
-        time.sleep(0.003)
-    time.sleep(rng.uniform(0, 0.2))
+
+    def args(sid: str) -> list[str]:
+        return ["--endpoint", server.url, "-t", TOKEN, "kv-store-entry", "create", "--store-id", sid,
+                "--file", str(big_input.path)]
+
+    proc, sid = _running_import(server, f"server-down-{run}", args, env, client_data, tmp_path / "client-run", rng)
+    base_args = args(sid)
     server.kill()
     code = proc.wait(timeout=120)
     err = (tmp_path / "client-run.err").read_text()
