@@ -1,8 +1,8 @@
 """Shared fixtures for the conformance tests: clients nobody here wrote, driven against `kvcli local serve`.
 
-* The official Fastly CLI binary: ``$KVCLI_FASTLY_BIN``, else ``.tools/node_modules/@fastly/cli-linux-x64/fastly`` in
-  the checkout (where ``.ci/run`` installs it with npm). Missing → the CLI tests skip, unless
-  ``KVCLI_REQUIRE_CONFORMANCE=1`` makes that a failure.
+* The official Fastly CLI binary: ``$KVCLI_FASTLY_BIN``, else ``.tools/node_modules/@fastly/cli-<platform>/fastly``
+  in the checkout (where ``.ci/run`` and README's one-time ``npm install --prefix .tools`` put it). Missing: the CLI
+  tests skip, unless ``KVCLI_REQUIRE_CONFORMANCE=1`` makes that a failure.
 * The official Python client ``fastly`` (PyPI; a test dependency).
 
 The server is a real ``kvcli local serve --port 0`` subprocess on 127.0.0.1 with a token and an access log (so tests can
@@ -26,14 +26,20 @@ TOKEN = "conformance-token"
 
 def official_cli_path() -> Path | None:
     env = os.environ.get("KVCLI_FASTLY_BIN")
-    path = Path(env) if env else ROOT / ".tools" / "node_modules" / "@fastly" / "cli-linux-x64" / "fastly"
-    return path if path.is_file() and os.access(path, os.X_OK) else None
+    if env:
+        candidates = [Path(env)]
+    else:  # npm install --prefix .tools @fastly/cli-<platform> (linux-x64, darwin-arm64, ...)
+        candidates = sorted((ROOT / ".tools" / "node_modules" / "@fastly").glob("cli-*/fastly"))
+    for path in candidates:
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+    return None
 
 
 def require_or_skip(what: str) -> None:
     if os.environ.get("KVCLI_REQUIRE_CONFORMANCE") == "1":
         pytest.fail(f"{what} is missing and KVCLI_REQUIRE_CONFORMANCE=1")
-    pytest.skip(f"{what} is not installed (see tests/conformance/conftest.py)")
+    pytest.skip(f"{what} is not installed (npm install --prefix .tools @fastly/cli-linux-x64, or set KVCLI_FASTLY_BIN)")
 
 
 class ServedKv(LocalServe):
