@@ -32,7 +32,8 @@ _HEADER_NAME = r"fastly[-_]?key|(?:proxy-)?authorization|set-cookie|cookie"
 _NOT_REDACTED = r"(?!\[REDACTED\])"
 # "name": "value" / 'name': 'value' / ["name", "value"] / name="value" (a quote may be escaped: \"name\": \"value\")
 _QUOTED_FIELD = re.compile(
-    rf"(?i)(\\?([\"'])(?:{_ANY_NAME})\\?\2\s*[:=,]\s*)(?:(\\?[\"']){_NOT_REDACTED}.*?\3|{_NOT_REDACTED}[^\s,;}}\]]+)"
+    rf"(?i)(\\?([\"'])(?:(?:{_ANY_NAME})\\?\2\s*[:=]|(?:{_HEADER_NAME})\\?\2\s*,)\s*)"
+    rf"(?:(\\?[\"']){_NOT_REDACTED}.*?\3|{_NOT_REDACTED}[^\s,;}}\]]+)"
 )
 # Fastly-Key: value / Authorization: Bearer value (plain-text echoes of headers)
 _HEADER_FIELD = re.compile(

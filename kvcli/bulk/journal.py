@@ -88,6 +88,9 @@ class Journal:
 
     @classmethod
     def for_input(cls, *, target: str, store_id: str, fmt: str, identity: dict) -> Journal:
+        from kvcli.redact import redact_url
+
+        target = redact_url(target)  # an endpoint's user:password@ is never written to disk here
         key = journal_key(target=target, store_id=store_id, fmt=fmt, identity=identity)
         header = {"kvcli_import_journal": VERSION, "target": target, "store": store_id, "format": fmt,
                   "input": identity}

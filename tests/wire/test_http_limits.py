@@ -28,6 +28,7 @@ from tests.conftest import subprocess_env
 TOKEN = "limits-token-value"
 URL = "http://127.0.0.1:7676"
 MIB = 1024 * 1024
+CORRUPT_GZIP = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + b"\xff" * 32  # a valid header, then no valid block
 LIMIT_ENV = (
     "KVCLI_HTTP_MAX_ATTEMPTS", "KVCLI_HTTP_MAX_RETRY_SECONDS", "KVCLI_HTTP_TIMEOUT", "KVCLI_HTTP_DEADLINE",
     "KVCLI_HTTP_MIN_RATE", "KVCLI_HTTP_MAX_RESPONSE_BYTES",
@@ -97,7 +98,7 @@ def test_the_limit_counts_decoded_bytes_so_a_gzip_bomb_is_stopped():
 
     def handler(request):
         calls.append(request)
-        return httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=bomb)
+        return httpx.Response(200, headers={"Content-Encoding": "gzip"}, stream=body(iter([bomb])))
 
     with pytest.raises(E.TransportError, match="larger than 4 MiB"):
         make(handler, Clock(), max_response_bytes=4 * MIB).list_stores()
@@ -215,15 +216,15 @@ def test_a_corrupt_gzip_body_is_a_transport_error_retried_like_a_truncated_one()
     def handler(request):
         calls.append(request)
         if len(calls) == 1:
-            return httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=b"\x1f\x8b\x08\x00garbage")
-        return httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=good)
+            return httpx.Response(200, headers={"Content-Encoding": "gzip"}, stream=body(iter([CORRUPT_GZIP])))
+        return httpx.Response(200, headers={"Content-Encoding": "gzip"}, stream=body(iter([good])))
 
     assert make(handler, Clock()).list_stores().items == []
     assert len(calls) == 2
 
 
 def test_a_corrupt_gzip_body_that_persists_is_one_line_with_the_transport_exit_code():
-    api = make(lambda r: httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=b"\x1f\x8bnot gzip"),
+    api = make(lambda r: httpx.Response(200, headers={"Content-Encoding": "gzip"}, stream=body(iter([CORRUPT_GZIP]))),
                Clock(), max_attempts=2)
     with pytest.raises(E.TransportError) as info:
         api.get_item("s1", "k")
@@ -236,7 +237,7 @@ def test_a_corrupt_body_of_a_request_that_must_not_be_repeated_is_not_repeated()
 
     def handler(request):
         calls.append(request)
-        return httpx.Response(201, headers={"Content-Encoding": "deflate"}, content=b"definitely not deflate")
+        return httpx.Response(201, headers={"Content-Encoding": "deflate"}, stream=body(iter([b"not deflate at all"])))
 
     with pytest.raises(E.TransportError) as info:
         make(handler, Clock()).create_store("new")
@@ -367,7 +368,7 @@ def test_cli_a_dripping_server_is_given_up_at_the_deadline():
 
 
 def test_cli_a_corrupt_gzip_answer_is_one_line_not_an_internal_error():
-    junk = b"\x1f\x8b\x08\x00" + os.urandom(64)
+    junk = CORRUPT_GZIP
     head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
             b"Content-Length: %d\r\n\r\n" % len(junk))
     srv = RawServer(head, lambda send: send(junk))
