@@ -380,3 +380,43 @@ def test_cli_a_corrupt_gzip_answer_is_one_line_not_an_internal_error():
     assert "internal error" not in proc.stderr and "could not be decoded" in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
+
+
+def test_headers_dripping_within_the_read_timeout_are_cut_at_the_deadline():
+    """The socket reads themselves are bounded: a server that never finishes its headers cannot hold kvcli."""
+    stop = threading.Event()
+
+    def drip(send):
+        send(b"HTTP/1.1 200 OK\r\nX-Drip: ")
+        while not stop.wait(0.05):
+            send(b"x")
+
+    srv = RawServer(b"", drip)
+    try:
+        api = HttpAdapter(srv.url, TOKEN, timeout=60, deadline=1, max_attempts=1)
+        with pytest.raises(E.TransportError) as info:
+            api.list_stores()
+    finally:
+        stop.set()
+        srv.close()
+    assert "did not finish answering GET within 1 s" in info.value.message, info.value.message
+    assert srv.sent > 0
+
+
+def test_a_slow_but_moving_value_over_a_socket_is_not_cut_by_the_deadline(monkeypatch):
+    """Each byte of a value earns time: a 1 s deadline does not stop a value that keeps arriving."""
+    value = os.urandom(256 * 1024)
+    never = threading.Event()
+    head = b"HTTP/1.1 200 OK\r\nGeneration: 1\r\nContent-Length: %d\r\n\r\n" % len(value)
+
+    def trickle(send):
+        for i in range(0, len(value), 8192):
+            send(value[i : i + 8192])
+            never.wait(0.05)  # about 160 KiB/s: far above the minimum rate, far longer than 1 s in all
+
+    srv = RawServer(head, trickle)
+    try:
+        api = HttpAdapter(srv.url, TOKEN, timeout=60, deadline=1, min_rate=1024, max_attempts=1)
+        assert api.get_item("s1", "k").value == value
+    finally:
+        srv.close()

@@ -32,6 +32,7 @@ import httpx
 from kvcli import __version__
 from kvcli.api import errors as E
 from kvcli.api.errors import ApiError, ConfigError, KvcliError, RequestInfo, TransportError, error_for_status
+from kvcli.api.http import deadline as limits
 from kvcli.api.http.bodies import build_message, one_line, parse_error_body
 from kvcli.api.http.retry import (
     DEADLINE_READ_TIMEOUTS,
@@ -244,6 +245,8 @@ class FastlyHttp:
             # bundle for it would cost tens of milliseconds per command for nothing
             **({"verify": False} if self.endpoint.split(":", 1)[0].lower() == "http" else {}),
         )
+        if transport is None:
+            limits.install(self._client)  # the attempt's time limit on every socket operation
 
     # ----------------------------------------------------------------------------------------------- lifecycle
     def close(self) -> None:
@@ -326,11 +329,18 @@ class FastlyHttp:
             uploaded = int(request.headers.get("content-length") or 0)
             self._debug_request(request, attempt)
             t0 = self._clock()
+            budget = limits.Attempt(
+                self._clock, t0, self.deadline + uploaded / self.min_rate, 1 / self.min_rate if value_body else 0.0
+            )
+            limits.begin(budget)  # every socket read and write of this thread now waits at most what is left
             try:
                 response = self._client.send(request, stream=True)
             except httpx.TransportError as exc:
+                limits.begin(None)
                 sent = not isinstance(exc, _NOT_SENT)
                 error = self._transport_error(exc, info, sent=sent, retry_safe=retry_safe)
+                if budget.expired:
+                    error = self._deadline_error(info, budget, uploaded, retry_safe=retry_safe)
                 self._debug_line(f"! {type(exc).__name__}: {one_line(str(exc) or type(exc).__name__)}")
                 retryable = isinstance(exc, _NOT_SENT) or (retry_safe and isinstance(exc, _MAYBE_SENT))
                 applied_maybe = applied_maybe or sent
@@ -340,14 +350,19 @@ class FastlyHttp:
                 continue
             success = 200 <= response.status_code < 300
             if stream and success:
+                limits.begin(None)  # the caller reads (or closes) the body
                 self._debug_response(response, self._clock() - t0, body=None)
                 return response
+            if not (value_body and success):
+                budget.per_byte = 0.0  # an error answer is small whatever the request
             try:
                 self._read_body(
-                    response, info, t0, uploaded, retry_safe=retry_safe, value_body=value_body and success
+                    response, info, budget, uploaded, retry_safe=retry_safe, value_body=value_body and success
                 )
             except httpx.TransportError as exc:
                 error = self._transport_error(exc, info, sent=True, retry_safe=retry_safe)
+                if budget.expired:
+                    error = self._deadline_error(info, budget, uploaded, retry_safe=retry_safe)
                 applied_maybe = True
                 if not (retry_safe and isinstance(exc, _MAYBE_SENT)):
                     raise error from None
@@ -371,6 +386,7 @@ class FastlyHttp:
                 continue
             finally:
                 response.close()
+                limits.begin(None)
             self._debug_response(response, self._clock() - t0, body=response.content)
             if success or response.status_code in tolerate:
                 return response
@@ -388,7 +404,13 @@ class FastlyHttp:
             raise error
 
     def _read_body(
-        self, response: httpx.Response, info: RequestInfo, t0: float, uploaded: int, *, retry_safe: bool,
+        self,
+        response: httpx.Response,
+        info: RequestInfo,
+        budget: limits.Attempt,
+        uploaded: int,
+        *,
+        retry_safe: bool,
         value_body: bool,
     ) -> None:
         """Read the (decoded) body into ``response.content``, or raise _BodyFailure when it is too large or slow."""
@@ -401,7 +423,7 @@ class FastlyHttp:
             limit = self.max_response_bytes
         chunks: list[bytes] = []
         received = 0
-        for chunk in response.iter_bytes():
+        for chunk in response.iter_bytes():  # decoded: a gzip bomb counts at its real size
             received += len(chunk)
             if received > limit:
                 if value_body:
@@ -422,25 +444,31 @@ class FastlyHttp:
                 )
                 raise _BodyFailure(error, retryable=False)
             chunks.append(chunk)
-            allowed = self.deadline + (uploaded + (received if value_body else 0)) / self.min_rate
-            elapsed = self._clock() - t0
-            if elapsed > allowed:
-                scaled = f" ({_secs(self.deadline)} s plus 1 s per {self.min_rate:g} bytes sent" + (
-                    " or received)" if value_body else ")"
-                ) if (uploaded or value_body) else ""
-                error = TransportError(
-                    f"{self.shown_endpoint} did not finish answering {info.method} within {_secs(allowed)} s{scaled}; "
-                    f"{received:,} bytes had arrived",
-                    self._maybe_applied(
-                        "the transfer stalled or was too slow; try again, or raise "
-                        f"{ENV_DEADLINE} (seconds, now {_secs(self.deadline)}) or lower {ENV_MIN_RATE} "
-                        f"(bytes per second, now {self.min_rate:g})",
-                        retry_safe,
-                    ),
-                    request=info,
-                )
-                raise _BodyFailure(error, retryable=True)
+            budget.received = received
+            if budget.remaining() < 0:
+                raise _BodyFailure(self._deadline_error(info, budget, uploaded, retry_safe=retry_safe), True)
         response._content = b"".join(chunks)  # what response.read() would have stored
+
+    def _deadline_error(
+        self, info: RequestInfo, budget: limits.Attempt, uploaded: int, *, retry_safe: bool
+    ) -> TransportError:
+        grows = uploaded or budget.per_byte
+        scaled = ""
+        if grows:
+            scaled = f" ({_secs(self.deadline)} s plus 1 s per {self.min_rate:g} bytes " + (
+                "sent or received)" if budget.per_byte else "sent)"
+            )
+        return TransportError(
+            f"{self.shown_endpoint} did not finish answering {info.method} within {_secs(budget.allowed)} s{scaled}; "
+            f"{budget.received:,} bytes of the answer had arrived",
+            self._maybe_applied(
+                "the transfer stalled or was too slow; try again, or raise "
+                f"{ENV_DEADLINE} (seconds, now {_secs(self.deadline)}) or lower {ENV_MIN_RATE} "
+                f"(bytes per second, now {self.min_rate:g})",
+                retry_safe,
+            ),
+            request=info,
+        )
 
     @staticmethod
     def _maybe_applied(hint: str, retry_safe: bool) -> str:
