@@ -457,3 +457,21 @@ def test_a_slow_but_moving_value_over_a_socket_is_not_cut_by_the_deadline(monkey
         assert api.get_item("s1", "k").value == value
     finally:
         srv.close()
+
+
+def test_an_upload_the_server_stops_reading_is_cut_at_the_deadline():
+    stop = threading.Event()
+
+    def never_read(send):  # the request's headers were read; its body never is
+        stop.wait(120)
+
+    srv = RawServer(b"", never_read)
+    try:
+        api = HttpAdapter(srv.url, TOKEN, timeout=60, deadline=1, min_rate=10**9, max_attempts=1)
+        with pytest.raises(E.TransportError) as info:
+            api.put_item("s1", "k", b"v" * (64 * MIB))  # far more than the socket buffers hold
+    finally:
+        stop.set()
+        srv.close()
+    # 1 s, plus 64 MiB at 1 GB/s
+    assert "did not finish answering PUT within 1.1 s" in info.value.message, info.value.message

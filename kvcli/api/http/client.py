@@ -506,7 +506,7 @@ class FastlyHttp:
         grows = uploaded or budget.per_byte
         scaled = ""
         if grows:
-            scaled = f" ({_secs(self.deadline)} s plus 1 s per {self.min_rate:g} bytes " + (
+            scaled = f" ({_secs(self.deadline)} s plus 1 s per {self.min_rate:,.0f} bytes " + (
                 "sent or received)" if budget.per_byte else "sent)"
             )
         return TransportError(
@@ -515,7 +515,7 @@ class FastlyHttp:
             self._maybe_applied(
                 "the transfer stalled or was too slow; try again, or raise "
                 f"{ENV_DEADLINE} (seconds, now {_secs(self.deadline)}) or lower {ENV_MIN_RATE} "
-                f"(bytes per second, now {self.min_rate:g})",
+                f"(bytes per second, now {self.min_rate:.0f})",
                 retry_safe,
             ),
             request=info,
