@@ -12,8 +12,9 @@
 :func:`visible` escapes C0/C1 control characters, DEL and bidirectional overrides (``\\x1b``, ``\\u202e``), so that
 text from a server or a stored key cannot set a terminal's title, clear it or reorder a line.
 
-Secrets are registered with :func:`add_secret` by whatever learns them (the HTTP client, the CLI's target); kvcli
-writes messages, debug dumps, tracebacks and journals through these functions.
+The CLI registers the secrets of its target (token, URL password) with :func:`add_secret` for the run; the HTTP
+client passes its own to :func:`redact` explicitly. kvcli writes messages, debug dumps, tracebacks and journals
+through these functions.
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ def add_secret(value: str | None) -> None:
 
 def secrets() -> frozenset[str]:
     return frozenset(_secrets)
+
+
+def forget_secrets() -> None:
+    """Start afresh (each CLI run registers the secrets of its own target)."""
+    _secrets.clear()
 
 
 def redact_url(url: str) -> str:

@@ -141,7 +141,8 @@ def test_cli_endpoint_credentials_are_never_printed(cli, reflecting_server, tmp_
     outputs = [
         cli("-v", "--endpoint", url, "kv-store", "list"),
         cli("--debug-mode", "--endpoint", url, "kv-store", "list"),
-        cli("--endpoint", url.rsplit(":", 1)[0] + ":1", "kv-store", "list"),  # cannot connect
+        cli("--endpoint", url.rsplit(":", 1)[0] + ":1", "kv-store", "list",  # cannot connect
+            env={"KVCLI_HTTP_MAX_ATTEMPTS": "1"}),
         cli("profile", "create", "creds", "--endpoint", url, "-t", LONG),
         cli("profile", "list"),
         cli("profile", "list", "--json"),

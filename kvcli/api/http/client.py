@@ -56,7 +56,7 @@ from kvcli.api.http.retry import (
     settings_from_env,
 )
 from kvcli.api.wire import CT_JSON, H_KEY
-from kvcli.redact import REDACTED, add_secret, redact, redact_url, safe, url_secrets
+from kvcli.redact import REDACTED, redact, redact_url, safe, url_secrets
 
 USER_AGENT = f"kvcli/{__version__}"
 SECRET_HEADERS = frozenset({H_KEY.lower(), "authorization", "proxy-authorization", "cookie", "set-cookie"})
@@ -239,8 +239,6 @@ class FastlyHttp:
         # what messages show of the endpoint (no user:password@), and what they must never show
         self.shown_endpoint = redact_url(self.endpoint)
         self._secrets = tuple(s for s in (self.token, *url_secrets(self.endpoint)) if s)
-        for secret in self._secrets:
-            add_secret(secret)
         if self.token is not None and not all("!" <= ch <= "~" for ch in self.token):
             # refused here, never echoed: httpx's "Illegal header value b'<token>'" would print it
             raise ConfigError(
