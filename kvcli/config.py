@@ -111,7 +111,7 @@ class Profile:
             "name": self.name,
             "type": self.type,
             "default": is_default,
-            "endpoint": (self.endpoint or DEFAULT_ENDPOINT) if self.type == "fastly" else None,
+            "endpoint": _shown_endpoint(self.endpoint or DEFAULT_ENDPOINT) if self.type == "fastly" else None,
             "data_dir": self.data_dir if self.type == "local" else None,
             "has_token": bool(self.token),
         }
@@ -245,7 +245,14 @@ class Target:
     def describe(self) -> str:
         if self.kind == "local":
             return f"embedded backend at {self.data_dir} (via {self.source})"
-        return f"Fastly API at {self.endpoint} (via {self.source})"
+        return f"Fastly API at {_shown_endpoint(self.endpoint or '')} (via {self.source})"
+
+
+def _shown_endpoint(endpoint: str) -> str:
+    """An endpoint as kvcli shows it: without the credentials a URL may carry (they stay in the config file)."""
+    from kvcli.redact import redact_url
+
+    return redact_url(endpoint)
 
 
 def check_private(cfg: Config) -> None:

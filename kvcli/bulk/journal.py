@@ -3,10 +3,10 @@
 Design
 ------
 * One file per (target, store, input) under ``<data dir>/imports/<hash>.journal``. The hash covers the backend
-  (endpoint or embedded database), the store ID, the input format and the input's identity: for a file its real path,
-  size and modification time; for a directory its real path and the ``--recursive``/hidden options; for a
-  fastly.toml store also the store's section and the identity of a JSON file it names. stdin has no identity and
-  cannot be resumed.
+  (endpoint, without any ``user:password@``, or embedded database), the store ID, the input format and the input's
+  identity: for a file its real path, size and modification time; for a directory its real path and the
+  ``--recursive``/hidden options; for a fastly.toml store also the store's section and the identity of a JSON file
+  it names. stdin has no identity and cannot be resumed.
 * The first line is a header (JSON). Each chunk the backend acknowledged appends one line
   ``{"s": first ordinal, "e": last ordinal, "w": written, "f": failed, "o": byte offset after it, "l": next line,
   "k": its last key}`` and the file is flushed and fsync'd before the next result is handled, so a kill -9 loses at
@@ -88,6 +88,9 @@ class Journal:
 
     @classmethod
     def for_input(cls, *, target: str, store_id: str, fmt: str, identity: dict) -> Journal:
+        from kvcli.redact import redact_url
+
+        target = redact_url(target)  # an endpoint's user:password@ is never written to disk here
         key = journal_key(target=target, store_id=store_id, fmt=fmt, identity=identity)
         header = {"kvcli_import_journal": VERSION, "target": target, "store": store_id, "format": fmt,
                   "input": identity}

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kvcli.api.errors import KvcliError, PreconditionFailed, UsageError, exit_code_for
-from kvcli.cli.state import err, error_line
+from kvcli.cli.state import err, error_line, write_line
 from kvcli.entry import finish, silence_stdout
 
 __all__ = [
@@ -105,7 +105,7 @@ def report_error(exc: BaseException, *, debug: bool = False) -> int:
     """Report an error that is not click's: one line on stderr (a traceback too with ``debug``); the exit code."""
     if isinstance(exc, KvcliError):
         _traceback(exc, debug)
-        err(error_line(exc))
+        write_line(error_line(exc))
         return exit_code_for(exc)
     if isinstance(exc, KeyboardInterrupt):
         err("Interrupted.")
@@ -132,4 +132,7 @@ def _traceback(exc: BaseException, debug: bool) -> None:
     if debug:
         import traceback
 
-        traceback.print_exception(exc)
+        from kvcli.redact import safe
+
+        sys.stderr.write(safe("".join(traceback.format_exception(exc)), keep_lines=True))
+        sys.stderr.flush()

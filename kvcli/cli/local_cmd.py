@@ -65,7 +65,7 @@ def serve(
 
     Example: kvcli local serve --port 7676 --token secret
     """
-    from kvcli.cli.state import err
+    from kvcli.cli.state import err, write_line
     from kvcli.config import data_dir as default_data_dir
     from kvcli.local import serve as runner
     from kvcli.local.engine import Engine
@@ -80,7 +80,7 @@ def serve(
         app = create_app(engine, token=token)
         url = runner.url_for(host, sock.getsockname()[1])
         if not loopback and token is None:
-            err(
+            write_line(  # kvcli's own colour: not passed through err(), which escapes control characters
                 _loud("WARNING:") + f" listening on {host}, which is not a loopback address, WITHOUT a token: anyone "
                 "who can reach this port can read, change and delete every store. Pass --token (or bind 127.0.0.1)."
             )

@@ -215,6 +215,9 @@ def run(argv: list[str]) -> int:
 
     root_cmd = get_root_command()
     debug = "--debug-mode" in argv
+    redaction = sys.modules.get("kvcli.redact")  # not imported just for this: nothing registered yet if absent
+    if redaction is not None:
+        redaction.forget_secrets()  # an earlier run in this process (tests) registered its own
     try:
         argv = hoist_globals(list(argv), root_cmd)
         rv = root_cmd.main(args=argv, prog_name="kvcli", standalone_mode=False)

@@ -42,10 +42,12 @@ class State:
     def target(self):
         if self._target is None:
             from kvcli.config import resolve_target
+            from kvcli.redact import add_secret, url_secrets
 
-            self._target = resolve_target(
-                local=self.local, token=self.token, endpoint=self.endpoint, profile=self.profile
-            )
+            target = resolve_target(local=self.local, token=self.token, endpoint=self.endpoint, profile=self.profile)
+            for secret in (target.token, *url_secrets(target.endpoint or "")):
+                add_secret(secret)  # whatever kvcli prints from now on is redacted of it
+            self._target = target
         return self._target
 
     def api(self, *, writes: bool = False):
@@ -102,9 +104,21 @@ def _color(code: str, text: str) -> str:
     return f"\x1b[{code}m{text}\x1b[0m"
 
 
-def err(text: str) -> None:
+def safe(text: str, *, keep_lines: bool = True) -> str:
+    """``text`` as kvcli may show it: secrets redacted, control characters (from a server, a key) made visible."""
+    from kvcli.redact import safe as make_safe
+
+    return make_safe(text, keep_lines=keep_lines)
+
+
+def write_line(text: str) -> None:
+    """One line on stderr exactly as given (callers make it :func:`safe`; it may hold kvcli's own colours)."""
     sys.stderr.write(text + "\n")
     sys.stderr.flush()
+
+
+def err(text: str) -> None:
+    write_line(safe(text))
 
 
 def message(text: str) -> None:
@@ -115,19 +129,19 @@ def message(text: str) -> None:
 
 def success(text: str) -> None:
     if not State.current().quiet:
-        err(_color("1;32", "SUCCESS:") + " " + text)
+        write_line(_color("1;32", "SUCCESS:") + " " + safe(text))
 
 
 def warning(text: str) -> None:
     if not State.current().quiet:
-        err(_color("1;33", "WARNING:") + " " + text)
+        write_line(_color("1;33", "WARNING:") + " " + safe(text))
 
 
 def error_line(exc: KvcliError) -> str:
     text = exc.message.rstrip(".")
     if exc.hint:
         text += f" (hint: {exc.hint})"
-    return _color("1;31", "Error:") + " " + text
+    return _color("1;31", "Error:") + " " + safe(text, keep_lines=False)
 
 
 def dumps(obj: Any) -> str:

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 
 from kvcli.api import validation
-from kvcli.api.errors import ApiError, Conflict, InvalidInput, NotFound, RequestInfo
-from kvcli.api.http.client import ErrorContext, FastlyHttp
+from kvcli.api.errors import ApiError, Conflict, InvalidInput, NotFound
+from kvcli.api.http.client import ErrorContext, FastlyHttp, request_info
 from kvcli.api.http.services import ServicesHttpMixin
 from kvcli.api.models import BatchEntry, BatchError, BatchResult, Item, ItemInfo, Page, PutMode, Store
 from kvcli.api.wire import (
@@ -37,6 +37,7 @@ from kvcli.api.wire import (
     STORES_PATH,
     parse_timestamp,
 )
+from kvcli.redact import redact
 
 STORES = tuple(STORES_PATH.strip("/").split("/"))  # ("resources", "stores", "kv")
 TRUE = "true"  # booleans go on the wire lower case, and only when true
@@ -270,6 +271,7 @@ class HttpAdapter(ServicesHttpMixin, FastlyHttp):
             "GET",
             (*STORES, store_id, KEYS_SEGMENT, key),
             accept=CT_OCTET,
+            value_body=True,  # bounded by the value limit, and given time in proportion to its size
             context=_item_context(store_id, key, "precondition failed"),
         )
         value = resp.content
@@ -403,7 +405,7 @@ class HttpAdapter(ServicesHttpMixin, FastlyHttp):
         line_errors = self._batch_errors(resp, sent)
         if line_errors is None:  # a 4xx that is not about lines: the whole request failed
             raise self.error_from_response(
-                resp, RequestInfo(resp.request.method, str(resp.request.url)), _store_context(store_id)
+                resp, request_info(resp.request), _store_context(store_id)
             )
         failed_lines = {e.index for e in line_errors if e.index >= 0}
         unplaced = sum(1 for e in line_errors if e.index < 0)
@@ -439,7 +441,7 @@ class HttpAdapter(ServicesHttpMixin, FastlyHttp):
                 original = -1
             reason = err.get("reason") or err.get("detail") or err.get("title") or "rejected"
             code = str(err.get("code", resp.status_code))
-            out.append(BatchError(index=original, key=key, code=code, reason=str(reason)))
+            out.append(BatchError(index=original, key=key, code=code, reason=redact(str(reason), self._secrets)))
         if resp.status_code >= 300 and not out:
             return None
         return out

@@ -22,7 +22,8 @@ import random
 import sys
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+import zlib
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 from urllib.parse import quote, urlsplit
@@ -32,24 +33,32 @@ import httpx
 from kvcli import __version__
 from kvcli.api import errors as E
 from kvcli.api.errors import ApiError, ConfigError, KvcliError, RequestInfo, TransportError, error_for_status
+from kvcli.api.http import deadline as limits
 from kvcli.api.http.bodies import build_message, one_line, parse_error_body
 from kvcli.api.http.retry import (
+    DEADLINE_READ_TIMEOUTS,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRY_SECONDS,
+    DEFAULT_MIN_RATE,
     DEFAULT_READ_TIMEOUT,
+    ENV_DEADLINE,
     ENV_MAX_ATTEMPTS,
+    ENV_MAX_RESPONSE_BYTES,
     ENV_MAX_RETRY_SECONDS,
+    ENV_MIN_RATE,
     ENV_TIMEOUT,
     RETRY_STATUSES,
+    VALUE_SLACK_BYTES,
     RetryPolicy,
     server_delay,
     settings_from_env,
 )
 from kvcli.api.wire import CT_JSON, H_KEY
+from kvcli.redact import REDACTED, redact, redact_url, safe, url_secrets
 
 USER_AGENT = f"kvcli/{__version__}"
-REDACTED = "[REDACTED]"
 SECRET_HEADERS = frozenset({H_KEY.lower(), "authorization", "proxy-authorization", "cookie", "set-cookie"})
 DEBUG_BODY_CHARS = 1024
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
@@ -74,6 +83,80 @@ RATE_HINT = (
 SERVER_HINT = "the API had a problem; try again later (Fastly's status page: https://www.fastlystatus.com)"
 MAYBE_APPLIED_HINT = "it may or may not have been applied, and was not repeated automatically; check before rerunning"
 EARLIER_ATTEMPT_HINT = "an earlier attempt of this request failed and may already have been applied"
+MIB = 1024 * 1024
+
+
+class _BodyFailure(Exception):
+    """Reading a response body was given up (too large, too slow); ``error`` is what to report."""
+
+    def __init__(self, error: TransportError, retryable: bool) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.retryable = retryable
+
+
+def request_info(request: httpx.Request) -> RequestInfo:
+    """What an error says about its request: method and URL, without credentials the URL may carry."""
+    return RequestInfo(request.method, redact_url(str(request.url)))
+
+
+DECODE_PIECE = 256 * 1024  # the most a compressed body may expand into at once
+
+
+def decoded_chunks(response: httpx.Response, piece: int = DECODE_PIECE) -> Iterator[bytes]:
+    """The body of a streamed response, decoded, in pieces of at most ``piece`` bytes for gzip and deflate.
+
+    httpx decodes each network read whole, so 64 KiB of a gzip bomb become 64 MiB in one step; this decodes with a
+    bound on each step instead. Other encodings (br, zstd, several at once) are left to httpx.
+    """
+    if hasattr(response, "_content"):  # already read (e.g. built with content= by a test transport)
+        yield response.content
+        return
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        yield from response.iter_raw()
+        return
+    if encoding in ("gzip", "x-gzip"):
+        wbits = 16 + zlib.MAX_WBITS
+    elif encoding == "deflate":
+        wbits = zlib.MAX_WBITS  # zlib-wrapped, as the RFC says; raw deflate is tried when that fails at once
+    else:
+        yield from response.iter_bytes()
+        return
+    decoder = zlib.decompressobj(wbits)
+    started = False
+    for raw in response.iter_raw():
+        data = raw
+        while data and not decoder.eof:
+            try:
+                out = decoder.decompress(data, piece)
+            except zlib.error as exc:
+                if encoding == "deflate" and not started:
+                    decoder, started = zlib.decompressobj(-zlib.MAX_WBITS), True
+                    continue
+                raise httpx.DecodingError(str(exc), request=response.request) from None
+            started = True
+            data = decoder.unconsumed_tail
+            if out:
+                yield out
+            while not data and len(out) == piece and not decoder.eof:  # output still pending inside zlib
+                out = decoder.decompress(b"", piece)
+                if out:
+                    yield out
+    try:
+        rest = decoder.flush()
+    except zlib.error as exc:
+        raise httpx.DecodingError(str(exc), request=response.request) from None
+    if rest:
+        yield rest
+
+
+def _size(n: int) -> str:
+    return f"{n // MIB} MiB" if n % MIB == 0 else f"{n:,} bytes"
+
+
+def _secs(x: float) -> str:
+    return f"{x:.1f}".rstrip("0").rstrip(".")
 
 
 @dataclass(frozen=True)
@@ -140,6 +223,9 @@ class FastlyHttp:
         connect_timeout: float | None = None,
         max_attempts: int | None = None,
         max_retry_seconds: float | None = None,
+        deadline: float | None = None,
+        min_rate: float | None = None,
+        max_response_bytes: int | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -150,6 +236,9 @@ class FastlyHttp:
     ) -> None:
         self.endpoint, self.host = _check_endpoint(endpoint)
         self.token = token or None
+        # what messages show of the endpoint (no user:password@), and what they must never show
+        self.shown_endpoint = redact_url(self.endpoint)
+        self._secrets = tuple(s for s in (self.token, *url_secrets(self.endpoint)) if s)
         if self.token is not None and not all("!" <= ch <= "~" for ch in self.token):
             # refused here, never echoed: httpx's "Illegal header value b'<token>'" would print it
             raise ConfigError(
@@ -158,7 +247,7 @@ class FastlyHttp:
                 "check the token given with -t/--token, FASTLY_API_TOKEN or the profile (no surrounding whitespace)",
             )
         self.debug = debug
-        self.description = f"Fastly API at {self.endpoint}"
+        self.description = f"Fastly API at {self.shown_endpoint}"
         overrides = settings_from_env(env)
         attempts = max_attempts if max_attempts is not None else overrides["max_attempts"]
         budget = max_retry_seconds if max_retry_seconds is not None else overrides["max_retry_seconds"]
@@ -177,6 +266,19 @@ class FastlyHttp:
             read = float(timeout) if timeout is not None else overrides["timeout"] or DEFAULT_READ_TIMEOUT
             connect = float(connect_timeout) if connect_timeout is not None else min(DEFAULT_CONNECT_TIMEOUT, read)
             self.timeout = httpx.Timeout(read, connect=connect)
+        # an attempt's time limit: httpx's timeouts are per network read, so a server dripping a byte at a time
+        # would never trip them; a value (or an upload) earns one more second per min_rate bytes transferred
+        limit = deadline if deadline is not None else overrides["deadline"]
+        if limit is None:
+            limit = DEADLINE_READ_TIMEOUTS * (self.timeout.read or DEFAULT_READ_TIMEOUT)
+        rate = min_rate if min_rate is not None else overrides["min_rate"]
+        most = max_response_bytes if max_response_bytes is not None else overrides["max_response_bytes"]
+        for name, number in (("deadline", limit), ("min_rate", rate), ("max_response_bytes", most)):
+            if number is not None and not number > 0:
+                raise ConfigError(f"{name} must be greater than 0 (got {number})")
+        self.deadline = float(limit)
+        self.min_rate = float(rate) if rate is not None else float(DEFAULT_MIN_RATE)
+        self.max_response_bytes = int(most) if most is not None else DEFAULT_MAX_RESPONSE_BYTES
         self._sleep = sleep
         self._clock = clock
         self._wall_clock = wall_clock
@@ -193,6 +295,8 @@ class FastlyHttp:
             # bundle for it would cost tens of milliseconds per command for nothing
             **({"verify": False} if self.endpoint.split(":", 1)[0].lower() == "http" else {}),
         )
+        if transport is None:
+            limits.install(self._client)  # the attempt's time limit on every socket operation
 
     # ----------------------------------------------------------------------------------------------- lifecycle
     def close(self) -> None:
@@ -210,14 +314,14 @@ class FastlyHttp:
         encoded = []
         for seg in segments:
             if not isinstance(seg, str) or seg == "":
-                raise E.InvalidInput(f"empty path component in a request to {self.endpoint}")
+                raise E.InvalidInput(f"empty path component in a request to {self.shown_endpoint}")
             encoded.append(encode_segment(seg))
         return self.endpoint + "/" + "/".join(encoded)
 
     def _require_token(self) -> None:
         if self.token is None and not is_loopback_host(self.host):
             raise ConfigError(
-                f"no API token for {self.endpoint}",
+                f"no API token for {self.shown_endpoint}",
                 "pass -t/--token, set FASTLY_API_TOKEN, or store one with 'kvcli profile create NAME' "
                 "(only loopback endpoints such as 'kvcli local serve' work without one)",
             )
@@ -236,6 +340,7 @@ class FastlyHttp:
         accept: str | None = CT_JSON,
         retry_safe: bool | None = None,
         stream: bool = False,
+        value_body: bool = False,
         tolerate: Collection[int] = (),
         context: ErrorContext = NO_CONTEXT,
     ) -> httpx.Response:
@@ -244,6 +349,11 @@ class FastlyHttp:
         ``retry_safe`` (default: True for GET/HEAD/OPTIONS/DELETE) says whether repeating the request after it may
         have reached the server is harmless. Statuses in ``tolerate`` are returned instead of raised (never retried).
         With ``stream=True`` a successful response is returned unread; the caller must close it.
+
+        Every body read is bounded (decoded bytes): a successful answer by ``max_response_bytes``, or with
+        ``value_body`` (an item's value) by the value limit plus slack; an error answer by ``max_response_bytes``.
+        Each attempt must finish within ``deadline`` seconds plus one second per ``min_rate`` bytes uploaded (and,
+        with ``value_body``, downloaded).
         """
         method = method.upper()
         self._require_token()
@@ -265,14 +375,22 @@ class FastlyHttp:
             request = self._client.build_request(
                 method, url, params=query or None, json=json, data=form, content=content, headers=hdrs
             )
-            info = RequestInfo(method, str(request.url))
+            info = request_info(request)
+            uploaded = int(request.headers.get("content-length") or 0)
             self._debug_request(request, attempt)
             t0 = self._clock()
+            budget = limits.Attempt(
+                self._clock, t0, self.deadline + uploaded / self.min_rate, 1 / self.min_rate if value_body else 0.0
+            )
+            limits.begin(budget)  # every socket read and write of this thread now waits at most what is left
             try:
                 response = self._client.send(request, stream=True)
             except httpx.TransportError as exc:
+                limits.begin(None)
                 sent = not isinstance(exc, _NOT_SENT)
                 error = self._transport_error(exc, info, sent=sent, retry_safe=retry_safe)
+                if budget.expired:
+                    error = self._deadline_error(info, budget, uploaded, retry_safe=retry_safe)
                 self._debug_line(f"! {type(exc).__name__}: {one_line(str(exc) or type(exc).__name__)}")
                 retryable = isinstance(exc, _NOT_SENT) or (retry_safe and isinstance(exc, _MAYBE_SENT))
                 applied_maybe = applied_maybe or sent
@@ -282,19 +400,43 @@ class FastlyHttp:
                 continue
             success = 200 <= response.status_code < 300
             if stream and success:
+                limits.begin(None)  # the caller reads (or closes) the body
                 self._debug_response(response, self._clock() - t0, body=None)
                 return response
+            if not (value_body and success):
+                budget.per_byte = 0.0  # an error answer is small whatever the request
             try:
-                response.read()
+                self._read_body(
+                    response, info, budget, uploaded, retry_safe=retry_safe, value_body=value_body and success
+                )
             except httpx.TransportError as exc:
                 error = self._transport_error(exc, info, sent=True, retry_safe=retry_safe)
+                if budget.expired:
+                    error = self._deadline_error(info, budget, uploaded, retry_safe=retry_safe)
                 applied_maybe = True
                 if not (retry_safe and isinstance(exc, _MAYBE_SENT)):
                     raise error from None
                 self._wait_or_give_up(error, attempt, started, None)
                 continue
+            except httpx.DecodingError as exc:  # a corrupt gzip/deflate body: like a truncated one
+                self._debug_line(f"! {type(exc).__name__}: {one_line(str(exc) or type(exc).__name__)}")
+                encoding = response.headers.get("content-encoding", "")
+                error = self._decoding_error(exc, info, encoding, retry_safe=retry_safe)
+                applied_maybe = True
+                if not retry_safe:
+                    raise error from None
+                self._wait_or_give_up(error, attempt, started, None)
+                continue
+            except _BodyFailure as failure:
+                self._debug_line(f"! {failure.error.message}")
+                applied_maybe = True
+                if not (retry_safe and failure.retryable):
+                    raise failure.error from None
+                self._wait_or_give_up(failure.error, attempt, started, None)
+                continue
             finally:
                 response.close()
+                limits.begin(None)
             self._debug_response(response, self._clock() - t0, body=response.content)
             if success or response.status_code in tolerate:
                 return response
@@ -311,6 +453,91 @@ class FastlyHttp:
                 error.hint = _join(error.hint, EARLIER_ATTEMPT_HINT)
             raise error
 
+    def _read_body(
+        self,
+        response: httpx.Response,
+        info: RequestInfo,
+        budget: limits.Attempt,
+        uploaded: int,
+        *,
+        retry_safe: bool,
+        value_body: bool,
+    ) -> None:
+        """Read the (decoded) body into ``response.content``, or raise _BodyFailure when it is too large or slow."""
+        if value_body:
+            from kvcli.api.validation import max_value_bytes
+
+            value_limit = max_value_bytes()
+            limit = value_limit + VALUE_SLACK_BYTES
+        else:
+            limit = self.max_response_bytes
+        chunks: list[bytes] = []
+        received = 0
+        for chunk in decoded_chunks(response):  # a gzip bomb counts at its real size, a piece at a time
+            received += len(chunk)
+            if received > limit:
+                if value_body:
+                    hint = (
+                        f"no value can be larger than KVCLI_MAX_VALUE_BYTES ({_size(value_limit)}); check --endpoint, "
+                        "or raise KVCLI_MAX_VALUE_BYTES"
+                    )
+                else:
+                    hint = (
+                        "no answer to this request needs that much; check that --endpoint is the Fastly API, or "
+                        f"raise {ENV_MAX_RESPONSE_BYTES} (bytes)"
+                    )
+                error = TransportError(
+                    f"the answer to {info} is larger than {_size(limit)} (decoded); kvcli stopped reading it",
+                    self._maybe_applied(hint, retry_safe),
+                    request=info,
+                )
+                raise _BodyFailure(error, retryable=False)
+            chunks.append(chunk)
+            budget.received = received
+            if budget.remaining() < 0:
+                raise _BodyFailure(self._deadline_error(info, budget, uploaded, retry_safe=retry_safe), True)
+        response._content = b"".join(chunks)  # what response.read() would have stored
+
+    def _deadline_error(
+        self, info: RequestInfo, budget: limits.Attempt, uploaded: int, *, retry_safe: bool
+    ) -> TransportError:
+        grows = uploaded or budget.per_byte
+        scaled = ""
+        if grows:
+            scaled = f" ({_secs(self.deadline)} s plus 1 s per {self.min_rate:,.0f} bytes " + (
+                "sent or received)" if budget.per_byte else "sent)"
+            )
+        return TransportError(
+            f"{self.shown_endpoint} did not finish answering {info.method} within {_secs(budget.allowed)} s{scaled}; "
+            f"{budget.received:,} bytes of the answer had arrived",
+            self._maybe_applied(
+                "the transfer stalled or was too slow; try again, or raise "
+                f"{ENV_DEADLINE} (seconds, now {_secs(self.deadline)}) or lower {ENV_MIN_RATE} "
+                f"(bytes per second, now {self.min_rate:.0f})",
+                retry_safe,
+            ),
+            request=info,
+        )
+
+    @staticmethod
+    def _maybe_applied(hint: str, retry_safe: bool) -> str:
+        return hint if retry_safe else _join(hint, f"the request {MAYBE_APPLIED_HINT}")
+
+    def _decoding_error(
+        self, exc: httpx.DecodingError, info: RequestInfo, encoding: str, *, retry_safe: bool
+    ) -> TransportError:
+        what = one_line(redact(str(exc) or type(exc).__name__, self._secrets), 200)
+        return TransportError(
+            f"the answer from {self.shown_endpoint} to {info.method} could not be decoded "
+            f"(Content-Encoding {one_line(encoding, 40) or 'none'}: {what})",
+            self._maybe_applied(
+                "the body arrived corrupt (e.g. a broken gzip stream); try again, and check --endpoint and any proxy "
+                "in between",
+                retry_safe,
+            ),
+            request=info,
+        )
+
     def _request_json(self, method: str, segments: Iterable[str], **kwargs: Any) -> Any:
         """:meth:`_request` and decode the JSON body (None for an empty body)."""
         return self.decode_json(self._request(method, segments, **kwargs))
@@ -322,8 +549,8 @@ class FastlyHttp:
         try:
             return jsonlib.loads(body)
         except ValueError:
-            info = RequestInfo(response.request.method, str(response.request.url))
-            preview = one_line(body[:200].decode("utf-8", "replace"))
+            info = request_info(response.request)
+            preview = one_line(redact(body[:200].decode("utf-8", "replace"), self._secrets))
             raise ApiError(
                 f"the Fastly API answered {info} with a body that is not JSON: {preview}",
                 "check that --endpoint points at the Fastly API",
@@ -380,8 +607,10 @@ class FastlyHttp:
         """The ApiError subclass for a non-2xx response, with a one-line message and a hint."""
         status = response.status_code
         if info is None:
-            info = RequestInfo(response.request.method, str(response.request.url))
+            info = request_info(response.request)
         body = parse_error_body(response.headers.get("content-type", ""), response.content)
+        # a server may echo the request (its headers, the token) in an error body
+        body.title, body.detail = redact(body.title, self._secrets), redact(body.detail, self._secrets)
         # The error keeps the body's title and detail (the title falling back to what the call knows); the message
         # is arranged so that it says something beyond the status line.
         title, detail = body.title, body.detail
@@ -401,29 +630,29 @@ class FastlyHttp:
         return cls(message, hint, status=status, title=title, detail=detail, request=info, retry_after=retry_after)
 
     def _transport_error(self, exc: httpx.TransportError, info: RequestInfo, *, sent: bool, retry_safe: bool):
-        what = one_line(str(exc) or type(exc).__name__, 200)
+        what = one_line(redact(str(exc) or type(exc).__name__, self._secrets), 200)
         hint = "is the server running? check --endpoint (or the profile's endpoint) and your network"
         if isinstance(exc, httpx.ConnectTimeout):
-            msg = f"connecting to {self.endpoint} timed out after {self.timeout.connect:g} s"
+            msg = f"connecting to {self.shown_endpoint} timed out after {self.timeout.connect:g} s"
         elif isinstance(exc, httpx.ConnectError):
-            msg = f"cannot connect to {self.endpoint}: {what}"
+            msg = f"cannot connect to {self.shown_endpoint}: {what}"
         elif isinstance(exc, httpx.PoolTimeout):
-            msg = f"no free connection to {self.endpoint} within {self.timeout.pool:g} s"
+            msg = f"no free connection to {self.shown_endpoint} within {self.timeout.pool:g} s"
             hint = "too many requests in parallel; lower the concurrency"
         elif isinstance(exc, httpx.ReadTimeout):
-            msg = f"{self.endpoint} did not answer {info.method} within {self.timeout.read:g} s"
+            msg = f"{self.shown_endpoint} did not answer {info.method} within {self.timeout.read:g} s"
             hint = f"raise {ENV_TIMEOUT} (seconds) or try again"
         elif isinstance(exc, httpx.WriteTimeout):
-            msg = f"sending {info.method} to {self.endpoint} timed out after {self.timeout.write:g} s"
+            msg = f"sending {info.method} to {self.shown_endpoint} timed out after {self.timeout.write:g} s"
             hint = f"raise {ENV_TIMEOUT} (seconds) or check your network"
         elif isinstance(exc, httpx.LocalProtocolError):
             msg = f"kvcli could not send {info.method} {info.url}: {what}"
             hint = "this is a bug in kvcli or a value that cannot travel over HTTP; please report it"
         elif isinstance(exc, httpx.UnsupportedProtocol):
-            msg = f"unsupported endpoint URL {self.endpoint}: {what}"
+            msg = f"unsupported endpoint URL {self.shown_endpoint}: {what}"
             hint = "use an http:// or https:// endpoint"
         else:
-            msg = f"the connection to {self.endpoint} failed during {info.method}: {what}"
+            msg = f"the connection to {self.shown_endpoint} failed during {info.method}: {what}"
         if sent and not retry_safe:
             hint = _join(hint, f"the request {MAYBE_APPLIED_HINT}")
         return TransportError(msg, hint, request=info)
@@ -432,8 +661,7 @@ class FastlyHttp:
     def _debug_line(self, line: str) -> None:
         if not self.debug:
             return
-        if self.token and len(self.token) >= 6:
-            line = line.replace(self.token, REDACTED)
+        line = safe(line, self._secrets)  # the token, URL credentials; escape sequences made visible
         stream = self._debug_stream or sys.stderr
         with self._debug_lock:
             stream.write(f"[debug] {line}\n")

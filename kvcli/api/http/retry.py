@@ -29,6 +29,18 @@ ENV_MAX_ATTEMPTS = "KVCLI_HTTP_MAX_ATTEMPTS"
 ENV_MAX_RETRY_SECONDS = "KVCLI_HTTP_MAX_RETRY_SECONDS"
 ENV_TIMEOUT = "KVCLI_HTTP_TIMEOUT"
 ENV_BACKOFF_BASE = "KVCLI_HTTP_BACKOFF_BASE"
+ENV_DEADLINE = "KVCLI_HTTP_DEADLINE"
+ENV_MIN_RATE = "KVCLI_HTTP_MIN_RATE"
+ENV_MAX_RESPONSE_BYTES = "KVCLI_HTTP_MAX_RESPONSE_BYTES"
+
+#: the deadline of one attempt is this many read timeouts unless KVCLI_HTTP_DEADLINE says otherwise
+DEADLINE_READ_TIMEOUTS = 2
+#: bytes per second a large transfer (a value, an upload) must keep up to earn more time than the deadline
+DEFAULT_MIN_RATE = 8 * 1024
+#: the largest body a JSON answer (a page of a listing, an error) may have: far above any real page
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+#: what a value's answer may carry beyond the value limit (KVCLI_MAX_VALUE_BYTES) before it is refused
+VALUE_SLACK_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -69,7 +81,9 @@ def server_delay(status: int, headers: Mapping[str, str], now: float) -> float |
     return None
 
 
-def _env_number(env: Mapping[str, str], name: str, kind: type, minimum: float, strict_min: bool) -> float | None:
+def _env_number(
+    env: Mapping[str, str], name: str, kind: type, minimum: float, strict_min: bool, what: str | None = None
+) -> float | None:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return None
@@ -79,7 +93,7 @@ def _env_number(env: Mapping[str, str], name: str, kind: type, minimum: float, s
         value = None
     if value is None or not math.isfinite(value) or value < minimum or (strict_min and value == minimum):
         bound = f"greater than {minimum:g}" if strict_min else f"at least {minimum:g}"
-        what = "a whole number" if kind is int else "a number of seconds"
+        what = what or ("a whole number" if kind is int else "a number of seconds")
         raise ConfigError(f"invalid {name}={raw!r}", f"set it to {what} {bound}, or unset it")
     return value
 
@@ -92,4 +106,9 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, float |
         "max_retry_seconds": _env_number(env, ENV_MAX_RETRY_SECONDS, float, 0, strict_min=False),
         "timeout": _env_number(env, ENV_TIMEOUT, float, 0, strict_min=True),
         "backoff_base": _env_number(env, ENV_BACKOFF_BASE, float, 0, strict_min=False),
+        "deadline": _env_number(env, ENV_DEADLINE, float, 0, strict_min=True),
+        "min_rate": _env_number(env, ENV_MIN_RATE, float, 0, strict_min=True, what="a number of bytes per second"),
+        "max_response_bytes": _env_number(
+            env, ENV_MAX_RESPONSE_BYTES, int, 0, strict_min=True, what="a number of bytes"
+        ),
     }
