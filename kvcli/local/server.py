@@ -53,6 +53,7 @@ STATUS_MSG: dict[int, str] = {
     422: "Unprocessable entity",
     429: "Too many requests",
     500: "Internal server error",
+    507: "Insufficient storage",  # disk full, read-only database or I/O error (a StorageError): not worth a retry
 }
 
 Handler = Callable[["Call"], Response]
