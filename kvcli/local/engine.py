@@ -534,6 +534,20 @@ class Engine(ServicesMixin):
             conn.execute("DELETE FROM items WHERE store_id = ?", (store_id,))
             conn.execute("DELETE FROM stores WHERE id = ?", (store_id,))
 
+    def check_store_deletable(self, store_id: str) -> bool:
+        """Raise what :meth:`delete_store` would raise for a reason other than the store's keys (a missing store, a
+        link from a service version), changing nothing; True (every reason was checked). ``kv-store delete --all``
+        calls it before deleting any key."""
+        conn = self.conn
+        conn.execute("BEGIN")  # one consistent snapshot for every check
+        try:
+            self._require_store(conn, store_id)
+            self._before_store_delete(conn, store_id)
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        return True
+
     def _before_store_delete(self, conn: sqlite3.Connection, store_id: str) -> None:
         """Hook for checks that must pass before a store is deleted (resource links add one)."""
         self._check_store_unlinked(conn, store_id)
