@@ -538,6 +538,10 @@ class Engine(ServicesMixin):
         """Raise what :meth:`delete_store` would raise for a reason other than the store's keys (a missing store, a
         link from a service version), changing nothing; True (every reason was checked). ``kv-store delete --all``
         calls it before deleting any key."""
+        if self.read_only:
+            raise StorageError(
+                f"read-only database: {self.path} was opened read-only", READ_ONLY_HINT, kind="read-only"
+            )
         conn = self.conn
         conn.execute("BEGIN")  # one consistent snapshot for every check
         try:

@@ -222,3 +222,57 @@ def test_a_missing_database_in_a_read_only_directory_is_one_line():
         res = unprivileged(["kv-store", "list"], {"KVCLI_DATA_DIR": str(data), "KVCLI_CONFIG_DIR": str(root / "c")})
         assert res.returncode == 1, res
         _one_error_line(res.stderr, "read-only data directory: ")
+
+
+def test_an_import_through_local_serve_on_a_full_disk_stops_once_with_its_summary(tmp_path):
+    source = _ndjson(tmp_path / "in.ndjson", 3000, 1000)
+    with small_tmpfs(tmp_path / "fs", "2m") as fs:
+        serve = LocalServe(fs / "data")
+        try:
+            env = {"KVCLI_DATA_DIR": str(tmp_path / "client")}
+            base = ["--endpoint", serve.url]
+            assert _kvcli([*base, "kv-store", "create", "--name", "s"], env).returncode == 0
+            args = [*base, "kv-store-entry", "create", "--store-name", "s", "--file", str(source)]
+            args += ["--batch-size", "200"]
+            res = _kvcli(args, env)
+            err = res.stderr.decode()
+            assert res.returncode == 1, res
+            _one_error_line(res.stderr, "import stopped: the Fastly API returned 507 Insufficient Storage: disk full: ")
+            assert "--resume" in err
+            summary = [ln for ln in err.splitlines() if ln.startswith("Import summary: written ")]
+            assert len(summary) == 1, err
+            written = int(re.match(r"Import summary: written ([\d,]+)", summary[0]).group(1).replace(",", ""))
+            assert 0 < written < 3000
+            assert len(_keys(fs / "data", "s")) == written
+        finally:
+            serve.stop()
+
+
+def test_local_serve_on_a_read_only_database_serves_reads_and_answers_507_to_writes():
+    from tests.oslimits import NOBODY, is_root
+
+    with shared_dir() as root:
+        data = root / "data"
+        sid = _populate(data)
+        (data / DB_FILENAME).chmod(0o444)
+        data.chmod(0o555)
+        argv = [sys.executable, "-m", "kvcli", "local", "serve", "--port", "0", "--data-dir", str(data)]
+        if is_root():
+            argv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv]
+        err_path = root / "serve.err"
+        with err_path.open("wb") as err_file:
+            proc = subprocess.Popen(argv, env=subprocess_env(), stdout=subprocess.PIPE, stderr=err_file)
+            try:
+                url = proc.stdout.readline().decode().strip()
+                assert url.startswith("http://"), err_path.read_text()
+                env = {"KVCLI_DATA_DIR": str(root / "client")}
+                res = _kvcli(["--endpoint", url, "kv-store-entry", "get", "-s", sid, "-k", "a"], env)
+                assert (res.returncode, res.stdout) == (0, b"one"), res
+                res = _kvcli(["--endpoint", url, "kv-store-entry", "create", "-s", sid, "-k", "c", "--value", "3"], env)
+                assert res.returncode == 1, res
+                _one_error_line(res.stderr, "the Fastly API returned 507 Insufficient Storage: read-only database: ")
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+                proc.stdout.close()
+        assert "Traceback" not in err_path.read_text()
