@@ -199,7 +199,7 @@ def test_reads_work_on_a_read_only_database_and_writes_say_read_only(what):
         assert [s["Name"] for s in json.loads(res.stdout)["Data"]] == ["s"]
         res = unprivileged(["kv-store-entry", "get", "--store-id", sid, "-k", "a"], env)
         assert (res.returncode, res.stdout) == (0, b"one"), res
-        res = unprivileged(["kv-store-entry", "get", "--store-name", "s", "-k", "b"], env)  # the full CLI path
+        res = unprivileged(["kv-store-entry", "get", "--store-name", "s", "-k", "b", "-v"], env)  # -v: the full CLI
         assert (res.returncode, res.stdout) == (0, b"two"), res
         res = unprivileged(["kv-store-entry", "list", "--store-id", sid], env)
         assert res.returncode == 0 and res.stdout.split() == [b"a", b"b"], res
