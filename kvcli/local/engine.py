@@ -105,10 +105,9 @@ def storage_error(exc: sqlite3.Error, path: Path) -> StorageError | None:
                 "raise the file size limit (ulimit -f), then run the command again",
                 kind="full",
             )
-    if name == "SQLITE_CANTOPEN" and not path.exists() and not os.access(path.parent, os.W_OK):
-        return StorageError(
-            f"read-only data directory: cannot create the database {path}", READ_ONLY_HINT, kind="read-only"
-        )
+    if name == "SQLITE_CANTOPEN" and not os.access(path.parent, os.W_OK):
+        what = "open the database" if path.exists() else "create the database"
+        return StorageError(f"read-only data directory: cannot {what} {path}", READ_ONLY_HINT, kind="read-only")
     if name.startswith("SQLITE_IOERR") or name == "SQLITE_CANTOPEN":
         return StorageError(
             f"I/O error on {path}: {exc} ({name})",
@@ -313,8 +312,21 @@ class Engine(ServicesMixin):
             wal_has_data = False
         self._uri = f"file:{quote(str(self.path.absolute()))}?" + ("mode=ro" if wal_has_data else "immutable=1")
         self.read_only = True
-        conn = self.conn
-        if not self._schema_is_current(conn):
+        try:
+            conn = self.conn
+            current = self._schema_is_current(conn)
+        except StorageError:
+            if not wal_has_data:
+                raise
+            self.close()
+            raise StorageError(
+                f"read-only database: {self.path} has changes in {wal.name} that SQLite can only read after creating "
+                f"{self.path.name}-shm, which this user cannot do in {self.path.parent}",
+                "open it once as a user who can write the directory (any kvcli command folds those changes into "
+                f"{self.path.name}), or make the directory writable",
+                kind="read-only",
+            ) from None
+        if not current:
             raise StorageError(
                 f"read-only database: {self.path} must be created or upgraded before use, and cannot be written",
                 READ_ONLY_HINT,

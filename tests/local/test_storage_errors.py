@@ -276,3 +276,26 @@ def test_local_serve_on_a_read_only_database_serves_reads_and_answers_507_to_wri
                 proc.wait(timeout=30)
                 proc.stdout.close()
         assert "Traceback" not in err_path.read_text()
+
+
+def test_unfolded_wal_changes_in_a_read_only_directory_are_explained_in_one_line():
+    import shutil
+
+    with shared_dir() as root:
+        source, data = root / "source", root / "data"
+        holder = Engine.in_dir(source)  # open: its changes are still in kvcli.db-wal, not yet in kvcli.db
+        try:
+            holder.put_item(holder.create_store("s").id, "a", b"1")
+            data.mkdir()
+            for name in (DB_FILENAME, DB_FILENAME + "-wal"):  # no -shm: the reader would have to create it
+                shutil.copy(source / name, data / name)
+        finally:
+            holder.close()
+        assert (data / (DB_FILENAME + "-wal")).stat().st_size > 0
+        for f in data.iterdir():
+            f.chmod(0o444)
+        data.chmod(0o555)
+        res = unprivileged(["kv-store", "list"], {"KVCLI_DATA_DIR": str(data), "KVCLI_CONFIG_DIR": str(root / "c")})
+        assert res.returncode == 1, res
+        line = _one_error_line(res.stderr, "read-only database: ")
+        assert "kvcli.db-wal" in line and "kvcli.db-shm" in line
