@@ -120,7 +120,9 @@ def _check_endpoint(endpoint: str | None) -> None:
 def create(
     name: NameArg,
     token: Annotated[
-        str | None, typer.Option("--token", "-t", help="Fastly API token for this profile.", show_default=False)
+        str | None, typer.Option(
+            "--token", "-t", help="Fastly API token (visible in ps: prefer --token-stdin).", show_default=False
+        )
     ] = None,
     endpoint: Annotated[
         str | None,
@@ -209,7 +211,10 @@ def switch(name: NameArg) -> None:
 @app.command("update")
 def update(
     name: NameArg,
-    token: Annotated[str | None, typer.Option("--token", "-t", help="New token.", show_default=False)] = None,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", "-t", help="New token (visible in ps: prefer --token-stdin).", show_default=False),
+    ] = None,
     token_stdin: TokenStdinOpt = False,
     endpoint: Annotated[
         str | None, typer.Option("--endpoint", "--api", help="New endpoint.", show_default=False)
