@@ -76,7 +76,7 @@ EXAMPLE_SETUP: dict[str, Needs] = {
     "local serve": Needs(no_test="runs until stopped"),
     "profile create": Needs(env={"FASTLY_API_TOKEN": "example-token"}),
     "profile switch": Needs(PROFILES),
-    "profile update": Needs(PROFILES),
+    "profile update": Needs(PROFILES, env={"NEW_TOKEN": "example-new-token"}),
     "profile token": Needs(PROFILES),
     "profile delete": Needs(PROFILES),
     "service describe": Needs(SERVICE),

@@ -18,6 +18,12 @@ H_LAST_MODIFIED = "Last-Modified"
 H_RL_REMAINING = "Fastly-RateLimit-Remaining"
 H_RL_RESET = "Fastly-RateLimit-Reset"
 H_EXPIRES = "Kvcli-Expires-At"  # extension: epoch seconds of a TTL'd item's expiry (not sent by real Fastly)
+#: extension: sent (value DELETE_CHECK_ASK) on GET of a store, asks the server to refuse (409) if the store could not be
+#: deleted once empty (a link from a service version); kvcli local serve then answers with it (DELETE_CHECK_OK). Real
+#: Fastly ignores it and answers without it: the links were not checked.
+H_DELETE_CHECK = "Kvcli-Delete-Check"
+DELETE_CHECK_ASK = "links"
+DELETE_CHECK_OK = "ok"
 
 CT_JSON = "application/json"
 CT_NDJSON = "application/x-ndjson"

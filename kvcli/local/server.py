@@ -53,6 +53,7 @@ STATUS_MSG: dict[int, str] = {
     422: "Unprocessable entity",
     429: "Too many requests",
     500: "Internal server error",
+    507: "Insufficient storage",  # disk full, read-only database or I/O error (a StorageError): not worth a retry
 }
 
 Handler = Callable[["Call"], Response]
@@ -436,7 +437,11 @@ def list_stores(call: Call) -> Response:
 
 
 def get_store(call: Call) -> Response:
-    return json_response(store_json(call.engine.get_store(call.params["store_id"])))
+    store = call.engine.get_store(call.params["store_id"])
+    if call.header(wire.H_DELETE_CHECK) == wire.DELETE_CHECK_ASK:  # kvcli's pre-check before emptying a store
+        call.engine.check_store_deletable(store.id)
+        return json_response(store_json(store), headers={wire.H_DELETE_CHECK: wire.DELETE_CHECK_OK})
+    return json_response(store_json(store))
 
 
 def rename_store(call: Call) -> Response:

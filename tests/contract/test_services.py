@@ -238,6 +238,20 @@ def test_linked_store_cannot_be_deleted(api, svc, store):
         api.get_store(store.id)
 
 
+def test_check_store_deletable_refuses_a_linked_store_and_changes_nothing(api, svc, store):
+    """Both backends answer the pre-check of `kv-store delete --all` (the served one through a GET)."""
+    api.put_item(store.id, "k", b"v")
+    assert api.check_store_deletable(store.id) is True  # keys do not count: --all deletes them
+    link = api.create_link(svc.id, 1, store.id, "pre_checked")
+    with pytest.raises(Conflict) as exc:
+        api.check_store_deletable(store.id)
+    assert link.id in str(exc.value) and "resource-link delete" in exc.value.hint
+    assert api.get_item(store.id, "k").value == b"v"
+    assert [x.id for x in api.list_links(svc.id, 1)] == [link.id]
+    with pytest.raises(NotFound):
+        api.check_store_deletable("nosuchstore000000000000")
+
+
 def test_linked_store_refusal_names_the_link_and_the_fix(api, svc, store):
     link = api.create_link(svc.id, 1, store.id, "named_link")
     with pytest.raises(Conflict) as exc:

@@ -709,6 +709,8 @@ def _default_hint(status: int) -> str | None:
         return FORBIDDEN_HINT
     if status == 429:
         return RATE_HINT
+    if status == 507:  # kvcli local serve: its disk is full, its database read-only, or an I/O error
+        return "the server cannot write its storage (see the message); fix that on the server, then retry"
     if status >= 500:
         return SERVER_HINT
     return None
