@@ -19,6 +19,7 @@ import binascii
 import hmac
 import importlib
 import json
+import re
 import sys
 import traceback
 from collections.abc import Callable, Iterable
@@ -59,6 +60,38 @@ Handler = Callable[["Call"], Response]
 
 
 # ------------------------------------------------------------------------------------------------ responses
+NESTED_TOO_DEEPLY = "nested too deeply"
+
+
+def json_problem(exc: ValueError) -> str:
+    """A JSON parse failure in one phrase (``json`` raises a bare ValueError for an integer over 4,300 digits)."""
+    if isinstance(exc, json.JSONDecodeError):
+        return exc.msg
+    if "digits" in str(exc):
+        return "a number has too many digits"
+    return str(exc)
+
+
+def unicode_only(obj: Any) -> bool:
+    """True when every string (and object key) in decoded JSON ``obj`` is Unicode text, i.e. has no lone surrogate.
+    Iterative: ``obj`` may be nested as deeply as the parser allows."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
+
+
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return Response(body, status_code=status, media_type=wire.CT_JSON, headers=headers)
@@ -160,10 +193,23 @@ class Call:
         return n
 
     def json_body(self) -> Any:
+        """The body as JSON (None when blank). Text that no engine rule could store is refused here: lone surrogates
+        (``"\\ud800"`` decodes to a str that is not Unicode text), nesting deeper than Python's parser goes, and
+        integers longer than Python converts."""
+        if not self.body.strip():
+            return None
         try:
-            return json.loads(self.body.decode("utf-8")) if self.body.strip() else None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InvalidInput(f"request body is not valid JSON: {exc}") from None
+            obj = json.loads(self.body.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"request body is not valid UTF-8: {exc}") from None
+        except ValueError as exc:  # JSONDecodeError, and the int digit limit
+            raise InvalidInput(f"request body is not valid JSON: {json_problem(exc)}") from None
+        except RecursionError:
+            raise InvalidInput(f"request body is not valid JSON: {NESTED_TOO_DEEPLY}") from None
+        if not unicode_only(obj):
+            raise InvalidInput("request body is not valid JSON: a string holds a lone surrogate (\\ud800-\\udfff)",
+                               "send Unicode text (a surrogate pair escapes one character beyond U+FFFF)")
+        return obj
 
 
 @dataclass(frozen=True)
@@ -585,8 +631,9 @@ def parse_batch(body: bytes) -> tuple[list[tuple[int, BatchEntry]], list[BatchEr
             break
         try:
             obj, pos = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            errors.append(BatchError(index=index, key="", code="400", reason=f"invalid JSON: {exc.msg}"))
+        except (ValueError, RecursionError) as exc:  # ValueError: JSONDecodeError and the int digit limit
+            problem = json_problem(exc) if isinstance(exc, ValueError) else NESTED_TOO_DEEPLY
+            errors.append(BatchError(index=index, key="", code="400", reason=f"invalid JSON: {problem}"))
             pos = _next_record(text, pos)
             index += 1
             continue
@@ -599,8 +646,13 @@ def parse_batch(body: bytes) -> tuple[list[tuple[int, BatchEntry]], list[BatchEr
     return good, errors, index
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
+
+
 def _printable(text: str) -> str:
-    """Undecodable bytes (kept as surrogates while parsing) shown as U+FFFD in a JSON answer."""
+    """Undecodable bytes (kept as surrogates while parsing) and lone surrogates (from ``\\ud800`` escapes) shown as
+    U+FFFD in a JSON answer."""
+    text = _LONE_SURROGATE.sub("\ufffd", text)
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
