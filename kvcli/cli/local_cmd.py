@@ -65,6 +65,8 @@ def serve(
 
     Example: kvcli local serve --port 7676 --token secret
     """
+    import os
+
     from kvcli.cli.state import err
     from kvcli.config import data_dir as default_data_dir
     from kvcli.local import serve as runner
@@ -73,12 +75,18 @@ def serve(
 
     if token is not None and not token:
         raise UsageError("--token is empty", "pass a non-empty token, or leave --token out to accept any key")
+    if token is None and os.environ.get("KVCLI_SERVE_TOKEN") == "":
+        # click reads an empty variable as "not set": that would silently start a server open to any key
+        raise UsageError(
+            "KVCLI_SERVE_TOKEN is set but empty",
+            "set it to the token to require, or unset it (unset KVCLI_SERVE_TOKEN) to accept any key",
+        )
     loopback = runner.is_loopback(host)
     sock = runner.bind(host, port)  # before opening the database: a busy port fails fast
     try:
         engine = Engine.in_dir(data_dir if data_dir is not None else default_data_dir())
-        app = create_app(engine, token=token)
         url = runner.url_for(host, sock.getsockname()[1])
+        app = create_app(engine, token=token, base_url=url)
         if not loopback and token is None:
             err(
                 _loud("WARNING:") + f" listening on {host}, which is not a loopback address, WITHOUT a token: anyone "

@@ -135,6 +135,7 @@ class Call:
     body: bytes
     engine: Engine
     query: dict[str, list[str]] = field(default_factory=dict)
+    base_url: str = "http://127.0.0.1"  # the server's own address (never the request's Host)
 
     @property
     def method(self) -> str:
@@ -301,10 +302,19 @@ def decode_segment(raw: str) -> str:
 class FastlyApi:
     """The ASGI endpoint behind every path: auth, routing on the raw path, body reading, error mapping."""
 
-    def __init__(self, engine: Engine, router: Router, token: str | None = None) -> None:
+    def __init__(self, engine: Engine, router: Router, token: str | None = None, base_url: str | None = None) -> None:
         self.engine = engine
         self.router = router
         self.token = token
+        self.base_url = base_url.rstrip("/") if base_url else None
+
+    def own_url(self, scope: dict) -> str:
+        """The URL this server is reached at: the one it was started with, else the socket's local address."""
+        if self.base_url:
+            return self.base_url
+        host, port = (scope.get("server") or ("127.0.0.1", None))[:2]
+        host = f"[{host}]" if ":" in str(host) else str(host)
+        return f"http://{host}" + (f":{port}" if port else "")
 
     def authorised(self, request: Request) -> bool:
         if self.token is None:
@@ -345,7 +355,9 @@ class FastlyApi:
             limit = route.body_limit(self.engine) if route.body_limit else None
             body = await self.read_body(request, limit)
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-            call = Call(request=request, params=params, body=body, engine=self.engine, query=query)
+            call = Call(
+                request=request, params=params, body=body, engine=self.engine, query=query, base_url=self.own_url(scope)
+            )
             return await run_in_threadpool(route.handler, call)
         except ApiError as exc:
             return error_response(exc)
@@ -374,16 +386,19 @@ class FastlyApi:
             pass
 
 
-def create_app(engine_or_data_dir: Engine | str | Path, token: str | None = None) -> Starlette:
+def create_app(
+    engine_or_data_dir: Engine | str | Path, token: str | None = None, *, base_url: str | None = None
+) -> Starlette:
     """The Starlette app serving ``engine_or_data_dir`` (an Engine, or a data directory to open) as Fastly's API.
 
-    With ``token``, requests whose ``Fastly-Key`` differs get 401; without, any key (or none) is accepted. The app
-    exposes ``app.state.router`` (add routes to it) and ``app.state.engine``.
+    With ``token``, requests whose ``Fastly-Key`` differs get 401; without, any key (or none) is accepted.
+    ``base_url`` is the server's own URL, named in the discovery document (default: the socket's local address).
+    The app exposes ``app.state.router`` (add routes to it) and ``app.state.engine``.
     """
     owned = not isinstance(engine_or_data_dir, Engine)
     engine = Engine.in_dir(engine_or_data_dir) if owned else engine_or_data_dir
     router = build_router()
-    api = FastlyApi(engine, router, token)
+    api = FastlyApi(engine, router, token, base_url=base_url)
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
@@ -428,8 +443,9 @@ def _value_limit(engine: Engine) -> int:
 
 
 def oidc_configuration(call: Call) -> Response:
-    """Enough of an OpenID Connect discovery document for the official CLI's start-up check."""
-    base = str(call.request.base_url).rstrip("/") + "/realms/fastly"
+    """Enough of an OpenID Connect discovery document for the official CLI's start-up check. Its URLs name the
+    server's own address: echoing the request's Host would hand a rebinding page URLs of its choosing."""
+    base = call.base_url + "/realms/fastly"
     oidc = base + "/protocol/openid-connect"
     return json_response(
         {

@@ -127,6 +127,16 @@ def test_an_empty_token_is_refused(cli, fake_runner):
     assert fake_runner == []
 
 
+def test_an_empty_token_in_the_environment_is_refused_too(cli, fake_runner):
+    """``KVCLI_SERVE_TOKEN=`` (set, but empty) used to start an open server without a word."""
+    res = cli("local", "serve", "--port", "0", env={"KVCLI_SERVE_TOKEN": ""})
+    assert res.exit_code == 2, res
+    assert res.stderr.count("\n") == 1 and "KVCLI_SERVE_TOKEN" in res.stderr and "hint:" in res.stderr
+    assert fake_runner == [] and res.stdout == ""
+    res = cli("local", "serve", "--port", "0", "--token", "given", env={"KVCLI_SERVE_TOKEN": ""})
+    assert res.exit_code == 0, res  # an explicit --token wins over the empty variable
+
+
 @pytest.mark.parametrize(
     "host, loopback",
     [("127.0.0.1", True), ("127.8.9.10", True), ("::1", True), ("[::1]", True), ("localhost", True),
