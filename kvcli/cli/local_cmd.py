@@ -56,6 +56,16 @@ def serve(
             help="Require this Fastly-Key on every request (others get 401). Also $KVCLI_SERVE_TOKEN.",
         ),
     ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            metavar="NAME",
+            show_default=False,
+            help="Also answer requests for this Host name (repeatable). On a loopback address the server answers "
+            "only localhost, 127.0.0.1 and ::1, so that web pages cannot reach it by DNS rebinding.",
+        ),
+    ] = None,
     access_log: Annotated[bool, typer.Option("--access-log", help="Log every request on stderr.")] = False,
 ) -> None:
     """Serve the embedded backend as the Fastly KV store API, for the official Fastly CLI and API clients.
@@ -81,12 +91,14 @@ def serve(
             "KVCLI_SERVE_TOKEN is set but empty",
             "set it to the token to require, or unset it (unset KVCLI_SERVE_TOKEN) to accept any key",
         )
+    allowed = [_allowed_host(name) for name in allow_host or ()]
     loopback = runner.is_loopback(host)
     sock = runner.bind(host, port)  # before opening the database: a busy port fails fast
     try:
         engine = Engine.in_dir(data_dir if data_dir is not None else default_data_dir())
         url = runner.url_for(host, sock.getsockname()[1])
-        app = create_app(engine, token=token, base_url=url)
+        # on a loopback bind only loopback Host names (and --allow-host ones) are answered: DNS rebinding
+        app = create_app(engine, token=token, base_url=url, allowed_hosts=allowed if loopback else None)
         if not loopback and token is None:
             err(
                 _loud("WARNING:") + f" listening on {host}, which is not a loopback address, WITHOUT a token: anyone "
@@ -104,6 +116,27 @@ def serve(
     finally:
         sock.close()
     err("Stopped.")
+
+
+def _allowed_host(name: str) -> str:
+    """An --allow-host value: a host name or an IP address (an IPv6 one in brackets or not), without a port."""
+    import ipaddress
+    import re
+
+    bare = name.strip()
+    if bare.startswith("[") and bare.endswith("]"):
+        bare = bare[1:-1]
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        pass
+    label = r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?"
+    if len(bare) > 253 or not re.fullmatch(rf"{label}(\.{label})*\.?", bare):
+        raise UsageError(
+            f"--allow-host {name!r} is not a host name or an IP address",
+            "pass a name such as kv.internal (no scheme, path or port); repeat --allow-host for several",
+        )
+    return bare.lower().rstrip(".")
 
 
 def _loud(text: str) -> str:

@@ -125,6 +125,93 @@ def store_json(store: Store) -> dict[str, str | None]:
     }
 
 
+# ------------------------------------------------------------------------------------------- Host and Origin
+def split_host(host: str) -> tuple[str, str | None]:
+    """(name, port) of a Host header or an Origin's authority: lower case, IPv6 brackets and a trailing dot dropped."""
+    host = host.strip().lower()
+    port: str | None = None
+    if host.startswith("["):
+        end = host.find("]")
+        name, rest = (host[1:end], host[end + 1 :]) if end > 0 else (host, "")
+        if rest.startswith(":"):
+            port = rest[1:]
+    elif host.count(":") == 1:
+        name, port = host.split(":")
+    else:
+        name = host
+    if ":" in name:  # an IPv6 address: one spelling (fe80::0001 is fe80::1)
+        import ipaddress
+
+        try:
+            name = str(ipaddress.ip_address(name))
+        except ValueError:
+            pass
+    return name.rstrip("."), port
+
+
+def is_loopback_name(name: str) -> bool:
+    """A Host name that can only mean this machine: ``localhost`` (and ``*.localhost``, RFC 6761), 127.0.0.0/8,
+    ``::1``. Never resolved: under DNS rebinding the attacker's name resolves to 127.0.0.1 too."""
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    import ipaddress
+
+    try:
+        addr = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    mapped = getattr(addr, "ipv4_mapped", None)
+    return (mapped or addr).is_loopback
+
+
+@dataclass(frozen=True)
+class HostPolicy:
+    """Which requests a server answers, whatever their key. ``check_host``: the Host must be a loopback name or one
+    of ``allowed`` (set when the server is bound to a loopback address, so a rebound name is refused). Always: a
+    request from a browser page of another origin is refused (``Origin`` other than the server's own address as the
+    request names it, or ``Sec-Fetch-Site`` other than ``same-origin``/``none``), since this API serves no pages and a
+    page's ``text/plain`` POST needs no CORS preflight."""
+
+    check_host: bool = False
+    allowed: frozenset[str] = frozenset()
+
+    def problem(self, headers: Any, scope: dict) -> str | None:
+        host = headers.get("host")
+        if self.check_host and host is not None:
+            name, _ = split_host(host)
+            if not (is_loopback_name(name) or name in self.allowed):
+                shown = host if len(host) <= 100 else host[:100] + "…"
+                return (
+                    f"Host {shown!r} is not a loopback name: this server is bound to a loopback address and answers "
+                    "only localhost, 127.0.0.1 and ::1, so that a web page cannot reach it by DNS rebinding "
+                    f"(hint: start it with --allow-host {name or 'NAME'} to accept that name)"
+                )
+        origin = headers.get("origin")
+        if origin is not None:
+            if not self.own_origin(origin, host, scope):
+                shown = origin if len(origin) <= 100 else origin[:100] + "…"
+                return (
+                    f"cross-origin request (Origin {shown!r}) refused: this API is not for web pages of other origins"
+                )
+        site = headers.get("sec-fetch-site")
+        if site is not None and site.strip().lower() not in ("same-origin", "none"):
+            return f"cross-site request (Sec-Fetch-Site: {site[:40]}) refused: this API is not for web pages"
+        return None
+
+
+    def own_origin(self, origin: str, host: str | None, scope: dict) -> bool:
+        """The server's own origin: ``http://`` + the request's Host, or (on a loopback bind) a loopback or allowed
+        name with the server's port."""
+        o = origin.strip().lower()
+        if host is not None and o == f"http://{host.strip().lower()}":
+            return True
+        if not self.check_host or not o.startswith("http://"):
+            return False
+        name, port = split_host(o[len("http://") :])
+        server_port = (scope.get("server") or (None, None))[1]
+        return (is_loopback_name(name) or name in self.allowed) and port is not None and port == str(server_port)
+
+
 # --------------------------------------------------------------------------------------------------- routing
 @dataclass
 class Call:
@@ -302,11 +389,19 @@ def decode_segment(raw: str) -> str:
 class FastlyApi:
     """The ASGI endpoint behind every path: auth, routing on the raw path, body reading, error mapping."""
 
-    def __init__(self, engine: Engine, router: Router, token: str | None = None, base_url: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        router: Router,
+        token: str | None = None,
+        base_url: str | None = None,
+        hosts: HostPolicy | None = None,
+    ) -> None:
         self.engine = engine
         self.router = router
         self.token = token
         self.base_url = base_url.rstrip("/") if base_url else None
+        self.hosts = hosts or HostPolicy()
 
     def own_url(self, scope: dict) -> str:
         """The URL this server is reached at: the one it was started with, else the socket's local address."""
@@ -337,6 +432,10 @@ class FastlyApi:
         await response(scope, receive, send)
 
     async def respond(self, request: Request, scope: dict) -> Response:
+        refused = self.hosts.problem(request.headers, scope)
+        if refused:
+            await self.drain(request)
+            return legacy_error(403, refused)
         segments = raw_segments(scope)
         route, raw_params, allowed = self.router.match(request.method, segments)
         if route is None or not route.public:
@@ -387,18 +486,29 @@ class FastlyApi:
 
 
 def create_app(
-    engine_or_data_dir: Engine | str | Path, token: str | None = None, *, base_url: str | None = None
+    engine_or_data_dir: Engine | str | Path,
+    token: str | None = None,
+    *,
+    base_url: str | None = None,
+    allowed_hosts: Iterable[str] | None = None,
 ) -> Starlette:
     """The Starlette app serving ``engine_or_data_dir`` (an Engine, or a data directory to open) as Fastly's API.
 
     With ``token``, requests whose ``Fastly-Key`` differs get 401; without, any key (or none) is accepted.
     ``base_url`` is the server's own URL, named in the discovery document (default: the socket's local address).
+    With ``allowed_hosts`` (an iterable, possibly empty), only requests whose Host is a loopback name or one of these
+    names are answered (others get 403): pass it when serving on a loopback address. Requests carrying a foreign
+    ``Origin`` or ``Sec-Fetch-Site`` are refused in any case (see :class:`HostPolicy`).
     The app exposes ``app.state.router`` (add routes to it) and ``app.state.engine``.
     """
     owned = not isinstance(engine_or_data_dir, Engine)
     engine = Engine.in_dir(engine_or_data_dir) if owned else engine_or_data_dir
     router = build_router()
-    api = FastlyApi(engine, router, token, base_url=base_url)
+    hosts = HostPolicy(
+        check_host=allowed_hosts is not None,
+        allowed=frozenset(split_host(h)[0] for h in allowed_hosts or ()),
+    )
+    api = FastlyApi(engine, router, token, base_url=base_url, hosts=hosts)
 
     @asynccontextmanager
     async def lifespan(app: Starlette):

@@ -116,7 +116,7 @@ def test_the_token_can_come_from_the_environment(cli, fake_runner):
 
     res = cli("local", "serve", "--port", "0", env={"KVCLI_SERVE_TOKEN": "from-env"})
     assert res.exit_code == 0, res
-    with TestClient(fake_runner[0]) as c:
+    with TestClient(fake_runner[0], base_url="http://127.0.0.1:7676") as c:  # a loopback Host: see exposure tests
         assert c.get("/resources/stores/kv").status_code == 401
         assert c.get("/resources/stores/kv", headers={"Fastly-Key": "from-env"}).status_code == 200
 
