@@ -92,13 +92,20 @@ def serve(
             "set it to the token to require, or unset it (unset KVCLI_SERVE_TOKEN) to accept any key",
         )
     allowed = [_allowed_host(name) for name in allow_host or ()]
+    limits = runner.Limits.from_env()
     loopback = runner.is_loopback(host)
     sock = runner.bind(host, port)  # before opening the database: a busy port fails fast
     try:
         engine = Engine.in_dir(data_dir if data_dir is not None else default_data_dir())
         url = runner.url_for(host, sock.getsockname()[1])
         # on a loopback bind only loopback Host names (and --allow-host ones) are answered: DNS rebinding
-        app = create_app(engine, token=token, base_url=url, allowed_hosts=allowed if loopback else None)
+        app = create_app(
+            engine,
+            token=token,
+            base_url=url,
+            allowed_hosts=allowed if loopback else None,
+            read_timeout=limits.read_timeout,
+        )
         if not loopback and token is None:
             err(
                 _loud("WARNING:") + f" listening on {host}, which is not a loopback address, WITHOUT a token: anyone "
@@ -112,7 +119,7 @@ def serve(
         err("  Stop with Ctrl-C.")
         sys.stdout.write(url + "\n")
         sys.stdout.flush()
-        runner.run(app, sock, access_log=access_log)
+        runner.run(app, sock, access_log=access_log, limits=limits)
     finally:
         sock.close()
     err("Stopped.")

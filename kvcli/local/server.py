@@ -49,6 +49,7 @@ STATUS_MSG: dict[int, str] = {
     403: "Forbidden",
     404: "Record not found",
     405: "Method not allowed",
+    408: "Request timeout",
     409: "Conflict",
     413: "Payload too large",
     422: "Unprocessable entity",
@@ -408,7 +409,9 @@ class FastlyApi:
         token: str | None = None,
         base_url: str | None = None,
         hosts: HostPolicy | None = None,
+        read_timeout: float | None = None,
     ) -> None:
+        self.read_timeout = read_timeout
         self.engine = engine
         self.router = router
         self.token = token
@@ -433,11 +436,14 @@ class FastlyApi:
         if scope["type"] != "http":  # pragma: no cover - websockets are not part of the API
             return
         request = Request(scope, receive)
-        body = Body(receive)
+        body = Body(receive, self.read_timeout)
         try:
             response = await self.respond(request, scope, body)
         except ClientGone:
             return  # nobody to answer
+        except BodyStalled as exc:
+            response = legacy_error(408, str(exc))
+            response.headers["connection"] = "close"  # the rest of the body cannot be told from the next request
         if request.method == "HEAD" and response.body:
             response = Response(
                 b"",
@@ -486,7 +492,7 @@ class FastlyApi:
             return await run_in_threadpool(route.handler, call)
         except ApiError as exc:
             return error_response(exc)
-        except ClientGone:
+        except (ClientGone, BodyStalled):
             raise
         except Exception as exc:  # noqa: BLE001 - an unexpected failure must still answer, and be logged
             traceback.print_exc(file=sys.stderr)
@@ -521,17 +527,31 @@ class ClientGone(Exception):
     """The client disconnected before its request body ended."""
 
 
-class Body:
-    """A request body read from the ASGI ``receive`` callable: chunk by chunk, as it arrives."""
+class BodyStalled(Exception):
+    """No part of the request body arrived for the read timeout."""
 
-    def __init__(self, receive: Callable[[], Any]) -> None:
+
+class Body:
+    """A request body read from the ASGI ``receive`` callable: chunk by chunk, as it arrives. With ``timeout``, a
+    wait of more than that many seconds for the next chunk raises :class:`BodyStalled` (and ends the body)."""
+
+    def __init__(self, receive: Callable[[], Any], timeout: float | None = None) -> None:
         self.receive = receive
+        self.timeout = timeout
         self.finished = False
 
     async def next(self) -> bytes | None:
         """The next non-empty chunk, or None at the end of the body."""
+        import asyncio
+
         while not self.finished:
-            message = await self.receive()
+            try:
+                message = await asyncio.wait_for(self.receive(), self.timeout)
+            except TimeoutError:
+                self.finished = True
+                raise BodyStalled(
+                    f"no part of the request body arrived for {self.timeout:g} s; the request was dropped"
+                ) from None
             if message["type"] == "http.disconnect":
                 self.finished = True
                 raise ClientGone()
@@ -563,6 +583,7 @@ def create_app(
     *,
     base_url: str | None = None,
     allowed_hosts: Iterable[str] | None = None,
+    read_timeout: float | None = None,
 ) -> Starlette:
     """The Starlette app serving ``engine_or_data_dir`` (an Engine, or a data directory to open) as Fastly's API.
 
@@ -570,7 +591,8 @@ def create_app(
     ``base_url`` is the server's own URL, named in the discovery document (default: the socket's local address).
     With ``allowed_hosts`` (an iterable, possibly empty), only requests whose Host is a loopback name or one of these
     names are answered (others get 403): pass it when serving on a loopback address. Requests carrying a foreign
-    ``Origin`` or ``Sec-Fetch-Site`` are refused in any case (see :class:`HostPolicy`).
+    ``Origin`` or ``Sec-Fetch-Site`` are refused in any case (see :class:`HostPolicy`). With ``read_timeout``, a
+    request body that sends nothing for that many seconds is answered 408 and its connection closed.
     The app exposes ``app.state.router`` (add routes to it) and ``app.state.engine``.
     """
     owned = not isinstance(engine_or_data_dir, Engine)
@@ -580,7 +602,7 @@ def create_app(
         check_host=allowed_hosts is not None,
         allowed=frozenset(split_host(h)[0] for h in allowed_hosts or ()),
     )
-    api = FastlyApi(engine, router, token, base_url=base_url, hosts=hosts)
+    api = FastlyApi(engine, router, token, base_url=base_url, hosts=hosts, read_timeout=read_timeout)
 
     @asynccontextmanager
     async def lifespan(app: Starlette):

@@ -87,7 +87,7 @@ def fake_runner(monkeypatch):
     real_bind = runner.bind
     served: list = []
     monkeypatch.setattr(runner, "bind", lambda host, port: real_bind("127.0.0.1", 0))
-    monkeypatch.setattr(runner, "run", lambda app, sock, access_log=False: served.append(app))
+    monkeypatch.setattr(runner, "run", lambda app, sock, **kwargs: served.append(app))
     return served
 
 
