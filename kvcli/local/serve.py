@@ -18,6 +18,8 @@ from kvcli.api.errors import UsageError
 #: thread, the listening socket, stdio)
 FD_RESERVE = 160
 #: errno values of accept() that mean "out of a resource", logged once per interval
+#: connections over the limit kept while every connection is in a request (they get 503 from uvicorn)
+OVERFLOW = 32
 #: the listening socket's backlog
 BACKLOG = 2048
 RESOURCE_ERRNOS = frozenset({24, 23, 105, 12})  # EMFILE, ENFILE, ENOBUFS, ENOMEM
@@ -183,6 +185,8 @@ def guarded_protocol(limits: Limits, base: type | None = None) -> type:
             waiting = [c for c in live if c is not self and getattr(c, "_kv_waiting_since", None) is not None]
             if waiting:
                 min(waiting, key=lambda c: c._kv_waiting_since)._kv_close()
+            elif len(live) > limits.max_connections + OVERFLOW:
+                self._kv_close()  # every other connection is in a request: no descriptor for this one
 
     Guarded.__name__ = Guarded.__qualname__ = f"Guarded{base.__name__}"
     return Guarded
@@ -243,7 +247,8 @@ def run(app: Any, sock: socket.socket, *, access_log: bool = False, limits: Limi
         timeout_graceful_shutdown=5,
         server_header=False,
         http=guarded_protocol(limits),
-        limit_concurrency=limits.max_connections + 1,  # requests over it get 503 (connections are shed first)
+        # requests over it get 503; connections are shed first, and closed ones count until they are gone
+        limit_concurrency=limits.max_connections + OVERFLOW,
         timeout_keep_alive=limits.keep_alive,  # type: ignore[arg-type]  # an int in the signature; used as a delay
         backlog=BACKLOG,
         h11_max_incomplete_event_size=limits.max_header_bytes,
