@@ -153,21 +153,6 @@ def split_host(host: str) -> tuple[str, str | None]:
     return name.rstrip("."), port
 
 
-def is_loopback_name(name: str) -> bool:
-    """A Host name that can only mean this machine: ``localhost`` (and ``*.localhost``, RFC 6761), 127.0.0.0/8,
-    ``::1``. Never resolved: under DNS rebinding the attacker's name resolves to 127.0.0.1 too."""
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    import ipaddress
-
-    try:
-        addr = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    mapped = getattr(addr, "ipv4_mapped", None)
-    return (mapped or addr).is_loopback
-
-
 @dataclass(frozen=True)
 class HostPolicy:
     """Which requests a server answers, whatever their key. ``check_host``: the Host must be a loopback name or one
@@ -183,7 +168,7 @@ class HostPolicy:
         host = headers.get("host")
         if self.check_host and host is not None:
             name, _ = split_host(host)
-            if not (is_loopback_name(name) or name in self.allowed):
+            if not (wire.is_loopback_host(name) or name in self.allowed):
                 shown = host if len(host) <= 100 else host[:100] + "…"
                 return (
                     f"Host {shown!r} is not a loopback name: this server is bound to a loopback address and answers "
@@ -213,7 +198,7 @@ class HostPolicy:
             return False
         name, port = split_host(o[len("http://") :])
         server_port = (scope.get("server") or (None, None))[1]
-        return (is_loopback_name(name) or name in self.allowed) and port is not None and port == str(server_port)
+        return (wire.is_loopback_host(name) or name in self.allowed) and port is not None and port == str(server_port)
 
 
 # --------------------------------------------------------------------------------------------------- routing
