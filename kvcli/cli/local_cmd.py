@@ -89,7 +89,7 @@ def serve(
         # click reads an empty variable as "not set": that would silently start a server open to any key
         raise UsageError(
             "KVCLI_SERVE_TOKEN is set but empty",
-            "set it to the token to require, or unset it (unset KVCLI_SERVE_TOKEN) to accept any key",
+            "set it to the token to require, or run 'unset KVCLI_SERVE_TOKEN' to accept any key",
         )
     allowed = [_allowed_host(name) for name in allow_host or ()]
     limits = runner.Limits.from_env()
