@@ -239,7 +239,10 @@ def get_service(call: Call) -> Response:
 def update_service(call: Call) -> Response:
     """Rename and/or re-comment; other fields (go-fastly also sends ``ServiceID``) are ignored."""
     fields = form(call)
-    svc = call.engine.update_service(call.params["service_id"], name=fields.get("name"), comment=fields.get("comment"))
+    sid = call.params["service_id"]
+    if "name" not in fields and "comment" not in fields:  # nothing to change: answer the service as it is
+        return json_response(service_json(call.engine.get_service(sid)))
+    svc = call.engine.update_service(sid, name=fields.get("name"), comment=fields.get("comment"))
     return json_response(service_json(svc))
 
 

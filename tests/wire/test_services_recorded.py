@@ -151,6 +151,8 @@ def test_update_service_errors(client):
     assert r.status_code == 404 and r.json()["msg"] == "Record not found"
     r = client.put(f"/service/{sid}", data={"name": ""}, headers=H)
     assert r.status_code == 400 and r.json()["msg"] == "Bad request"
+    r = client.put(f"/service/{sid}", data={"ServiceID": sid}, headers=H)  # nothing to change
+    assert r.status_code == 200 and r.json()["name"] == "test-service" and r.json()["comment"] == "comment"
 
 
 def test_delete_service_then_again_is_400_service_is_deleted(client):
