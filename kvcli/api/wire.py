@@ -153,6 +153,8 @@ SEARCH_SEGMENT = "search"
 DETAILS_SEGMENT = "details"  # /service/{sid}/details[?version=N][&filter[versions.active]=true]
 VERSION_SEGMENT = "version"  # /service/{sid}/version[/{n}[/clone|lock|activate|deactivate]]
 RESOURCE_SEGMENT = "resource"  # /service/{sid}/version/{n}/resource[/{link_id}]
+VALIDATE_SEGMENT = "validate"  # GET /service/{sid}/version/{n}/validate
+DOMAIN_SEGMENT = "domain"  # GET /service/{sid}/domain, /service/{sid}/version/{n}/domain
 VERSION_ACTIONS = ("clone", "lock", "activate", "deactivate")
 Q_FILTER_ACTIVE = "filter[versions.active]"
 Q_FILTER_STAGED = "filter[versions.staged]"
