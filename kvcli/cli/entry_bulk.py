@@ -526,6 +526,9 @@ def sync_cmd(
     for note in plan.notes:
         warning(note)
     counts = plan.counts()
+    if not json_out:
+        for u in plan.unreadable:
+            err(f"cannot read {u.path}: {u.reason}; its keys are neither updated nor deleted")
     if dry_run:
         if json_out:
             emit_json({"store_id": sid, "dry_run": True, **plan.to_json()})
@@ -544,6 +547,8 @@ def sync_cmd(
                 f"Plan: {counts['add']} to add, {counts['update']} to update, {counts['delete']} to delete, "
                 f"{counts['unchanged']} unchanged (dry run: nothing was changed)"
             )
+        if plan.unreadable:
+            raise _unreadable_error(plan, dry_run=True)
         return 0
 
     if plan.delete and not state.confirm(f"sync will delete {len(plan.delete)} keys from KV Store '{sid}'"):
@@ -590,6 +595,9 @@ def sync_cmd(
         "unchanged": counts["unchanged"],
         "failed": len(errors),
         "errors": errors,
+        "complete": plan.complete,
+        "unreadable": [{"path": u.path, "detail": u.reason} for u in plan.unreadable],
+        "kept": plan.kept,
     }
     if json_out:
         emit_json(summary)
@@ -599,10 +607,28 @@ def sync_cmd(
     message(
         f"Sync summary: uploaded {uploaded} ({counts['add']} new, {counts['update']} changed), "
         f"deleted {summary['deleted']}, unchanged {counts['unchanged']}, failed {len(errors)}"
+        + (f"; partial: {len(plan.unreadable)} unreadable paths were skipped and {len(plan.kept)} keys under them "
+           "kept" if plan.unreadable else "")
     )
+    if plan.unreadable:
+        exc = _unreadable_error(plan, dry_run=False)
+        exc.summary = summary
+        raise exc
     if errors:
         raise PartialFailure(f"sync incomplete: {len(errors)} keys failed", "re-run sync to retry them",
                              summary=summary)
     if not json_out:
         success(f"KV Store '{sid}' matches {dir_}")
     return 0
+
+
+def _unreadable_error(plan, *, dry_run: bool) -> PartialFailure:
+    """The error of a sync that could not read part of its directory (the keys under it were kept)."""
+    first = plan.unreadable[0]
+    more = f" and {len(plan.unreadable) - 1} more paths" if len(plan.unreadable) > 1 else ""
+    done = "planned" if dry_run else "synced"
+    return PartialFailure(
+        f"sync incomplete (partial): cannot read {first.path} ({first.reason}){more}; only what could be read was "
+        f"{done}, and the {len(plan.kept)} keys under unreadable paths were kept",
+        "make the paths readable (check their permissions) and sync again",
+    )
