@@ -17,6 +17,49 @@ from kvcli.bulk.records import Bad, Entry, Record
 MAX_RECORD_BYTES = 48 * 1024 * 1024
 
 
+class HugeNumber:
+    """A JSON integer with more digits than Python converts (``sys.get_int_max_str_digits()``, 4300 by default),
+    kept as its text. Only decoded when a normal decode failed on one; no field accepts it."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    @property
+    def digits(self) -> int:
+        return len(self.text.lstrip("-"))
+
+    def __repr__(self) -> str:
+        return f"<{self.digits}-digit number>"
+
+
+def _parse_int(text: str):
+    try:
+        return int(text)
+    except ValueError:
+        return HugeNumber(text)
+
+
+#: a decoder that turns integers too long to convert into :class:`HugeNumber` instead of raising ValueError
+#: (slower than the default one, which is why it is only a fallback)
+TOLERANT_DECODER = json.JSONDecoder(parse_int=_parse_int)
+
+
+def huge_in(value) -> HugeNumber | None:
+    """The first :class:`HugeNumber` inside a decoded JSON value, if any."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, HugeNumber):
+            return v
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return None
+
+
 class SourceError(UsageError):
     """The input cannot be read any further (missing file, broken JSON document, unknown TOML store)."""
 
