@@ -101,6 +101,26 @@ class ImportReport:
             err["line"] = line
         self.errors.append(err)
 
+    def add_batch_error(self, entries: list[Entry], *, code: str, reason: str) -> None:
+        """Every entry of a batch failed for one cause (the request failed): one error, with the range it covered."""
+        self.failed += len(entries)
+        if len(self.errors) >= MAX_REPORTED_ERRORS:
+            self.errors_omitted += 1
+            return
+        first, last = entries[0], entries[-1]
+        if first.file == last.file and first.line is not None and last.line is not None:
+            lines = f"{first.line}-{last.line}" if last.line != first.line else str(first.line)
+            place = f"{first.file}:{lines}"
+        else:
+            place = f"{self.source} (keys {first.key!r} … {last.key!r})"
+        err: dict = {"code": code, "detail": reason, "title": f"error at {place}", "key": None, "file": first.file,
+                     "entries": len(entries), "first_key": first.key, "last_key": last.key}
+        if first.line is not None:
+            err["line"] = first.line
+        if last.line is not None:
+            err["last_line"] = last.line
+        self.errors.append(err)
+
     def to_json(self) -> dict:
         """The official ``{"success", "errors"}`` shape plus counts."""
         out = {
@@ -170,11 +190,32 @@ class FailedOut:
 
 # ---------------------------------------------------------------------------------------------------- sink
 @dataclass
+class BatchFailure:
+    """A request that failed as a whole (after the adapter's retries): all its entries failed for one cause."""
+
+    entries: list[Entry]
+    code: str
+    reason: str
+
+    @property
+    def server_side(self) -> bool:
+        return self.code.startswith("5")
+
+
+Failure = tuple[Entry | None, str, str]  # one entry the backend rejected: (entry, code, reason)
+
+
+@dataclass
 class ChunkOutcome:
     chunk: Chunk
     written: int = 0
-    failures: list[tuple[Entry | None, str, str]] = field(default_factory=list)  # (entry, code, reason)
+    failures: list[Failure] = field(default_factory=list)
+    batch_failures: list[BatchFailure] = field(default_factory=list)
     fatal: KvcliError | None = None
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures) + sum(len(b.entries) for b in self.batch_failures)
 
 
 def _code(exc: KvcliError) -> str:
@@ -182,8 +223,11 @@ def _code(exc: KvcliError) -> str:
     return str(status) if status else type(exc).__name__
 
 
-def send_entries(api, store_id: str, entries: list[Entry]) -> tuple[int, list[tuple[Entry | None, str, str]]]:
+def send_entries(api, store_id: str, entries: list[Entry]) -> tuple[int, list[Failure | BatchFailure]]:
     """Write entries with one put_batch call; split on 413. Returns (written, failures); FATAL errors propagate.
+
+    A request that failed as a whole is one :class:`BatchFailure`; entries the backend rejected one by one are
+    ``(entry, code, reason)`` tuples.
 
     :class:`Entry` has the attributes of :class:`~kvcli.api.models.BatchEntry` (key, value, metadata, ttl,
     background_fetch), which is all adapters read, so chunks are passed as they are instead of being copied.
@@ -201,8 +245,8 @@ def send_entries(api, store_id: str, entries: list[Entry]) -> tuple[int, list[tu
         return 0, [(entries[0], _code(exc), exc.message)]
     except ApiError as exc:
         reason = exc.message + (f" ({exc.detail})" if exc.detail and exc.detail not in exc.message else "")
-        return 0, [(e, _code(exc), f"batch request failed: {reason}") for e in entries]
-    failures: list[tuple[Entry | None, str, str]] = []
+        return 0, [BatchFailure(entries, _code(exc), f"batch request failed: {reason}")]
+    failures: list[Failure | BatchFailure] = []
     failed_idx: set[int] = set()
     by_key: dict[str, list[int]] | None = None
     for err in result.errors:
@@ -236,9 +280,15 @@ def send_chunk(api, store_id: str, chunk: Chunk, encode: bool = False) -> ChunkO
     if encode:
         encode_wire(chunk.entries)
     try:
-        out.written, out.failures = send_entries(api, store_id, chunk.entries)
+        out.written, failures = send_entries(api, store_id, chunk.entries)
     except FATAL as exc:
         out.fatal = exc
+        return out
+    for f in failures:
+        if isinstance(f, BatchFailure):
+            out.batch_failures.append(f)
+        else:
+            out.failures.append(f)
     return out
 
 
@@ -310,21 +360,30 @@ class Importer:
             self.failed_out.write_bad(bad)
 
     def _outcome(self, out: ChunkOutcome) -> None:
-        if out.fatal is None and out.chunk.entries and out.written == 0 and \
-                len(out.failures) == len(out.chunk.entries) and all(c.startswith("5") for _, c, _ in out.failures):
+        # every entry failed because the requests failed with a 5xx (after the adapter's retries)
+        server_down = out.fatal is None and out.chunk.entries and out.written == 0 and not out.failures and \
+            out.batch_failures and all(b.server_side for b in out.batch_failures)
+        if server_down:
             self._server_streak += 1
             if self._server_streak >= SERVER_ERROR_STREAK:  # the backend is down: stop; --resume re-sends this chunk
-                code, reason = out.failures[0][1], out.failures[0][2].removeprefix("batch request failed: ")
+                first = out.batch_failures[0]
+                reason = first.reason.removeprefix("batch request failed: ")
                 out.fatal = ServerError(f"{SERVER_ERROR_STREAK} chunks in a row failed: {reason}",
                                         "the API is failing; try again later",
-                                        status=int(code) if code.isdigit() else None)
-                out.failures = []
+                                        status=int(first.code) if first.code.isdigit() else None)
+                out.batch_failures = []
         elif out.fatal is None:
             self._server_streak = 0
         r = self.report
         r.chunks += 1
         r.written += out.written
         failed_bytes = 0
+        for batch in out.batch_failures:
+            r.add_batch_error(batch.entries, code=batch.code, reason=batch.reason)
+            for entry in batch.entries:
+                failed_bytes += len(entry.value or b"")
+                if self.failed_out is not None:
+                    self.failed_out.write_entry(entry)
         for entry, code, reason in out.failures:
             if entry is None:
                 r.add_error(key=None, file=self.source.label, line=None, code=code, reason=reason)
@@ -335,8 +394,9 @@ class Importer:
                 self.failed_out.write_entry(entry)
         if out.fatal is None:  # a chunk stopped by a fatal error wrote nothing
             r.bytes += out.chunk.value_bytes - failed_bytes
-        if out.fatal is None and self.journal is not None:
-            self.journal.record(out.chunk, out.written, len(out.failures) + len(out.chunk.bad))
+        # a chunk refused whole by a failing server is not recorded as done: --resume sends it again
+        if out.fatal is None and self.journal is not None and not server_down:
+            self.journal.record(out.chunk, out.written, out.failed + len(out.chunk.bad))
 
     # -------------------------------------------------------------------------------------------- running
     def _records(self):

@@ -292,7 +292,8 @@ def run_import(
     summary = {"store_id": sid, **report.to_json()}
     if json_out:
         emit_json(summary)
-    _render_import(report, json_out=json_out, failed_out=failed_out, journal=journal is not None)
+    _render_import(report, json_out=json_out, failed_out=failed_out, journal=journal is not None,
+                   stopped_by_error=importer.fatal is not None or interrupted is not None)
 
     if interrupted is not None:
         interrupted.hint = "re-run the same command with --resume to continue" if journal else None
@@ -324,13 +325,24 @@ def run_import(
     return 0
 
 
-def _render_import(report, *, json_out: bool, failed_out: str | None, journal: bool) -> None:
-    """The human summary on stderr (errors first, then the counts line). Silent with -q except for errors."""
+def _render_import(report, *, json_out: bool, failed_out: str | None, journal: bool,
+                   stopped_by_error: bool = False) -> None:
+    """The human summary on stderr (errors first, then the counts line).
+
+    A batch that failed as a whole is one line with the range it covered. With -q only errors are shown, and the
+    counts line when the import did not succeed; a stopped import's batch failures are left to its Error line.
+    """
+    quiet = State.current().quiet
     if not json_out:
-        for e in report.errors[:50]:
+        shown = [e for e in report.errors if not (quiet and stopped_by_error and "entries" in e)]
+        for e in shown[:50]:
+            place = e["title"][len("error at "):]
+            if "entries" in e:
+                err(f"{place}: {e['entries']} entries not written: {e['detail']}")
+                continue
             key = f" key {e['key']!r}:" if e.get("key") is not None else ""
-            err(f"{e['title'][len('error at '):]}:{key} {e['detail']}")
-        more = len(report.errors) - 50 + report.errors_omitted
+            err(f"{place}:{key} {e['detail']}")
+        more = len(shown) - 50 + report.errors_omitted
         if more > 0:
             err(f"… and {more} more errors" + (f" (all failed entries are in {failed_out})" if failed_out else ""))
     for note in report.notes:
@@ -345,7 +357,10 @@ def _render_import(report, *, json_out: bool, failed_out: str | None, journal: b
         line += f" ({rate:,.0f} entries/s)"
     if report.dry_run:
         line = f"Dry run: {report.valid:,} valid, {report.invalid:,} invalid; nothing was written"
-    message(line)
+    if quiet and not report.ok and not json_out:
+        err(line)  # what was written is part of the error
+    else:
+        message(line)
     if report.stopped and journal and report.stopped != "interrupted":
         message("Progress was recorded; re-run with --resume to continue after what was done")
     elif report.stopped == "interrupted" and journal:
@@ -582,10 +597,17 @@ def sync_cmd(
                               max_errors=max(1, len(plan.delete)))
     errors = list(plan.errors)
     if report is not None:
-        errors.extend({"key": e.get("key"), "detail": e["detail"]} for e in report.errors)
+        for e in report.errors:
+            if "entries" in e:  # a whole batch failed: one error for its files
+                errors.append({"key": None, "keys": [e["first_key"], e["last_key"]], "entries": e["entries"],
+                               "detail": f"{e['entries']} files ({e['first_key']!r} … {e['last_key']!r}) not "
+                                         f"uploaded: {e['detail']}"})
+            else:
+                errors.append({"key": e.get("key"), "detail": e["detail"]})
     if deleted is not None:
         errors.extend({"key": k, "detail": m} for k, m in deleted.errors)
     uploaded = report.written if report is not None else 0
+    failed = sum(e.get("entries", 1) for e in errors)
     summary = {
         "store_id": sid,
         "success": not errors,
@@ -593,7 +615,7 @@ def sync_cmd(
         "uploaded": uploaded,
         "deleted": deleted.deleted if deleted is not None else 0,
         "unchanged": counts["unchanged"],
-        "failed": len(errors),
+        "failed": failed,
         "errors": errors,
         "complete": plan.complete,
         "unreadable": [{"path": u.path, "detail": u.reason} for u in plan.unreadable],
@@ -603,10 +625,10 @@ def sync_cmd(
         emit_json(summary)
     else:
         for e in errors[:50]:
-            err(f"failed: {e['key']!r}: {e['detail']}")
+            err(f"failed: {e['detail']}" if e.get("key") is None else f"failed: {e['key']!r}: {e['detail']}")
     message(
         f"Sync summary: uploaded {uploaded} ({counts['add']} new, {counts['update']} changed), "
-        f"deleted {summary['deleted']}, unchanged {counts['unchanged']}, failed {len(errors)}"
+        f"deleted {summary['deleted']}, unchanged {counts['unchanged']}, failed {failed}"
         + (f"; partial: {len(plan.unreadable)} unreadable paths were skipped and {len(plan.kept)} keys under them "
            "kept" if plan.unreadable else "")
     )
@@ -615,7 +637,7 @@ def sync_cmd(
         exc.summary = summary
         raise exc
     if errors:
-        raise PartialFailure(f"sync incomplete: {len(errors)} keys failed", "re-run sync to retry them",
+        raise PartialFailure(f"sync incomplete: {failed} keys failed", "re-run sync to retry them",
                              summary=summary)
     if not json_out:
         success(f"KV Store '{sid}' matches {dir_}")
