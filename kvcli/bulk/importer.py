@@ -35,6 +35,7 @@ from kvcli.api.errors import (
     TransportError,
 )
 from kvcli.bulk.batching import HTTP_MAX_BYTES, HTTP_MAX_ENTRIES, Chunk, batches, prefetch
+from kvcli.bulk.interrupts import NO_GATE, InterruptGate
 from kvcli.bulk.journal import Journal, ResumeState, skip_done
 from kvcli.bulk.records import Bad, Entry, where
 from kvcli.bulk.sources.base import Source
@@ -60,6 +61,8 @@ class ImportOptions:
     default_metadata: str | None = None
     default_ttl: int | None = None
     default_background_fetch: bool = False
+    #: after Ctrl-C, how long to wait for the chunks already sent before giving up on knowing their outcome
+    interrupt_wait: float = 30.0
 
 
 @dataclass
@@ -82,6 +85,19 @@ class ImportReport:
     dry_run: bool = False
     elapsed: float = 0.0
     notes: list[str] = field(default_factory=list)
+    #: chunks sent but not answered when an interrupted import stopped waiting: they may or may not be stored
+    in_flight: list[dict] = field(default_factory=list)
+
+    @property
+    def in_flight_entries(self) -> int:
+        return sum(c["entries"] for c in self.in_flight)
+
+    def add_in_flight(self, chunk: Chunk) -> None:
+        first, last = chunk.entries[0], chunk.entries[-1]
+        where_ = f"{first.file}:{first.line}-{last.line}" if first.line is not None and last.line is not None \
+            else f"{first.key!r} … {last.key!r}"
+        self.in_flight.append({"entries": len(chunk.entries), "where": where_, "first_key": first.key,
+                               "last_key": last.key, "line": first.line, "last_line": last.line})
 
     @property
     def complete(self) -> bool:
@@ -139,6 +155,8 @@ class ImportReport:
         }
         if self.errors_omitted:
             out["errors_omitted"] = self.errors_omitted
+        if self.in_flight:
+            out["in_flight"] = self.in_flight
         if self.resumed:
             out["resumed"] = True
             out["earlier_written"] = self.earlier_written
@@ -323,8 +341,14 @@ class Importer:
         failed_out: FailedOut | None = None,
         on_progress: Callable[[ImportReport], None] | None = None,
         inline: bool | None = None,
+        interrupts: InterruptGate = NO_GATE,
+        on_interrupt: Callable[[int], None] | None = None,
     ) -> None:
         self.api = api
+        #: where Ctrl-C may stop the import (the CLI defers it to points where nothing is half-accounted)
+        self.interrupts = interrupts
+        #: called with the number of chunks in flight when an interrupt makes the import wait for them
+        self.on_interrupt = on_interrupt
         self.finished = False  # the import reached the end of its input
         self.store_id = store_id
         self.source = source
@@ -466,9 +490,16 @@ class Importer:
             self.report.stopped = exc.message
         self.fatal = exc
 
+    def _next(self, it):
+        """The next chunk (None at the end); reading is a point where Ctrl-C may stop the import at once."""
+        with self.interrupts.open():
+            return next(it, None)
+
     def _run_inline(self, chunks) -> None:
+        it = iter(chunks)
         try:
-            for chunk in chunks:
+            while (chunk := self._next(it)) is not None:
+                # from here to the next _next(), a Ctrl-C waits: the chunk's write and its accounting are one step
                 if not self._admit(chunk):
                     break
                 if self.options.dry_run:
@@ -498,8 +529,9 @@ class Importer:
 
     def _run_pool(self, chunks) -> None:
         opts = self.options
+        gate = self.interrupts
         pool = ThreadPoolExecutor(max_workers=opts.concurrency, thread_name_prefix="kvcli-import")
-        pending: dict[Future, Chunk] = {}
+        pending: dict[Future, Chunk] = {}  # every chunk handed to the pool and not yet accounted for
         inflight_keys: dict[str, Future] = {}
 
         def collect(done) -> None:
@@ -517,9 +549,14 @@ class Importer:
                     self._stop_fatal(out.fatal)
             self._progress()
 
+        def wait_open(futures, **kw):
+            with gate.open():  # waiting is a point where Ctrl-C may stop the import at once
+                return wait(futures, **kw)[0]
+
+        it = iter(chunks)
         try:
             try:
-                for chunk in chunks:
+                while (chunk := self._next(it)) is not None:
                     if not self._admit(chunk):
                         break
                     if not chunk.entries:
@@ -529,14 +566,13 @@ class Importer:
                     # a key still in flight in an earlier chunk must be written first (input order wins)
                     blockers = {inflight_keys[e.key] for e in chunk.entries if e.key in inflight_keys}
                     if blockers:
-                        collect(wait(blockers)[0])
+                        collect(wait_open(blockers))
                     fut = pool.submit(send_chunk, self.api, self.store_id, chunk, opts.encode_lines)
                     pending[fut] = chunk
                     for e in chunk.entries:
                         inflight_keys[e.key] = fut
                     while len(pending) >= opts.concurrency:
-                        done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-                        collect(done)
+                        collect(wait_open(list(pending), return_when=FIRST_COMPLETED))
                     if self.fatal is not None or self._over_limit():
                         break
             except KvcliError as exc:  # the source cannot be read further
@@ -546,19 +582,28 @@ class Importer:
             if self._over_limit() and self.report.stopped is None:
                 self.report.stopped = f"more than {opts.max_errors} entries failed (--max-errors)"
             while pending:
-                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-                collect(done)
+                collect(wait_open(list(pending), return_when=FIRST_COMPLETED))
             pool.shutdown(wait=True)
         except KeyboardInterrupt:
             self.report.stopped = "interrupted"
+            gate.acknowledge()
             pool.shutdown(wait=False, cancel_futures=True)
-            # record the chunks already sent; a second Ctrl-C abandons them (they are re-sent on resume)
-            running = [f for f in pending if not f.cancelled()]
-            for f in [f for f in pending if f.cancelled()]:
+            for f in [f for f in pending if f.cancelled()]:  # never started: nothing was sent
                 pending.pop(f)
+            # the chunks already sent are waited for and accounted for; a second Ctrl-C (or a long wait) stops
+            # waiting, and the summary names the chunks left in flight (--resume sends them again)
             try:
-                done, _ = wait(running, timeout=30)
-                collect([f for f in done])
+                if pending and self.on_interrupt is not None:
+                    self.on_interrupt(len(pending))
+                with gate.open():
+                    wait(list(pending), timeout=opts.interrupt_wait)
             except KeyboardInterrupt:
                 pass
+            collect([f for f in list(pending) if f.done()])
+            for chunk in sorted(pending.values(), key=lambda c: c.start):
+                self.report.add_in_flight(chunk)
+            if pending:
+                from kvcli.bulk import interrupts
+
+                interrupts.abandoned_threads = True
             raise Interrupted("import interrupted") from None

@@ -168,8 +168,10 @@ def run_import(
 ) -> int:
     """Bulk import for ``kv-store-entry create --file/--stdin/--dir``. Returns the exit code (0); failures raise."""
     from kvcli.api import validation
+    from kvcli.api.errors import Interrupted
     from kvcli.bulk import batching
     from kvcli.bulk.importer import FailedOut, Importer, ImportOptions
+    from kvcli.bulk.interrupts import SignalGate
     from kvcli.bulk.journal import Journal
     from kvcli.bulk.sources import open_source
 
@@ -201,6 +203,7 @@ def run_import(
 
     state = State.current()
     stream = None
+    stop_reading = threading.Event()
     if stdin:
         try:
             tty = sys.stdin.isatty()
@@ -208,7 +211,10 @@ def run_import(
             tty = False
         if tty:
             raise UsageError("unable to read from STDIN", "provide data to STDIN, or use --file to read from a file")
-        stream = sys.stdin.buffer
+        from kvcli.bulk.sources.base import cancellable_stdin
+
+        # a reader thread blocked on stdin is told to give up when Ctrl-C comes (see SignalGate(on_signal=…))
+        stream = cancellable_stdin(sys.stdin.buffer, stop_reading)
     source, note = open_source(
         file=file, stream=stream, directory=dir, fmt=format, toml_store=toml_store, recursive=recursive,
         allow_hidden=dir_allow_hidden,
@@ -273,30 +279,43 @@ def run_import(
         done = report.written + report.failed
         bar.update(source.position(), f"{done:,} entries" if not dry_run else f"{report.valid:,} valid")
 
-    importer = Importer(
-        api, sid, source, options=options, journal=journal, resume=resume_state,
-        failed_out=FailedOut(fo_handle) if fo_handle is not None else None,
-        on_progress=on_progress if show else None,
-    )
-    interrupted: KvcliError | None = None
+    # Ctrl-C and SIGTERM are deferred to the points where nothing is half-accounted, until the summary is out:
+    # what it reports written is exactly what is stored
+    gate = SignalGate(on_signal=stop_reading.set).install()
     try:
-        with _sigterm_as_interrupt():
+        importer = Importer(
+            api, sid, source, options=options, journal=journal, resume=resume_state,
+            failed_out=FailedOut(fo_handle) if fo_handle is not None else None,
+            on_progress=on_progress if show else None, interrupts=gate,
+            on_interrupt=lambda n: message(f"Interrupted: waiting for the {n} batches already sent (Ctrl-C again to "
+                                           "stop waiting)"),
+        )
+        interrupted: KvcliError | None = None
+        try:
             importer.run()
-    except KvcliError as exc:  # Interrupted
-        interrupted = exc
+        except KvcliError as exc:  # Interrupted
+            interrupted = exc
+        finally:
+            bar.stop()
+            if fo_handle is not None:
+                fo_handle.close()
+        report = importer.report
+        if interrupted is None and gate.pending:  # Ctrl-C while the last chunk was written: it is all there
+            interrupted = Interrupted("import interrupted (it had finished)" if importer.finished else
+                                      "import interrupted")
+        summary = {"store_id": sid, **report.to_json()}
+        if json_out:
+            emit_json(summary)
+        _render_import(report, json_out=json_out, failed_out=failed_out, journal=journal is not None,
+                       stopped_by_error=importer.fatal is not None or interrupted is not None)
     finally:
-        bar.stop()
-        if fo_handle is not None:
-            fo_handle.close()
-    report = importer.report
-    summary = {"store_id": sid, **report.to_json()}
-    if json_out:
-        emit_json(summary)
-    _render_import(report, json_out=json_out, failed_out=failed_out, journal=journal is not None,
-                   stopped_by_error=importer.fatal is not None or interrupted is not None)
+        gate.uninstall()
 
     if interrupted is not None:
-        interrupted.hint = "re-run the same command with --resume to continue" if journal else None
+        if importer.finished:
+            interrupted.hint = None
+        else:
+            interrupted.hint = "re-run the same command with --resume to continue" if journal else None
         raise interrupted
     if importer.fatal is not None:
         exc = importer.fatal
@@ -352,6 +371,12 @@ def _render_import(report, *, json_out: bool, failed_out: str | None, journal: b
         f" ({report.invalid:,} invalid)" if report.invalid else "")]
     if report.skipped or report.resumed:
         parts.append(f"skipped {report.skipped:,} (done earlier)")
+    if report.in_flight:
+        n = report.in_flight_entries
+        where = ", ".join(c["where"] for c in report.in_flight[:3]) + (", …" if len(report.in_flight) > 3 else "")
+        err(f"{n:,} entries were still in flight when the import stopped waiting for them ({where}): they may or "
+            "may not be stored" + ("; --resume sends them again" if journal else ""))
+        parts.append(f"in flight {n:,}")
     line = f"Import summary: {', '.join(parts)}; {_human_bytes(report.bytes)} in {report.elapsed:.2f}s"
     if report.written:
         line += f" ({rate:,.0f} entries/s)"

@@ -152,6 +152,52 @@ class PrefixedReader(io.RawIOBase):
         return n
 
 
+class CancellableReader(io.RawIOBase):
+    """A file descriptor (stdin) read so that a reader thread can be told to give up: it waits for data in short
+    ``select`` rounds and raises ``OSError(ECANCELED)`` once ``cancelled`` is set. A thread blocked in a plain read
+    of a pipe cannot be stopped, and is still inside the read when the interpreter exits."""
+
+    def __init__(self, fd: int, cancelled, poll: float = 0.1) -> None:
+        super().__init__()
+        self._fd = fd
+        self.cancelled = cancelled  # a threading.Event
+        self._poll = poll
+
+    def readable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        import errno
+        import select
+
+        while True:
+            if self.cancelled.is_set():
+                raise OSError(errno.ECANCELED, "reading the input was stopped")
+            ready, _, _ = select.select([self._fd], [], [], self._poll)
+            if ready:
+                data = os.read(self._fd, len(b))
+                n = len(data)
+                b[:n] = data
+                return n
+
+
+def cancellable_stdin(stream: BinaryIO, cancelled) -> BinaryIO:
+    """``stream`` (stdin's binary buffer) as a :class:`CancellableReader` when it is a real pipe or file that
+    ``select`` works on; else ``stream`` itself."""
+    if os.name != "posix":
+        return stream
+    try:
+        fd = stream.fileno()
+        os.fstat(fd)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return stream
+    # nothing has read stdin before an import, so its buffer is empty and the descriptor can be read directly
+    return io.BufferedReader(CancellableReader(fd, cancelled), buffer_size=1 << 20)
+
+
 def read_head(fh: BinaryIO, size: int = 64 * 1024) -> tuple[bytes, BinaryIO]:
     """Read up to ``size`` bytes for format detection; return them and a stream that still yields everything."""
     head = b""
