@@ -526,6 +526,8 @@ class Importer:
             self._stop_fatal(exc)
         except OSError as exc:  # reading the input failed part-way (a dying pipe, a disk error)
             self._stop_fatal(self._unreadable(exc))
+        finally:
+            _close(it)  # stops a prefetching reader thread now, not whenever the generator is collected
 
     def _run_pool(self, chunks) -> None:
         opts = self.options
@@ -607,3 +609,11 @@ class Importer:
 
                 interrupts.abandoned_threads = True
             raise Interrupted("import interrupted") from None
+        finally:
+            _close(it)
+
+
+def _close(it) -> None:
+    close = getattr(it, "close", None)
+    if close is not None:
+        close()
