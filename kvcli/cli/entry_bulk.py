@@ -270,19 +270,22 @@ def run_import(
             raise UsageError(f"cannot write --failed-out {failed_out}: {exc.strerror}",
                              "check that its directory exists and is writable") from None
 
-    show = _progress_enabled(state)
-    if show and dir is not None and hasattr(source, "count_bytes"):
-        source.count_bytes()
-    bar = Progress("Importing", source.total_bytes, show)
-
-    def on_progress(report) -> None:
-        done = report.written + report.failed
-        bar.update(source.position(), f"{done:,} entries" if not dry_run else f"{report.valid:,} valid")
-
     # Ctrl-C and SIGTERM are deferred to the points where nothing is half-accounted, until the summary is out:
-    # what it reports written is exactly what is stored
+    # what it reports written is exactly what is stored. The progress bar (whose refresh thread writes to stderr)
+    # is stopped on every way out, so no thread writes to a stream while the interpreter exits.
     gate = SignalGate(on_signal=stop_reading.set).install()
+    bar: Progress | None = None
     try:
+        show = _progress_enabled(state)
+        if show and dir is not None and hasattr(source, "count_bytes"):
+            with gate.open():  # a long walk of a big tree can be interrupted at once
+                source.count_bytes()
+        bar = Progress("Importing", source.total_bytes, show)
+
+        def on_progress(report) -> None:
+            done = report.written + report.failed
+            bar.update(source.position(), f"{done:,} entries" if not dry_run else f"{report.valid:,} valid")
+
         importer = Importer(
             api, sid, source, options=options, journal=journal, resume=resume_state,
             failed_out=FailedOut(fo_handle) if fo_handle is not None else None,
@@ -309,6 +312,10 @@ def run_import(
         _render_import(report, json_out=json_out, failed_out=failed_out, journal=journal is not None,
                        stopped_by_error=importer.fatal is not None or interrupted is not None)
     finally:
+        if bar is not None:
+            bar.stop()
+        if fo_handle is not None:
+            fo_handle.close()
         gate.uninstall()
 
     if interrupted is not None:

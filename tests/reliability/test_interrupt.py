@@ -173,6 +173,7 @@ def test_ctrl_c_during_an_embedded_stdin_import_reports_exactly_what_is_stored(t
                  kvcli_env(data))
     drive(imp, point, batch, lambda: count(data, sid))
     rc, err = imp.interrupt()
+    assert "Importing" in err, err  # the progress bar was drawn
     check_exact(err, rc, stored(data, sid), prefix=True)
 
 
@@ -282,3 +283,83 @@ def test_a_second_ctrl_c_names_the_batches_left_in_flight(tmp_path):
         release.set()
         server.shutdown()
         server.server_close()
+
+
+class TerminalImport(Import):
+    """The same, with stderr on a pseudo-terminal: the progress bar (and its refresh thread) is drawn."""
+
+    def __init__(self, tmp_path: Path, args: list[str], env: dict[str, str], stdin: bool = True) -> None:
+        import os
+        import pty
+        import threading
+
+        master, slave = pty.openpty()
+        env = {k: v for k, v in env.items() if k != "KVCLI_NO_PROGRESS"}
+        env["TERM"] = "xterm"
+        self.proc = subprocess.Popen([sys.executable, "-m", "kvcli", "kv-store-entry", "create", *args], env=env,
+                                     stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=slave)
+        os.close(slave)
+        self._chunks: list[bytes] = []
+
+        def drain() -> None:
+            while True:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not data:
+                    break
+                self._chunks.append(data)
+            os.close(master)
+
+        self._drain = threading.Thread(target=drain, daemon=True)
+        self._drain.start()
+
+    def interrupt(self) -> tuple[int, str]:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            rc = self.proc.wait(timeout=DEADLINE)
+        finally:
+            if self.proc.stdin is not None:
+                try:
+                    self.proc.stdin.close()
+                except BrokenPipeError:
+                    pass
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        self._drain.join(timeout=DEADLINE)
+        text = b"".join(self._chunks).decode(errors="replace").replace("\r\n", "\n")
+        return rc, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+
+
+@pytest.mark.parametrize("marks", [2, 10])
+def test_ctrl_c_with_the_progress_bar_on_a_terminal_is_exact_and_exits_130(tmp_path, marks):
+    n, batch = 20_000, 50
+    src = tmp_path / "in.ndjson"
+    src.write_bytes(lines(0, n))
+    client = tmp_path / "client"
+    sid = make_store(client)
+    imp = TerminalImport(tmp_path, ["--store-id", sid, "--file", str(src), "--batch-size", str(batch)],
+                         kvcli_env(client), stdin=False)
+    wait_until(f"{marks} journal lines", lambda: journal_lines(client) >= marks, imp.proc)
+    rc, err = imp.interrupt()
+    assert "Importing" in err, err  # the progress bar was drawn
+    if rc == 0:
+        assert len(stored(client, sid)) == n
+        return
+    check_exact(err, rc, stored(client, sid), prefix=True)
+
+
+@pytest.mark.parametrize("point", ["blocked-on-input", "input-just-sent"])
+def test_ctrl_c_of_a_stdin_import_on_a_terminal_is_exact_and_exits_130(tmp_path, point):
+    data = tmp_path / "data"
+    sid = make_store(data)
+    batch = 500
+    imp = TerminalImport(tmp_path, ["--store-id", sid, "--stdin", "--format", "ndjson", "--batch-size", str(batch)],
+                         kvcli_env(data))
+    drive(imp, point, batch, lambda: count(data, sid))
+    rc, err = imp.interrupt()
+    assert "Importing" in err, err  # the progress bar was drawn
+    check_exact(err, rc, stored(data, sid), prefix=True)
