@@ -173,7 +173,6 @@ def test_ctrl_c_during_an_embedded_stdin_import_reports_exactly_what_is_stored(t
                  kvcli_env(data))
     drive(imp, point, batch, lambda: count(data, sid))
     rc, err = imp.interrupt()
-    assert "Importing" in err, err  # the progress bar was drawn
     check_exact(err, rc, stored(data, sid), prefix=True)
 
 
