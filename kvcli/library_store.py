@@ -236,9 +236,12 @@ class Store:
         format: str | None = None,  # noqa: A002 - the issue's (and the CLI's) name
         resume: bool = False,
         on_progress: Callable[[ImportReport], None] | None = None,
+        *,
+        recursive: bool = False,
     ) -> ImportReport:
         """Import a file (any format of ``kv-store-entry create --file``, detected unless ``format`` says) or the
-        files of a directory (keys are their relative paths), with batches as the CLI sends them.
+        files of a directory (keys are their relative paths; sub-directories too with ``recursive=True``), with
+        batches as the CLI sends them.
 
         ``resume=True`` continues an interrupted import of the same input (a journal records what was acknowledged;
         the CLI's ``--resume`` and this one share it). ``on_progress`` is called with the running report after each
@@ -256,7 +259,7 @@ class Store:
         name = os.fspath(path)
         try:
             if os.path.isdir(name):
-                source, _ = open_source(directory=name, fmt=format)
+                source, _ = open_source(directory=name, fmt=format, recursive=recursive)
             else:
                 source, _ = open_source(file=name, fmt=format)
         except KvcliError as exc:
