@@ -115,8 +115,8 @@ def connect(
     from kvcli.config import Target, resolve_target
 
     env = dict(os.environ if env is None else env)
-    for name, given in (("token", token), ("endpoint", endpoint), ("profile", profile)):
-        if given is not None and (not isinstance(given, str) or not given.strip()):
+    for name, text in (("token", token), ("endpoint", endpoint), ("profile", profile)):
+        if text is not None and (not isinstance(text, str) or not text.strip()):
             raise InvalidInput(f"{name}= is empty", f"pass a value, or leave {name}= out")
     if data_dir is not None and (token or endpoint or profile or local):
         raise InvalidInput("data_dir= cannot be combined with local=, token=, endpoint= or profile=",
@@ -156,7 +156,9 @@ def _open(target: Target, settings: Settings) -> KVApi:
     options = {name: getattr(settings, name) for name in (
         "timeout", "connect_timeout", "max_attempts", "max_retry_seconds", "backoff_base", "deadline", "min_rate",
         "max_response_bytes")}
-    return make_api(target, **options, max_value_bytes=settings.max_value_bytes or DEFAULT_MAX_VALUE_BYTES, env={})
+    api: KVApi = make_api(target, **options, max_value_bytes=settings.max_value_bytes or DEFAULT_MAX_VALUE_BYTES,
+                          env={})  # env={}: every setting is explicit, the client reads no variable
+    return api
 
 
 class KV:

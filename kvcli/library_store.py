@@ -14,7 +14,7 @@ import io
 import os
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import IO, TYPE_CHECKING, Literal
+from typing import IO, TYPE_CHECKING, Literal, cast
 
 from kvcli.api.errors import InvalidInput, KvcliError, NotFound, PartialFailure
 from kvcli.api.models import Item, ItemInfo, PutMode
@@ -222,11 +222,11 @@ class Store:
         if not report.ok:
             why = f"listing failed: {report.list_error}" if report.list_error else \
                 f"{report.failed} keys could not be deleted" + (" (stopped early)" if report.stopped_early else "")
-            exc = PartialFailure(f"{operation} incomplete: {why}; {report.deleted} keys were deleted",
+            failure = PartialFailure(f"{operation} incomplete: {why}; {report.deleted} keys were deleted",
                                  "see the errors in the report, and run it again", summary=report.to_json(),
                                  report=report)
-            _facts(exc, operation, self.id)
-            raise exc
+            _facts(failure, operation, self.id)
+            raise failure
         return report.deleted
 
     # ---------------------------------------------------------------------------------------- import, export
@@ -305,10 +305,10 @@ class Store:
             what = f"{report.failed} of {report.written + report.failed} entries failed"
             if report.stopped:
                 what += f"; stopped early: {report.stopped}"
-            exc = PartialFailure(f"import incomplete: {what}", "see report.errors", summary=report.to_json(),
+            failure = PartialFailure(f"import incomplete: {what}", "see report.errors", summary=report.to_json(),
                                  report=report)
-            _facts(exc, "import_file", self.id)
-            raise exc
+            _facts(failure, "import_file", self.id)
+            raise failure
         return report
 
     def export(
@@ -377,20 +377,21 @@ class Store:
                     except OSError:
                         pass
         elif isinstance(path_or_stream, io.TextIOBase):
-            report = run(writers[fmt](path_or_stream))
-            path_or_stream.flush()
+            stream = cast(IO[str], path_or_stream)
+            report = run(writers[fmt](stream))
+            stream.flush()
         else:
-            text = io.TextIOWrapper(path_or_stream, encoding="utf-8", newline="\n")  # type: ignore[type-var]
+            text = io.TextIOWrapper(cast(IO[bytes], path_or_stream), encoding="utf-8", newline="\n")
             try:
                 report = run(writers[fmt](text))
                 text.flush()
             finally:
                 text.detach()  # the caller's stream stays open
         if not report.ok:
-            exc = PartialFailure(f"export incomplete: {report.failed} entries could not be exported",
+            failure = PartialFailure(f"export incomplete: {report.failed} entries could not be exported",
                                  "see report.errors" + ("; format='ndjson' can hold any key and value"
                                                         if fmt != "ndjson" else ""),
                                  summary=report.to_json(), report=report)
-            _facts(exc, "export", self.id)
-            raise exc
+            _facts(failure, "export", self.id)
+            raise failure
         return report
