@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Literal, cast
 
-from kvcli.api.errors import InvalidInput, KvcliError, NotFound, PartialFailure
+from kvcli.api.errors import Interrupted, InvalidInput, KvcliError, NotFound, PartialFailure
 from kvcli.api.models import Item, ItemInfo, PutMode
 from kvcli.api.models import Store as StoreRecord
 from kvcli.library import _facts
@@ -245,7 +245,8 @@ class Store:
 
         ``resume=True`` continues an interrupted import of the same input (a journal records what was acknowledged;
         the CLI's ``--resume`` and this one share it). ``on_progress`` is called with the running report after each
-        batch, in the calling thread. Returns the report; raises PartialFailure (with ``.report``) when entries
+        batch, in the calling thread. A KeyboardInterrupt stops the import after recording what was acknowledged,
+        and propagates. Returns the report; raises PartialFailure (with ``.report``) when entries
         failed, or the error that stopped the import (transport, auth, missing store) with what was written said in
         its message.
         """
@@ -291,9 +292,8 @@ class Store:
                             on_progress=on_progress)
         try:
             report = importer.run()
-        except KvcliError as exc:  # Interrupted
-            _facts(exc, "import_file", self.id)
-            raise
+        except Interrupted as exc:  # Ctrl-C: what was acknowledged is in the journal; the caller gets it back as is
+            raise KeyboardInterrupt from exc
         if note:
             report.notes.append(note)
         if importer.fatal is not None:

@@ -152,3 +152,23 @@ def test_resume_continues_after_what_was_acknowledged(store, tmp_path):
     path.write_text("".join(lines))  # the complete input: a new identity (size and mtime), so nothing to resume
     report = store.import_file(path, resume=True)
     assert report.written == 20
+
+
+def test_ctrl_c_propagates_and_the_import_resumes_after_what_was_acknowledged(store, tmp_path):
+    path = tmp_path / "big.ndjson"
+    path.write_text("".join(f'{{"key":"c{i:05d}","value":"eA=="}}\n' for i in range(12000)))
+    batches: list[int] = []
+
+    def interrupt_after_the_first_batch(report) -> None:
+        batches.append(report.written)
+        if len(batches) == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # not turned into a kvcli error: Ctrl-C stays Ctrl-C
+        store.import_file(path, on_progress=interrupt_after_the_first_batch)
+    done = len(list(store))  # the first batch, and over HTTP the batches already in flight
+    assert batches[0] <= done < 12000
+    report = store.import_file(path, resume=True)
+    assert report.resumed and report.earlier_written == done
+    assert report.written == 12000 - done
+    assert len(list(store)) == 12000

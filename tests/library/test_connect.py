@@ -155,3 +155,42 @@ def test_transport_error(tmp_path):
         with pytest.raises(kvcli.TransportError) as caught:
             kv.store("anything")
         assert caught.value.kind == "transport"
+
+
+class WatchedEnviron(dict):
+    """os.environ's stand-in that records every variable read."""
+
+    def __init__(self, base) -> None:
+        super().__init__(base)
+        self.read: list[str] = []
+
+    def __getitem__(self, name):
+        self.read.append(name)
+        return super().__getitem__(name)
+
+    def get(self, name, default=None):
+        self.read.append(name)
+        return super().get(name, default)
+
+    def __contains__(self, name) -> bool:
+        self.read.append(name)
+        return super().__contains__(name)
+
+
+def test_nothing_reads_a_variable_after_connect(kv, tmp_path, monkeypatch):
+    """Items, listing, bulk delete, import and export: no os.environ access once the connection exists."""
+    watched = WatchedEnviron(os.environ)
+    monkeypatch.setattr(os, "environ", watched)
+    store = kv.create_store("env-" + os.urandom(4).hex())
+    store["k"] = "v"
+    store.put("m", b"x", metadata="meta", ttl=60, mode="overwrite")
+    assert store["k"] == b"v" and "k" in store and store.describe("m").size == 1
+    backup = tmp_path / "backup.ndjson"
+    store.export(backup)
+    copy = kv.create_store("env-copy-" + os.urandom(4).hex())
+    copy.import_file(backup)
+    copy.import_file(backup, resume=True)
+    assert sorted(copy) == ["k", "m"] and [s.id for s in kv.stores() if s.id == copy.id] == [copy.id]
+    assert copy.delete_prefix("k") == 1 and copy.clear() == 1 and store.clear() == 2
+    ours = [name for name in watched.read if name.startswith(("KVCLI_", "FASTLY_", "XDG_"))]
+    assert ours == []
