@@ -130,8 +130,9 @@ def connect(
     }
     _check_settings(given)
     if data_dir is not None:
-        target = Target("local", "data_dir=", data_dir=Path(data_dir).expanduser())
-        journals = target.data_dir / "imports"  # type: ignore[operator]
+        where = Path(data_dir).expanduser()
+        target = Target("local", "data_dir=", data_dir=where)
+        journals = where / "imports"
     else:
         from kvcli.config import data_dir as default_data_dir
 
