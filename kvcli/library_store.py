@@ -238,10 +238,11 @@ class Store:
         on_progress: Callable[[ImportReport], None] | None = None,
         *,
         recursive: bool = False,
+        toml_store: str | None = None,
     ) -> ImportReport:
         """Import a file (any format of ``kv-store-entry create --file``, detected unless ``format`` says) or the
         files of a directory (keys are their relative paths; sub-directories too with ``recursive=True``), with
-        batches as the CLI sends them.
+        batches as the CLI sends them. ``toml_store`` picks the store of a fastly.toml that defines several.
 
         ``resume=True`` continues an interrupted import of the same input (a journal records what was acknowledged;
         the CLI's ``--resume`` and this one share it). ``on_progress`` is called with the running report after each
@@ -262,7 +263,7 @@ class Store:
             if os.path.isdir(name):
                 source, _ = open_source(directory=name, fmt=format, recursive=recursive)
             else:
-                source, _ = open_source(file=name, fmt=format)
+                source, _ = open_source(file=name, fmt=format, toml_store=toml_store)
         except KvcliError as exc:
             _facts(exc, "import_file", self.id)
             raise

@@ -172,3 +172,17 @@ def test_ctrl_c_propagates_and_the_import_resumes_after_what_was_acknowledged(st
     assert report.resumed and report.earlier_written == done
     assert report.written == 12000 - done
     assert len(list(store)) == 12000
+
+
+def test_import_a_store_of_a_fastly_toml(store, tmp_path):
+    path = tmp_path / "fastly.toml"
+    path.write_text(
+        '[local_server.kv_stores]\n'
+        'one = [{key = "a", data = "first"}]\n'
+        'two = [{key = "b", data = "second"}, {key = "c", data = "third", metadata = "m"}]\n'
+    )
+    with pytest.raises(kvcli.KvcliError):
+        store.import_file(path)  # two stores: which one?
+    report = store.import_file(path, toml_store="two")
+    assert report.written == 2 and report.format == "fastly-toml"
+    assert store["b"] == b"second" and store.get("c").metadata == "m" and "a" not in store
