@@ -19,6 +19,7 @@
         ├── PreconditionFailed  412: generation mismatch or key exists with add (exit 4)
         ├── RateLimited         429 (exit 6)
         └── ServerError         5xx (exit 1)
+            └── StorageError    507: the backend's storage failed: disk full, read-only, I/O error (exit 1)
 
 Errors raised by the HTTP adapter carry the ``request`` (method and URL, never headers) they belong to.
 
@@ -185,6 +186,20 @@ class ServerError(ApiError):
     exit_code = 1
 
 
+class StorageError(ServerError):
+    """The backend could not read or write its storage: the disk is full, the database is read-only, or an I/O error.
+
+    ``kind`` is ``"full"``, ``"read-only"`` or ``"io"``. Not transient: repeating the request cannot help until
+    someone frees space or fixes permissions, so it is never retried (``kvcli local serve`` answers 507).
+    """
+
+    status = 507
+
+    def __init__(self, message: str, hint: str | None = None, *, kind: str = "io", **kwargs) -> None:
+        super().__init__(message, hint, **kwargs)
+        self.kind = kind
+
+
 _BY_STATUS: dict[int, type[ApiError]] = {
     400: InvalidInput,
     401: AuthError,
@@ -195,6 +210,7 @@ _BY_STATUS: dict[int, type[ApiError]] = {
     413: TooLarge,
     422: InvalidInput,
     429: RateLimited,
+    507: StorageError,
 }
 
 

@@ -42,6 +42,9 @@ class LocalAdapter:
     def delete_store(self, store_id: str) -> None:
         self.engine.delete_store(store_id)
 
+    def check_store_deletable(self, store_id: str) -> bool:
+        return self.engine.check_store_deletable(store_id)
+
     def put_item(
         self,
         store_id: str,

@@ -31,6 +31,7 @@ from kvcli.api.errors import (
     NotFound,
     RateLimited,
     ServerError,
+    StorageError,
     TooLarge,
     TransportError,
 )
@@ -43,7 +44,7 @@ from kvcli.bulk.validate import validate
 MAX_REPORTED_ERRORS = 1000
 #: errors every further chunk would hit as well: stop instead of failing the rest one by one. A 429 gets here only
 #: once the HTTP adapter's retries are spent: every further chunk would spend the whole retry budget again.
-FATAL = (TransportError, AuthError, NotFound, RateLimited)
+FATAL = (TransportError, AuthError, NotFound, RateLimited, StorageError)
 #: chunks in a row failing whole with a 5xx (after the adapter's retries) that mean the backend is down: stop then
 SERVER_ERROR_STREAK = 3
 

@@ -6,9 +6,12 @@ from typing import Annotated
 
 import typer
 
+from kvcli.api.errors import KvcliError
 from kvcli.api.models import LOCATIONS, Store
 from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt, human_time, resolve_store_id, rfc3339
 from kvcli.cli.state import State, emit_json, message, print_fields, print_table, success
+
+NOT_CHECKED = "links from service versions were not checked (the API cannot tell before the store is empty)"
 
 app = typer.Typer(name="kv-store", help="Create, list, describe and delete KV stores.", no_args_is_help=True)
 
@@ -132,27 +135,44 @@ def delete(
     api = state.api()
     sid = resolve_store_id(api, store_id, store_name)
     state.announce_backend()
+    links_checked: bool | None = None
     if all_:
         from kvcli.bulk.delete import check_limits
         from kvcli.cli.bulk_delete import run_bulk_delete
 
         check_limits(concurrency, max_errors)
-        api.get_store(sid)  # a missing store fails before the prompt
-        if not state.confirm(f"This will delete ALL entries from KV store {sid} and then the store"):
+        # Every reason the store could not be deleted once empty (missing; linked from a service version) is
+        # checked before any key goes. Fastly cannot answer that cheaply: then the prompt and --json say so.
+        links_checked = api.check_store_deletable(sid)
+        warning = f"This will delete ALL entries from KV store {sid} and then the store"
+        if not links_checked:
+            warning += f" ({NOT_CHECKED}: if one links the store, its keys are deleted and the store is kept)"
+            if state.auto_yes or state.non_interactive:
+                message(f"Note: {NOT_CHECKED} before emptying KV store {sid}")
+        if not state.confirm(warning):
             raise typer.Exit(0)
         report = run_bulk_delete(api, sid, None, concurrency=concurrency, max_errors=max_errors, json_out=False)
         if not report.ok:
             from kvcli.api.errors import PartialFailure
 
             if json_out:
-                emit_json({"id": sid, "deleted": False, "entries": report.to_json()})
+                emit_json({"id": sid, "deleted": False, "links_checked": links_checked, "entries": report.to_json()})
             raise PartialFailure(
                 f"could not empty KV store {sid}: {report.deleted} keys deleted, {report.failed} failed; "
                 "the store was not deleted",
                 "fix the errors above and re-run the command",
             )
-    api.delete_store(sid)
+        try:
+            api.delete_store(sid)
+        except KvcliError as exc:  # only possible where the links could not be checked, or changed meanwhile
+            exc.message = (
+                f"all {report.deleted} keys of KV store {sid} were deleted, but the store was not deleted: "
+                + exc.message
+            )
+            raise
+    else:
+        api.delete_store(sid)
     if json_out:
-        emit_json({"id": sid, "deleted": True})
+        emit_json({"id": sid, "deleted": True} | ({"links_checked": links_checked} if all_ else {}))
     else:
         success(f"Deleted KV Store '{sid}'")

@@ -45,6 +45,67 @@ def _check_token(token: str | None) -> None:
         raise UsageError("--token is empty", 'pass the token itself, e.g. --token "$FASTLY_API_TOKEN" (is it set?)')
 
 
+def _read_token_stdin() -> str:
+    """The token piped on stdin (``--token-stdin``): one trailing newline stripped; empty or multi-line refused."""
+    raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError("the token on stdin is not UTF-8 text", "pipe the token itself") from None
+    if text.endswith("\r\n"):
+        text = text[:-2]
+    elif text.endswith("\n"):
+        text = text[:-1]
+    if not text.strip():
+        raise UsageError(
+            "--token-stdin read no token (stdin was empty)",
+            "pipe the token, e.g. printf '%s' \"$FASTLY_API_TOKEN\" | kvcli profile create NAME --token-stdin",
+        )
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in text):
+        raise UsageError(
+            "the token on stdin contains a space, a line break or a control character",
+            "pipe only the token, on one line",
+        )
+    return text
+
+
+def _token_from(token: str | None, token_stdin: bool) -> str | None:
+    if token_stdin:
+        if token is not None:
+            raise UsageError("--token and --token-stdin cannot be combined", "pass the token one way")
+        return _read_token_stdin()
+    _check_token(token)
+    return token
+
+
+def _prompt_token(name: str) -> str | None:
+    """Ask for the token with hidden input, only when a person is at a terminal (never in a script: no terminal on
+    stdin, or --non-interactive). An empty answer stores no token."""
+    from kvcli.cli.state import State, stdin_is_tty
+
+    if State.current().non_interactive or not stdin_is_tty() or not sys.stderr.isatty():
+        return None
+    import getpass
+
+    try:
+        answer = getpass.getpass(f"Fastly API token for profile '{name}' (input hidden; Enter for none): ")
+    except EOFError:
+        return None
+    answer = answer.strip()
+    if answer and any(ord(c) < 0x21 or ord(c) == 0x7F for c in answer):
+        raise UsageError("the token contains a space or a control character", "paste only the token")
+    return answer or None
+
+
+TokenStdinOpt = Annotated[
+    bool,
+    typer.Option(
+        "--token-stdin",
+        help="Read the token from stdin (one trailing newline is stripped); unlike --token it never shows in ps.",
+    ),
+]
+
+
 def _check_endpoint(endpoint: str | None) -> None:
     if endpoint is None:
         return
@@ -59,38 +120,49 @@ def _check_endpoint(endpoint: str | None) -> None:
 def create(
     name: NameArg,
     token: Annotated[
-        str | None, typer.Option("--token", "-t", help="Fastly API token for this profile.", show_default=False)
+        str | None, typer.Option(
+            "--token", "-t", help="Fastly API token (visible in ps: prefer --token-stdin).", show_default=False
+        )
     ] = None,
     endpoint: Annotated[
         str | None,
         typer.Option("--endpoint", "--api", help="API endpoint (default: https://api.fastly.com).", show_default=False),
     ] = None,
+    token_stdin: TokenStdinOpt = False,
     local: Annotated[bool, typer.Option("--local", help="A profile for the embedded local backend.")] = False,
     data_dir: Annotated[str | None, typer.Option("--data-dir", help="With --local: where the database lives.")] = None,
     default: Annotated[bool, typer.Option("--default", help="Make it the default profile.")] = False,
 ) -> None:
     """Create a profile (the first profile becomes the default).
 
-    Example: kvcli profile create work --token "$FASTLY_API_TOKEN" --default
+    Without --token or --token-stdin, a Fastly profile asks for its token (hidden) when run at a terminal.
+
+    Example: printf '%s' "$FASTLY_API_TOKEN" | kvcli profile create work --token-stdin --default
     """
-    if local and (token is not None or endpoint):
-        raise UsageError("a --local profile takes no --token or --endpoint", "drop --local, or drop those flags")
-    _check_token(token)
+    if local and (token is not None or token_stdin or endpoint):
+        raise UsageError(
+            "a --local profile takes no --token, --token-stdin or --endpoint", "drop --local, or drop those flags"
+        )
     if data_dir and not local:
         raise UsageError("--data-dir goes with --local", "add --local")
     _check_name(name)
     _check_endpoint(endpoint)
-    cfg = _load()
-    if name in cfg.profiles:
+    token = _token_from(token, token_stdin)
+    if name in _load().profiles:  # before asking for a token
         raise ConfigError(f"profile {name!r} already exists", "choose another name or use 'kvcli profile update'")
-    if local:
-        prof = cfgmod.Profile(name=name, type="local", data_dir=_abs_dir(data_dir))
-    else:
-        prof = cfgmod.Profile(name=name, type="fastly", token=token, endpoint=endpoint)
-    cfg.profiles[name] = prof
-    if default or cfg.default_profile is None:
-        cfg.default_profile = name
-    cfgmod.save(cfg)
+    if not local and token is None:
+        token = _prompt_token(name)
+    with cfgmod.editing() as cfg:
+        if name in cfg.profiles:
+            raise ConfigError(f"profile {name!r} already exists", "choose another name or use 'kvcli profile update'")
+        if local:
+            prof = cfgmod.Profile(name=name, type="local", data_dir=_abs_dir(data_dir))
+        else:
+            prof = cfgmod.Profile(name=name, type="fastly", token=token, endpoint=endpoint)
+        cfg.profiles[name] = prof
+        if default or cfg.default_profile is None:
+            cfg.default_profile = name
+        cfgmod.save(cfg)
     success(f"Created profile '{name}' ({prof.type}){' as default' if cfg.default_profile == name else ''}")
 
 
@@ -129,17 +201,21 @@ def switch(name: NameArg) -> None:
 
     Example: kvcli profile switch work
     """
-    cfg = _load()
-    cfg.get(name)
-    cfg.default_profile = name
-    cfgmod.save(cfg)
+    with cfgmod.editing() as cfg:
+        cfg.get(name)
+        cfg.default_profile = name
+        cfgmod.save(cfg)
     success(f"Default profile is now '{name}'")
 
 
 @app.command("update")
 def update(
     name: NameArg,
-    token: Annotated[str | None, typer.Option("--token", "-t", help="New token.", show_default=False)] = None,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", "-t", help="New token (visible in ps: prefer --token-stdin).", show_default=False),
+    ] = None,
+    token_stdin: TokenStdinOpt = False,
     endpoint: Annotated[
         str | None, typer.Option("--endpoint", "--api", help="New endpoint.", show_default=False)
     ] = None,
@@ -148,27 +224,28 @@ def update(
 ) -> None:
     """Change a profile's token, endpoint or data directory.
 
-    Example: kvcli profile update work --token NEW_TOKEN
+    Example: printf '%s' "$NEW_TOKEN" | kvcli profile update work --token-stdin
     """
-    cfg = _load()
-    prof = cfg.get(name)
     _check_endpoint(endpoint)
-    _check_token(token)
-    if prof.type == "local" and (token or endpoint):
+    kind = _load().get(name).type
+    if kind == "local" and (token or token_stdin or endpoint):
         raise UsageError(f"profile {name!r} is a local profile; it has no token or endpoint", "use --data-dir")
-    if prof.type == "fastly" and data_dir:
+    if kind == "fastly" and data_dir:
         raise UsageError(f"profile {name!r} is a Fastly profile; it has no data directory", "use --token/--endpoint")
-    if token is None and endpoint is None and data_dir is None and not default:
-        raise UsageError("nothing to update", "pass --token, --endpoint, --data-dir or --default")
-    if token is not None:
-        prof.token = token
-    if endpoint is not None:
-        prof.endpoint = endpoint
-    if data_dir is not None:
-        prof.data_dir = _abs_dir(data_dir)
-    if default:
-        cfg.default_profile = name
-    cfgmod.save(cfg)
+    if token is None and not token_stdin and endpoint is None and data_dir is None and not default:
+        raise UsageError("nothing to update", "pass --token-stdin, --token, --endpoint, --data-dir or --default")
+    token = _token_from(token, token_stdin)
+    with cfgmod.editing() as cfg:
+        prof = cfg.get(name)
+        if token is not None:
+            prof.token = token
+        if endpoint is not None:
+            prof.endpoint = endpoint
+        if data_dir is not None:
+            prof.data_dir = _abs_dir(data_dir)
+        if default:
+            cfg.default_profile = name
+        cfgmod.save(cfg)
     success(f"Updated profile '{name}'")
 
 
@@ -205,10 +282,10 @@ def delete(name: NameArg) -> None:
 
     Example: kvcli profile delete old
     """
-    cfg = _load()
-    cfg.get(name)
-    del cfg.profiles[name]
-    if cfg.default_profile == name:
-        cfg.default_profile = None
-    cfgmod.save(cfg)
+    with cfgmod.editing() as cfg:
+        cfg.get(name)
+        del cfg.profiles[name]
+        if cfg.default_profile == name:
+            cfg.default_profile = None
+        cfgmod.save(cfg)
     success(f"Deleted profile '{name}'" + (" (there is no default profile now)" if cfg.default_profile is None else ""))

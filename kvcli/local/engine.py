@@ -7,6 +7,7 @@ writers wait for each other instead of failing with "database is locked".
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import threading
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kvcli.api import validation
-from kvcli.api.errors import ConfigError, Conflict, InvalidInput, NotFound, PreconditionFailed
+from kvcli.api.errors import ConfigError, Conflict, InvalidInput, NotFound, PreconditionFailed, StorageError
 from kvcli.api.models import (
     BatchEntry,
     BatchError,
@@ -29,7 +30,7 @@ from kvcli.api.models import (
     Store,
 )
 from kvcli.api.wire import DEFAULT_LIST_LIMIT, decode_cursor, encode_cursor
-from kvcli.local.services import SERVICES_MIGRATION, ServicesMixin
+from kvcli.local.services import DELETED_SERVICES_MIGRATION, SERVICES_MIGRATION, ServicesMixin
 
 DB_FILENAME = "kvcli.db"
 BUSY_TIMEOUT_MS = 60_000
@@ -59,6 +60,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX items_expiry ON items(expires_at) WHERE expires_at IS NOT NULL;
     """,
     SERVICES_MIGRATION,  # 1 → 2: services, service_versions, resource_links (kvcli/local/services.py)
+    DELETED_SERVICES_MIGRATION,  # 2 → 3: deleted_services (kvcli/local/services.py)
 ]
 
 
@@ -73,6 +75,126 @@ def _statements(script: str) -> Iterator[str]:
             current = ""
     if current.strip(" \t\n;"):
         yield current
+
+
+READ_ONLY_HINT = (
+    "make the data directory and its kvcli.db* files writable by this user, or use another data directory "
+    "(KVCLI_DATA_DIR or the profile's data_dir)"
+)
+
+
+def storage_error(exc: sqlite3.Error, path: Path) -> StorageError | None:
+    """The one-line :class:`StorageError` for a SQLite failure of the disk or file system (None for other errors).
+
+    SQLite rolls a transaction back by itself after some of these, so the real error must be reported before any
+    ROLLBACK is tried (whose "no transaction is active" would otherwise hide it).
+    """
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name == "SQLITE_FULL":
+        return StorageError(
+            f"disk full: cannot write {path} ({exc})",
+            "free space on its file system (or raise the file size limit, ulimit -f), then run the command again",
+            kind="full",
+        )
+    if name.startswith("SQLITE_READONLY"):
+        return StorageError(f"read-only database: {path} cannot be written ({exc})", READ_ONLY_HINT, kind="read-only")
+    if name == "SQLITE_IOERR_WRITE":
+        limit = _file_size_limit()
+        if limit is not None:
+            return StorageError(
+                f"file size limit reached: cannot write {path} beyond {limit} bytes ({exc})",
+                "raise the file size limit (ulimit -f), then run the command again",
+                kind="full",
+            )
+    if name == "SQLITE_CANTOPEN" and not os.access(path.parent, os.W_OK):
+        what = "open the database" if path.exists() else "create the database"
+        return StorageError(f"read-only data directory: cannot {what} {path}", READ_ONLY_HINT, kind="read-only")
+    if name.startswith("SQLITE_IOERR") or name == "SQLITE_CANTOPEN":
+        return StorageError(
+            f"I/O error on {path}: {exc} ({name})",
+            "check the disk and the data directory (kvcli.db-wal and kvcli.db-shm must not be removed while kvcli "
+            "runs); stop every kvcli using it, then run the command again",
+            kind="io",
+        )
+    return None
+
+
+def _file_size_limit() -> int | None:
+    """The process's file size limit (``ulimit -f``) in bytes, or None when there is none."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    soft, _hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+class _Connection(sqlite3.Connection):
+    """A connection whose disk and file-system failures raise StorageError, for reads and writes alike."""
+
+    db_path: Path = Path(DB_FILENAME)
+
+    def _translate(self, exc: sqlite3.Error) -> BaseException:
+        return storage_error(exc, self.db_path) or exc
+
+    def cursor(self, factory=None):  # type: ignore[override]
+        cur = super().cursor(factory or _Cursor)
+        return cur
+
+    def execute(self, *args):  # type: ignore[override]
+        try:
+            cur = self.cursor()
+            return cur.execute(*args)
+        except sqlite3.OperationalError as exc:
+            raise self._translate(exc) from None
+
+    def executemany(self, *args):  # type: ignore[override]
+        try:
+            cur = self.cursor()
+            return cur.executemany(*args)
+        except sqlite3.OperationalError as exc:
+            raise self._translate(exc) from None
+
+
+class _Cursor(sqlite3.Cursor):
+    def _translate(self, exc: sqlite3.Error) -> BaseException:
+        return storage_error(exc, getattr(self.connection, "db_path", Path(DB_FILENAME))) or exc
+
+    def execute(self, *args):  # type: ignore[override]
+        try:
+            return super().execute(*args)
+        except sqlite3.OperationalError as exc:
+            raise self._translate(exc) from None
+
+    def executemany(self, *args):  # type: ignore[override]
+        try:
+            return super().executemany(*args)
+        except sqlite3.OperationalError as exc:
+            raise self._translate(exc) from None
+
+    def fetchone(self):
+        try:
+            return super().fetchone()
+        except sqlite3.OperationalError as exc:
+            raise self._translate(exc) from None
+
+    def fetchall(self):
+        try:
+            return super().fetchall()
+        except sqlite3.OperationalError as exc:
+            raise self._translate(exc) from None
+
+    def fetchmany(self, *args):
+        try:
+            return super().fetchmany(*args)
+        except sqlite3.OperationalError as exc:
+            raise self._translate(exc) from None
+
+    def __next__(self):
+        try:
+            return super().__next__()
+        except sqlite3.OperationalError as exc:
+            raise self._translate(exc) from None
 
 
 def new_store_id() -> str:
@@ -126,8 +248,20 @@ class Engine(ServicesMixin):
         # Writers in this process take turns here instead of in SQLite's busy handler, which sleeps with back-off
         # and made many concurrent writers (a server under parallel deletes) several times slower.
         self._write_lock = threading.RLock()
+        #: opened read-only (the data directory or the database cannot be written): every write is refused at once
+        self.read_only = False
+        self._uri: str | None = None  # a file: URI when opened read-only, else the plain path is used
         try:
-            self._migrate()
+            try:
+                self._migrate()
+            except StorageError as exc:
+                if exc.kind != "read-only":
+                    raise
+                self.close()
+                self._open_read_only()
+        except StorageError:
+            self.close()
+            raise
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError):  # locked, read-only, disk I/O: not the file's content
                 raise
@@ -141,19 +275,85 @@ class Engine(ServicesMixin):
     @classmethod
     def in_dir(cls, data_dir: str | Path, **kwargs) -> Engine:
         data_dir = Path(data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            if data_dir.is_dir():  # pragma: no cover - mkdir(exist_ok) only fails on a missing or odd directory
+                raise
+            import errno
+
+            kind = {errno.ENOSPC: "full", errno.EACCES: "read-only", errno.EPERM: "read-only", errno.EROFS: "read-only"}
+            kind = kind.get(exc.errno or 0, "io")
+            raise StorageError(
+                f"cannot create the data directory {data_dir}: {exc.strerror}",
+                READ_ONLY_HINT if kind == "read-only" else "check the path and its file system",
+                kind=kind,
+            ) from None
         return cls(data_dir / DB_FILENAME, **kwargs)
+
+    def _open_read_only(self) -> None:
+        """Open a database that this user cannot write (a read-only directory or file system): reads work, writes
+        are refused with a one-line read-only error.
+
+        SQLite needs to create ``kvcli.db-shm`` to read a WAL database. Where it cannot, and no ``kvcli.db-wal``
+        holds changes not yet in the main file (a cleanly closed database has none), the file is opened
+        ``immutable``: nobody can be writing it, as a writer would have to create those files first. With a
+        non-empty WAL beside it, SQLite's own read-only WAL mode is used (which needs a readable ``-shm``).
+        """
+        from urllib.parse import quote
+
+        if not self.path.exists():
+            raise StorageError(
+                f"read-only data directory: cannot create the database {self.path}", READ_ONLY_HINT, kind="read-only"
+            )
+        wal = self.path.with_name(self.path.name + "-wal")
+        try:
+            wal_has_data = wal.stat().st_size > 0
+        except FileNotFoundError:
+            wal_has_data = False
+        self._uri = f"file:{quote(str(self.path.absolute()))}?" + ("mode=ro" if wal_has_data else "immutable=1")
+        self.read_only = True
+        try:
+            conn = self.conn
+            current = self._schema_is_current(conn)
+        except StorageError:
+            if not wal_has_data:
+                raise
+            self.close()
+            raise StorageError(
+                f"read-only database: {self.path} has changes in {wal.name} that SQLite can only read after creating "
+                f"{self.path.name}-shm, which this user cannot do in {self.path.parent}",
+                "open it once as a user who can write the directory (any kvcli command folds those changes into "
+                f"{self.path.name}), or make the directory writable",
+                kind="read-only",
+            ) from None
+        if not current:
+            raise StorageError(
+                f"read-only database: {self.path} must be created or upgraded before use, and cannot be written",
+                READ_ONLY_HINT,
+                kind="read-only",
+            )
 
     @property
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-            )
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA synchronous = FULL")
+            try:
+                conn = sqlite3.connect(
+                    self._uri or self.path,
+                    timeout=BUSY_TIMEOUT_MS / 1000,
+                    isolation_level=None,
+                    check_same_thread=False,
+                    factory=_Connection,
+                    uri=self._uri is not None,
+                )
+            except sqlite3.OperationalError as exc:
+                raise storage_error(exc, self.path) or exc from None
+            conn.db_path = self.path
+            if not self.read_only:
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                conn.execute("PRAGMA foreign_keys = ON")
+                conn.execute("PRAGMA synchronous = FULL")
             self._local.conn = conn
             with self._conns_lock:
                 self._all_conns.append(conn)
@@ -172,16 +372,25 @@ class Engine(ServicesMixin):
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction (BEGIN IMMEDIATE): committed on success, rolled back on any exception."""
+        if self.read_only:
+            raise StorageError(
+                f"read-only database: {self.path} was opened read-only", READ_ONLY_HINT, kind="read-only"
+            )
         conn = self.conn
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            else:
                 conn.execute("COMMIT")
+            except BaseException:
+                # After a full disk or an I/O error SQLite may already have rolled back: a ROLLBACK then fails with
+                # "no transaction is active", which must not replace the error being raised.
+                if conn.in_transaction:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except (sqlite3.Error, StorageError):
+                        pass
+                raise
 
     def _enable_wal(self, conn: sqlite3.Connection) -> None:
         """Switch the file to WAL. SQLite answers "database is locked" to this pragma without calling the busy
@@ -337,6 +546,24 @@ class Engine(ServicesMixin):
             self._before_store_delete(conn, store_id)
             conn.execute("DELETE FROM items WHERE store_id = ?", (store_id,))
             conn.execute("DELETE FROM stores WHERE id = ?", (store_id,))
+
+    def check_store_deletable(self, store_id: str) -> bool:
+        """Raise what :meth:`delete_store` would raise for a reason other than the store's keys (a missing store, a
+        link from a service version), changing nothing; True (every reason was checked). ``kv-store delete --all``
+        calls it before deleting any key."""
+        if self.read_only:
+            raise StorageError(
+                f"read-only database: {self.path} was opened read-only", READ_ONLY_HINT, kind="read-only"
+            )
+        conn = self.conn
+        conn.execute("BEGIN")  # one consistent snapshot for every check
+        try:
+            self._require_store(conn, store_id)
+            self._before_store_delete(conn, store_id)
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        return True
 
     def _before_store_delete(self, conn: sqlite3.Connection, store_id: str) -> None:
         """Hook for checks that must pass before a store is deleted (resource links add one)."""

@@ -248,12 +248,12 @@ def test_delete_all_json_is_only_json(cli, eng):
     s = _full_store(eng)
     res = cli("-y", "kv-store", "delete", "-s", s.id, "-a", "--json", "-r", "4", "-m", "3")
     assert res.exit_code == 0, res
-    assert res.json() == {"id": s.id, "deleted": True}
+    assert res.json() == {"id": s.id, "deleted": True, "links_checked": True}
     s2 = eng.create_store("again")
     eng.put_item(s2.id, "k", b"v")
     res = cli("kv-store", "delete", "-s", s2.id, "-a", "--json", "-q", "-y")
     assert res.exit_code == 0 and res.stderr == "", res
-    assert res.json() == {"id": s2.id, "deleted": True}
+    assert res.json() == {"id": s2.id, "deleted": True, "links_checked": True}
 
 
 def test_delete_all_asks_at_a_terminal(cli, eng, monkeypatch):

@@ -21,6 +21,9 @@ from kvcli.api.wire import (
     BATCH_SEGMENT,
     CT_NDJSON,
     CT_OCTET,
+    DELETE_CHECK_ASK,
+    DELETE_CHECK_OK,
+    H_DELETE_CHECK,
     H_EXPIRES,
     H_GENERATION,
     H_IF_GENERATION_MATCH,
@@ -207,6 +210,23 @@ class HttpAdapter(ServicesHttpMixin, FastlyHttp):
             if "linked" in exc.detail.lower():  # kvcli local serve: still linked from a service version
                 exc.hint = "unlink it first with 'kvcli resource-link delete' (the message names the link)"
             raise
+
+    def check_store_deletable(self, store_id: str) -> bool:
+        """GET the store asking for kvcli's delete pre-check (see wire.H_DELETE_CHECK): ``kvcli local serve`` answers
+        409 for a linked store, or says it checked; Fastly ignores the header, so False: links were not checked."""
+        self._check_store_id(store_id)
+        try:
+            resp = self._request(
+                "GET",
+                (*STORES, store_id),
+                headers={H_DELETE_CHECK: DELETE_CHECK_ASK},
+                context=_store_context(store_id),
+            )
+        except Conflict as exc:
+            if "linked" in exc.detail.lower():
+                exc.hint = "unlink it first with 'kvcli resource-link delete' (the message names the link)"
+            raise
+        return resp.headers.get(H_DELETE_CHECK) == DELETE_CHECK_OK
 
     @staticmethod
     def _check_store_id(store_id: str) -> None:
