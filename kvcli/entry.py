@@ -168,8 +168,10 @@ def finish(code: int) -> None:
 
 # Optional packages that libraries kvcli uses import whenever they are installed, for features kvcli never uses:
 # httpcore imports trio (about 100 ms) for async support, while kvcli's HTTP client is synchronous and the server runs
-# on asyncio. Marking them absent, in the kvcli process only, makes those imports fail fast as if not installed.
-UNUSED_OPTIONAL_MODULES = ("trio",)
+# on asyncio; httpx's __init__ imports its command-line client (httpx._main), which loads click, rich and pygments
+# (only `httpx.main` needs it). Marking them absent, in the kvcli process only (never when kvcli is used as a
+# library), makes those imports fail fast as if not installed.
+UNUSED_OPTIONAL_MODULES = ("trio", "httpx._main")
 
 
 def main() -> None:

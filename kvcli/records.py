@@ -16,7 +16,10 @@ subtle difference.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, dataclass_transform, overload
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["FrozenInstanceError", "dataclass", "field", "fields"]
 
@@ -48,6 +51,17 @@ def fields(obj_or_cls: Any) -> tuple[str, ...]:
     return obj_or_cls.__record_fields__
 
 
+_T = TypeVar("_T")
+
+
+@overload
+def dataclass(cls: type[_T], /, *, frozen: bool = False) -> type[_T]: ...
+@overload
+def dataclass(cls: None = None, /, *, frozen: bool = False) -> Callable[[type[_T]], type[_T]]: ...
+
+
+# type checkers see what it generates (__init__ from the fields, frozen attributes) as for dataclasses.dataclass
+@dataclass_transform(field_specifiers=(field, Field))
 def dataclass(cls: type | None = None, /, *, frozen: bool = False) -> Any:
     def wrap(c: type) -> type:
         return _process(c, frozen)

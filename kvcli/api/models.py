@@ -34,12 +34,30 @@ class ItemInfo:
 
 @dataclass(frozen=True)
 class Item:
+    """An item read with its value: ``value`` plus its :class:`ItemInfo` (also reachable as properties)."""
+
     info: ItemInfo
     value: bytes
 
     @property
     def key(self) -> str:
         return self.info.key
+
+    @property
+    def metadata(self) -> str:
+        return self.info.metadata
+
+    @property
+    def generation(self) -> int:
+        return self.info.generation
+
+    @property
+    def expires_at(self) -> datetime | None:
+        return self.info.expires_at
+
+    @property
+    def last_modified(self) -> datetime | None:
+        return self.info.last_modified
 
 
 @dataclass(frozen=True)

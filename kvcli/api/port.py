@@ -53,7 +53,7 @@ class KVApi(Protocol):
         mode: PutMode = PutMode.UPSERT,
         if_generation_match: int | None = None,
         background_fetch: bool = False,
-    ) -> None: ...
+    ) -> int | None: ...  # the new generation when the backend tells it (the embedded engine does)
     def get_item(self, store_id: str, key: str) -> Item: ...
     def describe_item(self, store_id: str, key: str) -> ItemInfo: ...
     def list_keys(
@@ -115,11 +115,11 @@ class ServicesApi(Protocol):
     def delete_link(self, service_id: str, version: int, link_id: str) -> None: ...
 
 
-def iter_stores(api: KVApi) -> Iterator[Store]:
-    """Every store, following cursors until there are no more pages."""
+def iter_stores(api: KVApi, page_size: int | None = None) -> Iterator[Store]:
+    """Every store, following cursors until there are no more pages (of ``page_size`` stores, else the default)."""
     cursor: str | None = None
     while True:
-        page = api.list_stores(cursor=cursor)
+        page = api.list_stores(cursor=cursor, limit=page_size)
         yield from page.items
         if not page.next_cursor or page.next_cursor == cursor:
             return

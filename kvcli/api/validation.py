@@ -9,6 +9,7 @@ every Fastly runtime.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from kvcli.api.errors import InvalidInput, TooLarge
 from kvcli.api.models import LOCATIONS
@@ -23,9 +24,9 @@ MAX_STORE_NAME_BYTES = 255
 MAX_TTL_SECONDS = 100 * 366 * 24 * 3600
 
 
-def max_value_bytes() -> int:
-    """The value size limit: ``KVCLI_MAX_VALUE_BYTES`` if set, else 25 MiB."""
-    raw = os.environ.get("KVCLI_MAX_VALUE_BYTES")
+def max_value_bytes(env: Mapping[str, str] | None = None) -> int:
+    """The value size limit: ``KVCLI_MAX_VALUE_BYTES`` in ``env`` (default: the process's) if set, else 25 MiB."""
+    raw = (os.environ if env is None else env).get("KVCLI_MAX_VALUE_BYTES")
     if raw:
         try:
             n = int(raw)

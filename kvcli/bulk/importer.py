@@ -64,6 +64,8 @@ class ImportOptions:
     default_background_fetch: bool = False
     #: after Ctrl-C, how long to wait for the chunks already sent before giving up on knowing their outcome
     interrupt_wait: float = 30.0
+    max_value_bytes: int | None = None  # the value size limit (None: KVCLI_MAX_VALUE_BYTES, else 25 MiB)
+    tune_gc: bool = True  # raise gc's young-generation threshold while running (the CLI; the library does not)
 
 
 @dataclass
@@ -440,7 +442,7 @@ class Importer:
         opts = self.options
         if opts.default_metadata is not None or opts.default_ttl is not None or opts.default_background_fetch:
             records = _with_defaults(records, opts)
-        return validate(records)
+        return validate(records, max_value_bytes=opts.max_value_bytes)
 
     def run(self) -> ImportReport:
         t0 = time.monotonic()
@@ -451,7 +453,8 @@ class Importer:
         # entries live until their chunk is written: a larger young generation stops the collector from promoting
         # and re-scanning them (a tenth of the CPU time of a large import otherwise)
         thresholds = gc.get_threshold()
-        gc.set_threshold(max(thresholds[0], 50_000), *thresholds[1:])
+        if opts.tune_gc:
+            gc.set_threshold(max(thresholds[0], 50_000), *thresholds[1:])
         try:
             if self.inline or opts.dry_run:
                 self._run_inline(prefetch(chunks) if self.inline and not opts.dry_run else chunks)
@@ -459,7 +462,8 @@ class Importer:
                 self._run_pool(chunks)
             finished = r.stopped is None
         finally:
-            gc.set_threshold(*thresholds)
+            if opts.tune_gc:
+                gc.set_threshold(*thresholds)
             r.skipped = self._skip_counter[0]
             r.elapsed = time.monotonic() - t0
             r.notes = list(self.source.notes)

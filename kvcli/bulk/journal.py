@@ -87,14 +87,17 @@ class Journal:
         self._fh = None
 
     @classmethod
-    def for_input(cls, *, target: str, store_id: str, fmt: str, identity: dict) -> Journal:
+    def for_input(
+        cls, *, target: str, store_id: str, fmt: str, identity: dict, directory: Path | None = None
+    ) -> Journal:
+        """The journal of this input, in ``directory`` (default: ``imports`` in the default data directory)."""
         from kvcli.redact import redact_url
 
         target = redact_url(target)  # an endpoint's user:password@ is never written to disk here
         key = journal_key(target=target, store_id=store_id, fmt=fmt, identity=identity)
         header = {"kvcli_import_journal": VERSION, "target": target, "store": store_id, "format": fmt,
                   "input": identity}
-        return cls(journal_dir() / f"{key}.journal", header)
+        return cls((journal_dir() if directory is None else directory) / f"{key}.journal", header)
 
     def exists(self) -> bool:
         return self.path.exists()

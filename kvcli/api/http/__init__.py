@@ -6,14 +6,9 @@ endpoints. Behaviour is documented in docs/http.md.
 
 from __future__ import annotations
 
-import sys
-
-# httpx's __init__ imports its optional command-line client (httpx._main), which loads click, rich and pygments when
-# they are installed: tens of milliseconds on every HTTP command, for code kvcli never runs. A None entry in
-# sys.modules makes that import fail, and httpx falls back to a stub (only `httpx.main` is affected).
-sys.modules.setdefault("httpx._main", None)
-
-from kvcli.api.http.adapter import HttpAdapter  # noqa: E402
-from kvcli.api.http.client import ErrorContext, FastlyHttp  # noqa: E402
+# The console script (kvcli.entry.main) keeps httpx from importing its optional command-line client; a program using
+# kvcli as a library keeps its sys.modules as it is.
+from kvcli.api.http.adapter import HttpAdapter
+from kvcli.api.http.client import ErrorContext, FastlyHttp
 
 __all__ = ["ErrorContext", "FastlyHttp", "HttpAdapter"]

@@ -212,6 +212,8 @@ class FastlyHttp:
         deadline: float | None = None,
         min_rate: float | None = None,
         max_response_bytes: int | None = None,
+        max_value_bytes: int | None = None,
+        backoff_base: float | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -244,7 +246,8 @@ class FastlyHttp:
         self.retry = RetryPolicy(
             max_attempts=int(attempts) if attempts is not None else DEFAULT_MAX_ATTEMPTS,
             max_retry_seconds=float(budget) if budget is not None else DEFAULT_MAX_RETRY_SECONDS,
-            **({"base_delay": float(overrides["backoff_base"])} if overrides["backoff_base"] is not None else {}),
+            **({"base_delay": float(backoff_base)} if backoff_base is not None else
+               {"base_delay": float(overrides["backoff_base"])} if overrides["backoff_base"] is not None else {}),
         )
         if isinstance(timeout, httpx.Timeout):
             self.timeout = timeout
@@ -265,6 +268,10 @@ class FastlyHttp:
         self.deadline = float(limit)
         self.min_rate = float(rate) if rate is not None else float(DEFAULT_MIN_RATE)
         self.max_response_bytes = int(most) if most is not None else DEFAULT_MAX_RESPONSE_BYTES
+        if max_value_bytes is not None and not max_value_bytes > 0:
+            raise ConfigError(f"max_value_bytes must be greater than 0 (got {max_value_bytes})")
+        #: the largest value an answer may carry (None: KVCLI_MAX_VALUE_BYTES when the value is read, else 25 MiB)
+        self.max_value_bytes = max_value_bytes
         self._sleep = sleep
         self._clock = clock
         self._wall_clock = wall_clock
@@ -453,7 +460,7 @@ class FastlyHttp:
         if value_body:
             from kvcli.api.validation import max_value_bytes
 
-            value_limit = max_value_bytes()
+            value_limit = self.max_value_bytes if self.max_value_bytes is not None else max_value_bytes()
             limit = value_limit + VALUE_SLACK_BYTES
         else:
             limit = self.max_response_bytes

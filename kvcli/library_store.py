@@ -1,0 +1,398 @@
+"""The library's store handle, :class:`kvcli.Store`: items, listing, bulk delete, import and export of one store.
+
+A ``Store`` is made by :class:`kvcli.KV` (``kv.store(name)``, ``kv.create_store(name)``, ``kv.stores()``); it holds
+the store's ID and the connection, nothing else, so it is cheap and safe to share between threads.
+
+Errors are those of :mod:`kvcli.api.errors` with ``operation``, ``store_id`` and ``key`` filled in. Bulk operations
+(``import_file``, ``export``, ``delete_prefix``, ``clear``) run the pipeline of :mod:`kvcli.bulk`, as the CLI does,
+and raise ``PartialFailure`` (its ``report`` attribute holds the report) when some entries failed.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import IO, TYPE_CHECKING, Literal, cast
+
+from kvcli.api.errors import Interrupted, InvalidInput, KvcliError, NotFound, PartialFailure
+from kvcli.api.models import Item, ItemInfo, PutMode
+from kvcli.api.models import Store as StoreRecord
+from kvcli.library import _facts
+
+if TYPE_CHECKING:
+    from kvcli.api.port import KVApi
+    from kvcli.bulk.export import ExportReport
+    from kvcli.bulk.importer import ImportReport
+    from kvcli.library import KV
+
+__all__ = ["Store"]
+
+Mode = Literal["overwrite", "add", "append", "prepend"]
+_MODES = {"overwrite": PutMode.UPSERT, "add": PutMode.ADD, "append": PutMode.APPEND, "prepend": PutMode.PREPEND}
+#: requests in flight over HTTP (the CLI's defaults); the embedded engine is one writer, so one at a time there
+IMPORT_CONCURRENCY = 4
+EXPORT_CONCURRENCY = 16
+DELETE_CONCURRENCY = 100
+DELETE_MAX_ERRORS = 100
+
+
+def _value_bytes(value: bytes | str) -> bytes:
+    if isinstance(value, str):
+        try:
+            return value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput("the value is not valid Unicode (it has a lone surrogate)",
+                               "pass bytes, or a str that encodes as UTF-8") from None
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    raise InvalidInput(f"a value must be bytes or str (got {type(value).__name__})")
+
+
+def _target_id(kv: KV) -> str:
+    """The backend's identity in import journals: the same as the CLI's, so either can resume the other's import."""
+    target = kv.target
+    if target.kind == "local":
+        return f"local:{os.path.realpath(str(target.data_dir))}"
+    return f"http:{target.endpoint}"
+
+
+class Store:
+    """One KV store of a connection: ``store[key]``, ``key in store``, ``del store[key]``, ``for key in store``.
+
+    Not a full mapping: there is no ``len()`` (counting means listing every key; use ``sum(1 for _ in store)``).
+    """
+
+    def __init__(self, kv: KV, info: StoreRecord) -> None:
+        self._kv = kv
+        #: the store as the backend described it when this handle was made
+        self.info = info
+
+    # ------------------------------------------------------------------------------------------------- about
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def location(self) -> str | None:
+        return self.info.location
+
+    @property
+    def created_at(self) -> datetime | None:
+        return self.info.created_at
+
+    @property
+    def kv(self) -> KV:
+        """The connection this store belongs to."""
+        return self._kv
+
+    @property
+    def _api(self) -> KVApi:
+        return self._kv.api
+
+    def __repr__(self) -> str:
+        return f"<kvcli.Store {self.name!r} id={self.id!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Store):
+            return other._kv is self._kv and other.id == self.id
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((id(self._kv), self.id))
+
+    # ------------------------------------------------------------------------------------------------- items
+    def put(
+        self,
+        key: str,
+        value: bytes | str,
+        metadata: str | None = None,
+        ttl: int | None = None,
+        mode: Mode = "overwrite",
+        if_generation_match: int | None = None,
+    ) -> None:
+        """Write one item. ``str`` values are UTF-8 encoded; ``ttl`` is in seconds; ``mode="add"`` refuses an
+        existing key (PreconditionFailed), ``"append"``/``"prepend"`` extend the current value;
+        ``if_generation_match`` writes only if the key is at that generation (0: only if it does not exist)."""
+        put_mode = _MODES.get(mode) if isinstance(mode, str) else None
+        if put_mode is None:
+            raise InvalidInput(f"unknown mode {mode!r}", f"use one of: {', '.join(_MODES)}")
+        data = _value_bytes(value)
+        try:
+            self._api.put_item(self.id, key, data, metadata=metadata, ttl=ttl, mode=put_mode,
+                               if_generation_match=if_generation_match)
+        except KvcliError as exc:
+            _facts(exc, "put", self.id, key)
+            raise
+
+    def get(self, key: str) -> Item:
+        """The item with its value, metadata, generation and expiry; NotFound if the key does not exist."""
+        try:
+            return self._api.get_item(self.id, key)
+        except KvcliError as exc:
+            _facts(exc, "get", self.id, key)
+            raise
+
+    def describe(self, key: str) -> ItemInfo:
+        """The item's metadata, generation, size and expiry, without its value; NotFound if missing."""
+        try:
+            return self._api.describe_item(self.id, key)
+        except KvcliError as exc:
+            _facts(exc, "describe", self.id, key)
+            raise
+
+    def delete(self, key: str, *, missing_ok: bool = False, if_generation_match: int | None = None) -> None:
+        """Delete one key; NotFound if it does not exist (unless ``missing_ok``)."""
+        try:
+            self._api.delete_item(self.id, key, force=missing_ok, if_generation_match=if_generation_match)
+        except KvcliError as exc:
+            _facts(exc, "delete", self.id, key)
+            raise
+
+    def __getitem__(self, key: str) -> bytes:
+        return self.get(key).value
+
+    def __setitem__(self, key: str, value: bytes | str) -> None:
+        self.put(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self.delete(key)
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        try:
+            self._api.describe_item(self.id, key)
+            return True
+        except NotFound:
+            pass
+        except KvcliError as exc:
+            _facts(exc, "contains", self.id, key)
+            raise
+        try:
+            self._api.get_store(self.id)  # the key is missing, or the whole store is: only the first is False
+        except KvcliError as exc:
+            _facts(exc, "contains", self.id, key)
+            raise
+        return False
+
+    def __iter__(self) -> Iterator[str]:
+        return self.keys()
+
+    # -------------------------------------------------------------------------------------------------- keys
+    def keys(self, prefix: str | None = None, *, page_size: int | None = None) -> Iterator[str]:
+        """Every key (under ``prefix``) in order, fetched a page at a time as the iteration goes."""
+        from kvcli.api.port import iter_keys
+
+        try:
+            for page in iter_keys(self._api, self.id, prefix=prefix, page_size=page_size):
+                yield from page.items
+        except KvcliError as exc:
+            _facts(exc, "keys", self.id)
+            raise
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every key starting with ``prefix``; the number deleted. PartialFailure if some could not be."""
+        if not isinstance(prefix, str) or not prefix:
+            raise InvalidInput("the prefix is empty", "use clear() to delete every key")
+        return self._delete_many(prefix, "delete_prefix")
+
+    def clear(self) -> int:
+        """Delete every key of the store; the number deleted. PartialFailure if some could not be."""
+        return self._delete_many(None, "clear")
+
+    def _delete_many(self, prefix: str | None, operation: str) -> int:
+        from kvcli.api.port import iter_keys
+        from kvcli.bulk.delete import delete_keys
+
+        api = self._api
+        try:
+            api.get_store(self.id)  # a missing store is NotFound, not a listing error in the report
+        except KvcliError as exc:
+            _facts(exc, operation, self.id)
+            raise
+        keys = (k for page in iter_keys(api, self.id, prefix=prefix) for k in page.items)
+        report = delete_keys(api, self.id, keys, concurrency=1 if self._kv.local else DELETE_CONCURRENCY,
+                             max_errors=DELETE_MAX_ERRORS)
+        if not report.ok:
+            why = f"listing failed: {report.list_error}" if report.list_error else \
+                f"{report.failed} keys could not be deleted" + (" (stopped early)" if report.stopped_early else "")
+            failure = PartialFailure(f"{operation} incomplete: {why}; {report.deleted} keys were deleted",
+                                 "see the errors in the report, and run it again", summary=report.to_json(),
+                                 report=report)
+            _facts(failure, operation, self.id)
+            raise failure
+        return report.deleted
+
+    # ---------------------------------------------------------------------------------------- import, export
+    def import_file(
+        self,
+        path: str | os.PathLike[str],
+        format: str | None = None,  # noqa: A002 - the issue's (and the CLI's) name
+        resume: bool = False,
+        on_progress: Callable[[ImportReport], None] | None = None,
+        *,
+        recursive: bool = False,
+        toml_store: str | None = None,
+    ) -> ImportReport:
+        """Import a file (any format of ``kv-store-entry create --file``, detected unless ``format`` says) or the
+        files of a directory (keys are their relative paths; sub-directories too with ``recursive=True``), with
+        batches as the CLI sends them. ``toml_store`` picks the store of a fastly.toml that defines several.
+
+        ``resume=True`` continues an interrupted import of the same input (a journal records what was acknowledged;
+        the CLI's ``--resume`` and this one share it). ``on_progress`` is called with the running report after each
+        batch, in the calling thread. A KeyboardInterrupt stops the import after recording what was acknowledged,
+        and propagates. Returns the report; raises PartialFailure (with ``.report``) when entries
+        failed, or the error that stopped the import (transport, auth, missing store) with what was written said in
+        its message.
+        """
+        from kvcli.bulk import batching
+        from kvcli.bulk.importer import Importer, ImportOptions
+        from kvcli.bulk.journal import Journal
+        from kvcli.bulk.sources import open_source
+
+        kv = self._kv
+        api = self._api
+        name = os.fspath(path)
+        try:
+            if os.path.isdir(name):
+                source, _ = open_source(directory=name, fmt=format, recursive=recursive)
+            else:
+                source, _ = open_source(file=name, fmt=format, toml_store=toml_store)
+        except KvcliError as exc:
+            _facts(exc, "import_file", self.id)
+            raise
+        local = kv.local
+        options = ImportOptions(
+            max_entries=batching.LOCAL_MAX_ENTRIES if local else batching.HTTP_MAX_ENTRIES,
+            max_bytes=batching.LOCAL_MAX_BYTES if local else batching.HTTP_MAX_BYTES,
+            concurrency=1 if local else IMPORT_CONCURRENCY,
+            encode_lines=not local,
+            max_value_bytes=kv.settings.max_value_bytes,
+            tune_gc=False,  # a process-wide setting: the library leaves it alone
+        )
+        journal = state = None
+        identity = source.identity()
+        note = None
+        if identity is not None:
+            journal = Journal.for_input(target=_target_id(kv), store_id=self.id, fmt=source.format,
+                                        identity=identity, directory=kv._journal_dir)
+            if resume and journal.exists():
+                state = journal.load()
+                journal.resume()
+            else:
+                journal.start()
+        elif resume:
+            note = "this input cannot be resumed; everything was imported"
+        importer = Importer(api, self.id, source, options=options, journal=journal, resume=state,
+                            on_progress=on_progress)
+        try:
+            report = importer.run()
+        except Interrupted as exc:  # Ctrl-C: what was acknowledged is in the journal; the caller gets it back as is
+            raise KeyboardInterrupt from exc
+        if note:
+            report.notes.append(note)
+        if importer.fatal is not None:
+            fatal = importer.fatal
+            fatal.message = f"import stopped: {fatal.message} ({report.written} entries were written before it stopped)"
+            _facts(fatal, "import_file", self.id)
+            raise fatal
+        if not report.ok:
+            what = f"{report.failed} of {report.written + report.failed} entries failed"
+            if report.stopped:
+                what += f"; stopped early: {report.stopped}"
+            failure = PartialFailure(f"import incomplete: {what}", "see report.errors", summary=report.to_json(),
+                                 report=report)
+            _facts(failure, "import_file", self.id)
+            raise failure
+        return report
+
+    def export(
+        self,
+        path_or_stream: str | os.PathLike[str] | IO[str] | IO[bytes],
+        format: str = "ndjson",  # noqa: A002
+        *,
+        prefix: str | None = None,
+        on_progress: Callable[[ExportReport], None] | None = None,
+    ) -> ExportReport:
+        """Write every item (under ``prefix``) to a file, a directory (``format="dir"``) or an open stream.
+
+        Formats: ``ndjson`` (Fastly's batch lines: ``import_file`` restores them), ``viceroy``, ``wrangler``,
+        ``dir``. A file is written as ``PATH.partial`` and renamed into place once complete, so PATH never holds half
+        an export; a stream (text or binary) is written as the export goes and left open. Raises PartialFailure
+        (with ``.report``) when items could not be exported (the output then holds the others).
+        """
+        from kvcli.bulk import export as ex
+
+        fmt = format.strip().lower() if isinstance(format, str) else format
+        if fmt not in ex.EXPORT_FORMATS:
+            raise InvalidInput(f"unknown export format {format!r}", f"use one of: {', '.join(ex.EXPORT_FORMATS)}")
+        is_path = isinstance(path_or_stream, str | os.PathLike)
+        if fmt == "dir" and not is_path:
+            raise InvalidInput("format='dir' needs a directory path, not a stream")
+        concurrency = 1 if self._kv.local else EXPORT_CONCURRENCY
+        api = self._api
+
+        def run(writer: object) -> ExportReport:
+            try:
+                return ex.export(api, self.id, writer, fmt=fmt, prefix=prefix, concurrency=concurrency,
+                                 on_progress=on_progress)
+            except KvcliError as exc:
+                _facts(exc, "export", self.id)
+                raise
+
+        writers = {"ndjson": ex.NdjsonWriter, "viceroy": ex.ViceroyWriter, "wrangler": ex.WranglerWriter}
+        if fmt == "dir":
+            root = os.fspath(path_or_stream)  # type: ignore[arg-type]
+            if os.path.exists(root) and not os.path.isdir(root):
+                raise InvalidInput(f"{root} exists and is not a directory", "pass a directory, or a new path")
+            dir_writer = ex.DirWriter(root)
+            try:
+                report = run(dir_writer)
+            finally:
+                dir_writer.close()
+        elif is_path:
+            final = os.fspath(path_or_stream)  # type: ignore[arg-type]
+            partial = f"{final}.partial"
+            try:
+                fh = open(partial, "w", encoding="utf-8", newline="\n")  # noqa: SIM115 - closed below
+            except OSError as exc:
+                raise InvalidInput(f"cannot write {final}: {exc.strerror}",
+                                   "check that its directory exists and is writable") from None
+            ok = False
+            try:
+                report = run(writers[fmt](fh))
+                ok = True
+            finally:
+                fh.close()
+                if ok:
+                    os.replace(partial, final)
+                else:
+                    try:
+                        os.unlink(partial)
+                    except OSError:
+                        pass
+        elif isinstance(path_or_stream, io.TextIOBase):
+            stream = cast(IO[str], path_or_stream)
+            report = run(writers[fmt](stream))
+            stream.flush()
+        else:
+            text = io.TextIOWrapper(cast(IO[bytes], path_or_stream), encoding="utf-8", newline="\n")
+            try:
+                report = run(writers[fmt](text))
+                text.flush()
+            finally:
+                text.detach()  # the caller's stream stays open
+        if not report.ok:
+            failure = PartialFailure(f"export incomplete: {report.failed} entries could not be exported",
+                                 "see report.errors" + ("; format='ndjson' can hold any key and value"
+                                                        if fmt != "ndjson" else ""),
+                                 summary=report.to_json(), report=report)
+            _facts(failure, "export", self.id)
+            raise failure
+        return report
