@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -260,7 +261,7 @@ def _config_lock(directory: Path) -> Iterator[None]:
         return
     fd: int | None = None
     try:
-        if os.name == "nt":  # pragma: no cover - Windows
+        if sys.platform == "win32":  # pragma: no cover - Windows
             import msvcrt
 
             fd = os.open(os.path.join(key, ".kvcli-config.lock"), os.O_RDWR | os.O_CREAT, 0o600)
@@ -460,8 +461,8 @@ def resolve_target(
             token=env.get("FASTLY_API_TOKEN") or None,
         )
     if env.get("KVCLI_PROFILE"):
-        name = env["KVCLI_PROFILE"]
-        return _from_profile(config().get(name), f"KVCLI_PROFILE={name}", env, config())
+        chosen = env["KVCLI_PROFILE"]
+        return _from_profile(config().get(chosen), f"KVCLI_PROFILE={chosen}", env, config())
     name = config().default_profile
     if name:
         if name not in config().profiles:

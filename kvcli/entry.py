@@ -134,8 +134,8 @@ def run_fast(argv: list[str]) -> int | None:
         # as click's main answers a closed pipe inside a command: exit 1, later flushes silenced
         from click.utils import PacifyFlushWrapper
 
-        sys.stdout = PacifyFlushWrapper(sys.stdout)  # type: ignore[assignment]
-        sys.stderr = PacifyFlushWrapper(sys.stderr)  # type: ignore[assignment]
+        sys.stdout = PacifyFlushWrapper(sys.stdout)
+        sys.stderr = PacifyFlushWrapper(sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - the same boundary as kvcli.cli.main.run
         return core.report_error(exc)

@@ -69,7 +69,7 @@ def dataclass(cls: type | None = None, /, *, frozen: bool = False) -> Any:
     return wrap if cls is None else wrap(cls)
 
 
-def _process(cls: type, frozen: bool) -> type:
+def _process(cls: Any, frozen: bool) -> type:  # Any: it adds methods and attributes at run time
     for base in cls.__mro__[1:]:
         if "__record_fields__" in base.__dict__:
             raise TypeError(f"{cls.__name__}: fields inherited from a record are not supported")
@@ -140,9 +140,9 @@ def _process(cls: type, frozen: bool) -> type:
             def __hash__(self: Any) -> int:
                 return hash(tuple(getattr(self, n) for n in fields_t))
 
-            cls.__hash__ = __hash__  # type: ignore[method-assign]
+            cls.__hash__ = __hash__
         else:
-            cls.__hash__ = None  # type: ignore[assignment]
+            cls.__hash__ = None
 
     if frozen:
         if "__setattr__" in cls.__dict__ or "__delattr__" in cls.__dict__:
@@ -158,9 +158,9 @@ def _process(cls: type, frozen: bool) -> type:
                 raise FrozenInstanceError(f"cannot delete field {name!r}")
             super(cls, self).__delattr__(name)
 
-        cls.__setattr__ = __setattr__  # type: ignore[method-assign]
-        cls.__delattr__ = __delattr__  # type: ignore[method-assign]
+        cls.__setattr__ = __setattr__
+        cls.__delattr__ = __delattr__
 
-    cls.__match_args__ = fields_t  # type: ignore[attr-defined]
-    cls.__record_fields__ = fields_t  # type: ignore[attr-defined]
+    setattr(cls, "__match_args__", fields_t)  # noqa: B010 - mypy refuses the attribute form
+    cls.__record_fields__ = fields_t
     return cls

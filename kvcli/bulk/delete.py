@@ -92,8 +92,8 @@ def delete_keys(
                 break
             try:
                 results = many(store_id, chunk)
-            except Exception as exc:  # noqa: BLE001 - the chunk's transaction was rolled back: none deleted
-                results = [(key, exc) for key in chunk]
+            except Exception as chunk_exc:  # noqa: BLE001 - the chunk's transaction was rolled back: none deleted
+                results = [(key, chunk_exc) for key in chunk]
             for key, exc in results:
                 if exc is None:
                     report.deleted += 1

@@ -115,7 +115,9 @@ class ImportReport:
         if len(self.errors) >= MAX_REPORTED_ERRORS:
             self.errors_omitted += 1
             return
-        err = {"code": code, "detail": reason, "title": f"error at {where(file, line)}", "key": key, "file": file}
+        err: dict[str, object] = {
+            "code": code, "detail": reason, "title": f"error at {where(file, line)}", "key": key, "file": file,
+        }
         if line is not None:
             err["line"] = line
         self.errors.append(err)
@@ -411,14 +413,14 @@ class Importer:
                 failed_bytes += len(entry.value or b"")
                 if self.failed_out is not None:
                     self.failed_out.write_entry(entry)
-        for entry, code, reason in out.failures:
-            if entry is None:
+        for failed, code, reason in out.failures:
+            if failed is None:
                 r.add_error(key=None, file=self.source.label, line=None, code=code, reason=reason)
                 continue
-            failed_bytes += len(entry.value or b"")
-            r.add_error(key=entry.key, file=entry.file, line=entry.line, code=code, reason=reason)
+            failed_bytes += len(failed.value or b"")
+            r.add_error(key=failed.key, file=failed.file, line=failed.line, code=code, reason=reason)
             if self.failed_out is not None:
-                self.failed_out.write_entry(entry)
+                self.failed_out.write_entry(failed)
         if out.fatal is None:  # a chunk stopped by a fatal error wrote nothing
             r.bytes += out.chunk.value_bytes - failed_bytes
         # a chunk refused whole by a failing server is not recorded as done: --resume sends it again

@@ -33,6 +33,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from kvcli.api.errors import UsageError
 from kvcli.bulk.batching import Chunk
@@ -84,7 +85,7 @@ class Journal:
     def __init__(self, path: Path, header: dict) -> None:
         self.path = path
         self.header = header
-        self._fh = None
+        self._fh: TextIO | None = None
 
     @classmethod
     def for_input(
@@ -160,7 +161,7 @@ class Journal:
     def record(self, chunk: Chunk, written: int, failed: int) -> None:
         if self._fh is None:
             return
-        line = {"s": chunk.start, "e": chunk.end, "w": written, "f": failed}
+        line: dict[str, object] = {"s": chunk.start, "e": chunk.end, "w": written, "f": failed}
         if chunk.end_offset is not None:
             line["o"] = chunk.end_offset
             line["l"] = chunk.end_line

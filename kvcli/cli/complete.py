@@ -11,6 +11,7 @@ import io
 import sys
 import threading
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import click
 
@@ -33,7 +34,7 @@ def _target_from(ctx: click.Context | None):
     )
 
 
-def _ask_backend(ctx: click.Context | None, query: Callable[[object], Iterable[Suggestion]]) -> list[Suggestion]:
+def _ask_backend(ctx: click.Context | None, query: Callable[[Any], Iterable[Suggestion]]) -> list[Suggestion]:
     """``query(api)`` against the selected backend, in a worker thread; [] on any error or after TIMEOUT."""
     found: list[Suggestion] = []
 

@@ -79,7 +79,7 @@ class Progress:
         self._progress.start()
 
     def update(self, completed: int, entries: str) -> None:
-        if self._progress is not None:
+        if self._progress is not None and self._task is not None:
             self._progress.update(self._task, completed=completed, entries=entries)
 
     def stop(self) -> None:
@@ -325,15 +325,15 @@ def run_import(
             interrupted.hint = "re-run the same command with --resume to continue" if journal else None
         raise interrupted
     if importer.fatal is not None:
-        exc = importer.fatal
+        fatal = importer.fatal
         more = f"{report.written} entries were written before it stopped"
-        exc.message = f"import stopped: {exc.message} ({more})"
+        fatal.message = f"import stopped: {fatal.message} ({more})"
         from kvcli.api.errors import ServerError
         from kvcli.bulk.importer import FATAL
 
-        if journal is not None and isinstance(exc, (*FATAL, ServerError)):
-            exc.hint = (exc.hint + "; then " if exc.hint else "") + "re-run with --resume to continue"
-        raise exc
+        if journal is not None and isinstance(fatal, (*FATAL, ServerError)):
+            fatal.hint = (fatal.hint + "; then " if fatal.hint else "") + "re-run with --resume to continue"
+        raise fatal
     if not report.ok:
         what = f"{report.failed} of {report.written + report.failed} entries failed"
         if report.stopped:
@@ -445,7 +445,7 @@ def export_cmd(
     if fmt == "dir":
         if os.path.exists(output) and not os.path.isdir(output):  # type: ignore[arg-type]
             raise UsageError(f"{output} exists and is not a directory", "pass a directory (or a new path) to -O")
-        writer = ex.DirWriter(output)  # type: ignore[arg-type]
+        writer: ex.DirWriter | ex.StreamWriter = ex.DirWriter(output)  # type: ignore[arg-type]
     else:
         if output is None:
             import io

@@ -29,7 +29,7 @@ def info(json_out: JsonOpt = False) -> None:
     if json_out:
         emit_json(out)
     else:
-        print_fields([("Data dir", out["data_dir"]), ("Database", out["database"]), ("Exists", str(out["exists"]))])
+        print_fields([("Data dir", str(d)), ("Database", str(d / DB_FILENAME)), ("Exists", str(out["exists"]))])
 
 
 @app.command("serve")

@@ -40,7 +40,8 @@ class LazyGroup(TyperGroup):
                 matches = get_close_matches(args[0], [c for c in self.list_commands(ctx) if c not in HIDDEN_ALIASES])
                 if matches:
                     names = ", ".join(repr(m) for m in matches)
-                    exc.message = f"{exc.message.rstrip('.')}. Did you mean {names}?"
+                    # the text click prints (setattr: newer click declares it Final for type checkers)
+                    setattr(exc, "message", f"{exc.message.rstrip('.')}. Did you mean {names}?")  # noqa: B010
             raise
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
@@ -142,7 +143,7 @@ _GLOBAL_VALUED = {"-t", "--token", "-o", "--profile", "--endpoint", "--api"}
 _SHORT_BOOL = set("yiqv")
 
 
-def _find_option(cmd: click.Command, name: str) -> click.Parameter | None:
+def _find_option(cmd: click.Command, name: str) -> click.Option | None:
     for p in cmd.params:
         if isinstance(p, click.Option) and (name in p.opts or name in p.secondary_opts):
             return p
@@ -185,7 +186,7 @@ def hoist_globals(argv: list[str], root_cmd: click.Command) -> list[str]:
                     continue
             rest.append(tok)
             opt = own if own is not None else _find_option(cmd, name)
-            takes_value = opt is not None and not opt.is_flag and not getattr(opt, "count", False)
+            takes_value = isinstance(opt, click.Option) and not opt.is_flag and not opt.count
             glued = "=" in tok or (not tok.startswith("--") and len(tok) > 2)
             if takes_value and not glued and i + 1 < len(argv):
                 rest.append(argv[i + 1])

@@ -137,18 +137,18 @@ class _Connection(sqlite3.Connection):
     def _translate(self, exc: sqlite3.Error) -> BaseException:
         return storage_error(exc, self.db_path) or exc
 
-    def cursor(self, factory=None):  # type: ignore[override]
+    def cursor(self, factory=None):
         cur = super().cursor(factory or _Cursor)
         return cur
 
-    def execute(self, *args):  # type: ignore[override]
+    def execute(self, *args):
         try:
             cur = self.cursor()
             return cur.execute(*args)
         except sqlite3.OperationalError as exc:
             raise self._translate(exc) from None
 
-    def executemany(self, *args):  # type: ignore[override]
+    def executemany(self, *args):
         try:
             cur = self.cursor()
             return cur.executemany(*args)
@@ -160,13 +160,13 @@ class _Cursor(sqlite3.Cursor):
     def _translate(self, exc: sqlite3.Error) -> BaseException:
         return storage_error(exc, getattr(self.connection, "db_path", Path(DB_FILENAME))) or exc
 
-    def execute(self, *args):  # type: ignore[override]
+    def execute(self, *args):
         try:
             return super().execute(*args)
         except sqlite3.OperationalError as exc:
             raise self._translate(exc) from None
 
-    def executemany(self, *args):  # type: ignore[override]
+    def executemany(self, *args):
         try:
             return super().executemany(*args)
         except sqlite3.OperationalError as exc:
@@ -282,8 +282,10 @@ class Engine(ServicesMixin):
                 raise
             import errno
 
-            kind = {errno.ENOSPC: "full", errno.EACCES: "read-only", errno.EPERM: "read-only", errno.EROFS: "read-only"}
-            kind = kind.get(exc.errno or 0, "io")
+            kinds = {
+                errno.ENOSPC: "full", errno.EACCES: "read-only", errno.EPERM: "read-only", errno.EROFS: "read-only",
+            }
+            kind = kinds.get(exc.errno or 0, "io")
             raise StorageError(
                 f"cannot create the data directory {data_dir}: {exc.strerror}",
                 READ_ONLY_HINT if kind == "read-only" else "check the path and its file system",

@@ -581,8 +581,10 @@ def create_app(
     request body that sends nothing for that many seconds is answered 408 and its connection closed.
     The app exposes ``app.state.router`` (add routes to it) and ``app.state.engine``.
     """
-    owned = not isinstance(engine_or_data_dir, Engine)
-    engine = Engine.in_dir(engine_or_data_dir) if owned else engine_or_data_dir
+    if isinstance(engine_or_data_dir, Engine):
+        engine, owned = engine_or_data_dir, False
+    else:
+        engine, owned = Engine.in_dir(engine_or_data_dir), True
     router = build_router()
     hosts = HostPolicy(
         check_host=allowed_hosts is not None,
@@ -992,8 +994,8 @@ class BatchParser:
                         self._error("", f"record is longer than {self.limit} bytes")
                         self.skipping = True
                         return
-                problem = json_problem(exc) if isinstance(exc, ValueError) else NESTED_TOO_DEEPLY
-                self._error("", f"invalid JSON: {problem}")
+                why = json_problem(exc) if isinstance(exc, ValueError) else NESTED_TOO_DEEPLY
+                self._error("", f"invalid JSON: {why}")
                 pos = _next_record(text, pos)
                 if pos >= n:
                     self.skipping = True

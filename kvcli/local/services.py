@@ -165,7 +165,10 @@ class ServicesMixin:
     """The service / version / resource-link half of the engine. Needs the engine's ``conn``, ``write`` and ``_now``."""
 
     if TYPE_CHECKING:  # provided by Engine
-        conn: sqlite3.Connection
+
+        @property
+        def conn(self) -> sqlite3.Connection: ...
+
         write: Callable[[], AbstractContextManager[sqlite3.Connection]]
 
         def _now(self) -> float: ...

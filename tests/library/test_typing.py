@@ -69,6 +69,16 @@ def test_the_library_modules_pass_mypy_strict():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+def test_the_whole_package_passes_mypy():
+    """Every module of kvcli, with the settings in pyproject.toml ([tool.mypy]), and no unused ignores."""
+    pytest.importorskip("mypy", reason="mypy is in the test extras")
+    out = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-incremental", "--warn-unused-ignores", "kvcli"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
 def test_user_code_is_checked_against_the_library(tmp_path):
     good = tmp_path / "good.py"
     good.write_text(GOOD)

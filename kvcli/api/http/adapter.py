@@ -125,7 +125,9 @@ def _store(obj: Any, location: str | None = None) -> Store:
 def _page_fields(doc: Any) -> tuple[list, str | None, int | None]:
     if not isinstance(doc, dict) or not isinstance(doc.get("data", []), list):
         raise ApiError("the Fastly API answered a listing without a 'data' array")
-    meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else {}
+    meta = doc.get("meta")
+    if not isinstance(meta, dict):
+        meta = {}
     cursor = meta.get("next_cursor") or None  # absent OR empty: no more pages
     total = meta.get("total")
     return doc.get("data") or [], cursor if isinstance(cursor, str) else None, total if isinstance(total, int) else None
@@ -451,7 +453,8 @@ class HttpAdapter(ServicesHttpMixin, FastlyHttp):
             if not isinstance(err, dict):
                 continue
             line = err.get("index")
-            key = err.get("key") if isinstance(err.get("key"), str) else ""
+            raw_key = err.get("key")
+            key = raw_key if isinstance(raw_key, str) else ""
             if isinstance(line, int) and not isinstance(line, bool) and 0 <= line < len(sent):
                 original, sent_key = sent[line]
                 key = key or sent_key

@@ -286,7 +286,7 @@ class FastlyHttp:
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
             # a plain-HTTP endpoint (e.g. kvcli local serve) never uses TLS, as no redirect is followed: loading the CA
             # bundle for it would cost tens of milliseconds per command for nothing
-            **({"verify": False} if self.endpoint.split(":", 1)[0].lower() == "http" else {}),
+            verify=self.endpoint.split(":", 1)[0].lower() != "http",
         )
         if transport is None:
             limits.install(self._client)  # the attempt's time limit on every socket operation
@@ -353,7 +353,7 @@ class FastlyHttp:
         if retry_safe is None:
             retry_safe = method in SAFE_METHODS
         url = self.url(segments)
-        hdrs: dict[str, str | bytes] = {}
+        hdrs: dict[str, Any] = {}  # str values, and the bytes of a caller's raw header
         if accept:
             hdrs["Accept"] = accept
         if self.token is not None:

@@ -120,7 +120,7 @@ def install(client: httpx.Client) -> bool:
     for transport in transports:
         pool = getattr(transport, "_pool", None)
         backend = getattr(pool, "_network_backend", None)
-        if isinstance(backend, httpcore.NetworkBackend) and not isinstance(backend, _Backend):
+        if pool is not None and isinstance(backend, httpcore.NetworkBackend) and not isinstance(backend, _Backend):
             pool._network_backend = _Backend(backend)
             done = True
     return done

@@ -84,7 +84,9 @@ def parse_version(obj: Any, service_id: str | None = None) -> Version:
 def parse_service(obj: Any) -> Service:
     if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
         raise ApiError("the Fastly API answered with something that is not a service")
-    versions = obj.get("versions") if isinstance(obj.get("versions"), list) else []
+    versions = obj.get("versions")
+    if not isinstance(versions, list):
+        versions = []
     return Service(
         id=obj["id"],
         name=str(obj.get("name") or ""),

@@ -139,7 +139,7 @@ class PrefixedReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b) -> int:  # type: ignore[override]
+    def readinto(self, b) -> int:
         if self._head:
             n = min(len(b), len(self._head))
             b[:n] = self._head[:n]
@@ -171,7 +171,7 @@ class CancellableReader(io.RawIOBase):
     def fileno(self) -> int:
         return self._fd
 
-    def readinto(self, b) -> int:  # type: ignore[override]
+    def readinto(self, b) -> int:
         import errno
         import select
 

@@ -14,7 +14,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from kvcli.bulk.records import Bad, Entry, Record
 from kvcli.bulk.sources.base import (
@@ -131,10 +131,11 @@ class WranglerSource(_JsonDocSource):
             exp = obj["expiration"]
             if isinstance(exp, bool) or not isinstance(exp, (int, float)) or not math.isfinite(exp):
                 return bad("\"expiration\" must be epoch seconds", "invalid_ttl")
-            ttl = math.ceil(exp - self.clock())
-            if ttl <= 0:
+            left = math.ceil(exp - self.clock())
+            if left <= 0:
                 return bad(f"\"expiration\" {exp} is in the past", "expired")
-        fields = dict(metadata=metadata, ttl=ttl, file=label, line=line, ordinal=0)
+            ttl = left
+        fields: dict[str, Any] = dict(metadata=metadata, ttl=ttl, file=label, line=line, ordinal=0)
         if is_b64:
             try:
                 value = base64.b64decode(raw, validate=True)

@@ -63,7 +63,7 @@ class JsonStream:
     # -------------------------------------------------------------------------------------------- scanning
     def skip_ws(self) -> None:
         while True:
-            end = _WS.match(self.buf, self.pos).end()
+            end = _WS.match(self.buf, self.pos).end()  # type: ignore[union-attr]  # zero or more: always matches
             self._advance(end)
             if self.pos < len(self.buf) or not self._fill():
                 return

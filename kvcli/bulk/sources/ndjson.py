@@ -32,8 +32,9 @@ _BLOCK = 1 << 20
 #: stands for a line longer than MAX_RECORD_BYTES, which is skipped without being held in memory
 OVERSIZED = b"\x00 oversized line \x00"
 _WS = b" \t\r\n\f\v"
-_scan = json.JSONDecoder().scan_once
-_tolerant_scan = TOLERANT_DECODER.scan_once
+# scan_once: the decoder's C scanner (not in the type stubs), called directly to skip JSONDecoder.decode's checks
+_scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_tolerant_scan = TOLERANT_DECODER.scan_once  # type: ignore[attr-defined]
 _a2b = binascii.a2b_base64
 
 

@@ -147,7 +147,7 @@ class TomlSource(Source):
         return None
 
     def identity(self) -> dict | None:
-        ident = {"toml": file_identity(self.path), "store": self.section}
+        ident: dict[str, object] = {"toml": file_identity(self.path), "store": self.section}
         if self.inner is not None:
             ident["inner"] = self.inner.identity()
         return ident
