@@ -256,6 +256,7 @@ def main(argv: list[str] | None = None) -> None:
         for server in SERVERS:  # warm-up, and a check that every server answers both requests
             for endpoint in ENDPOINTS:
                 load(ports[server], paths[endpoint], 2, 0.3, 200)
+        rss_warm = rss_kib(pids["kvcli"])  # after the warm-up, before the measurements
 
         rps: dict[str, list[float]] = {}
         p99: dict[str, list[float]] = {}
@@ -304,10 +305,13 @@ def main(argv: list[str] | None = None) -> None:
                     count += 1
                 samples.append(rss_kib(pid))
             end = rss_kib(pid)
-            print(f"\nsoak: {args.soak:g} s of get and list at 10 connections against kvcli; "
+            print(f"\nkvcli's server RSS: {rss_warm / 1024:.1f} MiB after the warm-up, "
+                  f"{start / 1024:.1f} MiB after the measurements above")
+            print(f"soak: {args.soak:g} s of get and list at 10 connections against kvcli; "
                   f"RSS {start / 1024:.1f} MiB at the start, {end / 1024:.1f} MiB at the end "
                   f"(max {max(samples) / 1024:.1f} MiB, {len(samples)} samples)")  # fmt: skip
-            result["soak"] = {"seconds": args.soak, "rss_start_kib": start, "rss_end_kib": end, "samples": samples}
+            result["soak"] = {"seconds": args.soak, "rss_warm_kib": rss_warm, "rss_start_kib": start,
+                              "rss_end_kib": end, "samples": samples}  # fmt: skip
         if args.json_out:
             args.json_out.write_text(json.dumps(result, indent=2) + "\n")
     finally:
