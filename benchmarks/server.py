@@ -17,10 +17,12 @@ process at 1, 10 and 50 concurrent connections for --seconds each (at most --max
 --rounds rounds. It shares the machine's cores with the server under test, as a local client would. It prints the
 median requests/s over the rounds, the ratios kvcli/minimal and kvcli/bare, and the p99 latency at 50 connections.
 
---soak SECONDS then loads kvcli's server alone (get and list mixed, 10 connections) and reports its RSS at the start
-and at the end (from /proc/PID/status).
+--soak SECONDS then loads kvcli's server alone (get and list mixed, --soak-conns connections, default 10) and reports
+its RSS after the warm-up, at the start of the soak and at its end (from /proc/PID/status).
 
-Usage: python benchmarks/server.py [--rounds 3] [--seconds 3] [--keys 1000] [--soak 0] [--clean-venv] [--dry-run]
+Usage: python benchmarks/server.py [--rounds 3] [--seconds 3] [--keys 1000] [--soak 0] [--soak-conns 10]
+                                   [--clean-venv] [--dry-run]
+--rounds 0 runs the soak alone.
 Internal: --app minimal|bare --db PATH runs one floor server (printing its URL on stdout).
 """
 
@@ -198,6 +200,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-requests", type=int, default=100_000, help="at most this many requests per measurement")
     ap.add_argument("--keys", type=int, default=1000, help="entries in the store (default 1000)")
     ap.add_argument("--soak", type=float, default=0.0, metavar="SECONDS", help="then load kvcli alone this long")
+    ap.add_argument("--soak-conns", type=int, default=10, help="connections during the soak (default 10)")
     ap.add_argument("--kvcli", default=None, help="the kvcli command to serve with, e.g. 'python -m kvcli'")
     ap.add_argument("--clean-venv", action="store_true", help="run kvcli in a venv without this machine's .pth hooks")
     ap.add_argument("--json-out", type=Path, help="also write the figures as JSON")
@@ -279,7 +282,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{'request':8s} {'conns':>5s} {'kvcli':>9s} {'minimal':>9s} {'bare':>9s} {'kv/min':>7s} {'kv/bare':>7s}"
               f"   p99 kvcli / minimal / bare")  # fmt: skip
         result: dict = {"rps": {}, "p99_ms": {}, "load_average": la}
-        for endpoint in ENDPOINTS:
+        for endpoint in ENDPOINTS if args.rounds else ():  # --rounds 0: the soak alone
             for conns in LEVELS:
                 med = {s: statistics.median(rps[f"{endpoint} {conns} {s}"]) for s in SERVERS}
                 row = f"{endpoint:8s} {conns:5d} " + " ".join(f"{med[s]:9.0f}" for s in SERVERS)
@@ -298,16 +301,14 @@ def main(argv: list[str] | None = None) -> None:
             start = rss_kib(pid)
             end_at = time.monotonic() + args.soak
             samples = [start]
-            count = 0
             while (left := end_at - time.monotonic()) > 0:
                 for endpoint in ENDPOINTS:
-                    r, _ = load(ports["kvcli"], paths[endpoint], 10, min(left, 5.0), args.max_requests)
-                    count += 1
+                    load(ports["kvcli"], paths[endpoint], args.soak_conns, min(left, 5.0), args.max_requests)
                 samples.append(rss_kib(pid))
             end = rss_kib(pid)
             print(f"\nkvcli's server RSS: {rss_warm / 1024:.1f} MiB after the warm-up, "
                   f"{start / 1024:.1f} MiB after the measurements above")
-            print(f"soak: {args.soak:g} s of get and list at 10 connections against kvcli; "
+            print(f"soak: {args.soak:g} s of get and list at {args.soak_conns} connections against kvcli; "
                   f"RSS {start / 1024:.1f} MiB at the start, {end / 1024:.1f} MiB at the end "
                   f"(max {max(samples) / 1024:.1f} MiB, {len(samples)} samples)")  # fmt: skip
             result["soak"] = {"seconds": args.soak, "rss_warm_kib": rss_warm, "rss_start_kib": start,
