@@ -25,114 +25,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import shutil
-import statistics
 import subprocess
 import sys
-import sysconfig
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import OFFLINE_ENV, Bench, bench_env, clean_venv, find_fastly, kvcli_cmd, start_server
+
 TARGET = 2.5
-
-
-# the official CLI checks for updates on every run: point that at a closed loopback port (Go never proxies loopback)
-OFFLINE_PROXY = "http://127.0.0.1:9"
-
-def find_fastly(explicit: str | None) -> str | None:
-    bundled = ROOT / ".tools/node_modules/@fastly/cli-linux-x64/fastly"
-    for cand in (explicit, os.environ.get("KVCLI_FASTLY_BIN"), bundled):
-        if cand and Path(cand).is_file():
-            return str(cand)
-    return shutil.which("fastly")
-
-
-def kvcli_cmd() -> list[str]:
-    """The console script installed for this interpreter (what users run), else `python -m kvcli`."""
-    script = Path(sysconfig.get_path("scripts")) / "kvcli"
-    if script.is_file() and os.access(script, os.X_OK):
-        return [str(script)]
-    return [sys.executable, "-m", "kvcli"]
-
-
-def clean_venv(where: Path) -> tuple[str, list[str]]:
-    """A venv that sees this interpreter's packages and this checkout, but runs none of their .pth start-up hooks.
-
-    An editable install adds a .pth import hook to every interpreter start, and some machines add their own (e.g. a
-    certificate bundle patch); a user's `pip install kvcli` has neither. The venv's only .pth lists directories, which
-    costs nothing. Returns (python, kvcli console script).
-    """
-    import site
-    import venv
-
-    venv.EnvBuilder(with_pip=False, system_site_packages=False).create(where)
-    python = where / "bin" / "python"
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                             capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-    dirs = [str(ROOT), *site.getsitepackages()]
-    (Path(purelib) / "kvcli-benchmark.pth").write_text("\n".join(dirs) + "\n")
-    script = where / "bin" / "kvcli"
-    script.write_text(f"#!{python}\nimport re\nimport sys\nfrom kvcli.entry import main\n"
-                      "if __name__ == '__main__':\n    sys.exit(main())\n")  # fmt: skip
-    script.chmod(0o755)
-    return str(python), [str(script)]
-
-
-def run_once(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall and CPU (user + sys) seconds of one run; the output is discarded, a failure stops the benchmark."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read() if proc.stderr else b""
-    if proc.stderr:
-        proc.stderr.close()
-    if proc.returncode != 0:
-        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{err.decode()[-500:]}")
-    return wall, usage.ru_utime + usage.ru_stime
-
-
-class Bench:
-    def __init__(self) -> None:
-        self.cases: list[tuple[str, list[str], dict[str, str]]] = []
-        self.wall: dict[str, list[float]] = {}
-        self.cpu: dict[str, list[float]] = {}
-
-    def add(self, label: str, cmd: list[str], env: dict[str, str]) -> None:
-        self.cases.append((label, cmd, env))
-        self.wall[label], self.cpu[label] = [], []
-
-    def run(self, runs: int, warmup: int) -> None:
-        for i in range(warmup + runs):
-            for label, cmd, env in self.cases:
-                wall, cpu = run_once(cmd, env)
-                if i >= warmup:
-                    self.wall[label].append(wall)
-                    self.cpu[label].append(cpu)
-
-    def med(self, label: str) -> float:
-        return statistics.median(self.wall[label])
-
-    def cpu_med(self, label: str) -> float:
-        return statistics.median(self.cpu[label])
-
-
-def start_server(kv: list[str], env: dict[str, str], data_dir: str, token: str) -> tuple[subprocess.Popen, str]:
-    server = subprocess.Popen(
-        kv + ["local", "serve", "--port", "0", "--data-dir", data_dir, "--token", token],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    assert server.stdout is not None
-    url = server.stdout.readline().decode().strip()  # the URL, once it listens
-    if not url.startswith("http://"):
-        server.terminate()
-        raise SystemExit("kvcli local serve did not start")
-    return server, url
 
 
 def main() -> None:
@@ -150,19 +52,7 @@ def main() -> None:
 
     fastly = find_fastly(args.fastly)
     tmp = Path(tempfile.mkdtemp(prefix="kvcli-startup-"))
-    env = dict(os.environ)
-    env.update(
-        KVCLI_DATA_DIR=str(tmp / "data"), KVCLI_CONFIG_DIR=str(tmp / "config"), HOME=str(tmp / "home"), NO_COLOR="1"
-    )
-    for k in ("FASTLY_API_TOKEN", "FASTLY_API_ENDPOINT", "FASTLY_ACCOUNT_ENDPOINT", "KVCLI_PROFILE",
-              "FASTLY_DEBUG_MODE"):  # fmt: skip
-        env.pop(k, None)
-    if args.no_pyc:
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-    else:
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
-    (tmp / "home").mkdir()
+    env = bench_env(tmp, no_pyc=args.no_pyc)
     kv = shlex.split(args.kvcli) if args.kvcli else kvcli_cmd()
     py = sys.executable
     if args.clean_venv:
@@ -201,8 +91,7 @@ def main() -> None:
             b.add("baseline --version", base + ["--version"], env)
             b.add("baseline get (embedded)", base + get, env)
         if fastly:
-            # its update check (every run) goes to a closed loopback port: nothing leaves the machine
-            offline = dict(http_env, HTTPS_PROXY=OFFLINE_PROXY, HTTP_PROXY=OFFLINE_PROXY, NO_PROXY="127.0.0.1")
+            offline = dict(http_env, **OFFLINE_ENV)  # its update check never leaves the machine
             b.add("fastly version", [fastly, "version", "-q"], offline)
             b.add("fastly kv-store-entry get", [fastly, *get, "-q"], offline)
         b.run(args.runs, args.warmup)
