@@ -131,12 +131,8 @@ def run_fast(argv: list[str]) -> int | None:
 
         if exc.errno != errno.EPIPE:
             return core.report_error(exc)
-        # as click's main answers a closed pipe inside a command: exit 1, later flushes silenced
-        from click.utils import PacifyFlushWrapper
-
-        sys.stdout = PacifyFlushWrapper(sys.stdout)  # type: ignore[assignment]
-        sys.stderr = PacifyFlushWrapper(sys.stderr)  # type: ignore[assignment]
-        return 1
+        silence_stdout()  # as kvcli.cli.main.run answers a closed pipe: quietly, exit 141
+        return 141
     except Exception as exc:  # noqa: BLE001 - the same boundary as kvcli.cli.main.run
         return core.report_error(exc)
     finally:

@@ -205,6 +205,17 @@ def hoist_globals(argv: list[str], root_cmd: click.Command) -> list[str]:
     return hoisted + rest
 
 
+CLOSED_PIPE_EXIT = 141  # as a shell reports a program killed by SIGPIPE (128 + 13), like `yes | head -1`
+
+
+def _closed_pipe(exc: BaseException) -> bool:
+    """Whether this exit is click's or rich's answer to a closed stdout (both exit 1 while handling the EPIPE)."""
+    import errno
+
+    cause = exc.__context__
+    return isinstance(cause, OSError) and (isinstance(cause, BrokenPipeError) or cause.errno == errno.EPIPE)
+
+
 def get_root_command() -> click.Command:
     return typer.main.get_command(app)
 
@@ -236,6 +247,13 @@ def run(argv: list[str]) -> int:
     except click.Abort:
         err("Interrupted.")
         return 130
+    except SystemExit as exc:
+        if not _closed_pipe(exc):
+            raise
+        from kvcli.cli.core import silence_stdout
+
+        silence_stdout()  # what is still buffered goes nowhere, and the final flush cannot fail again
+        return CLOSED_PIPE_EXIT
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - KvcliError, OS errors, the last line of defence
         return report_error(exc, debug=debug)  # shared with the fast entry point (kvcli.entry)
 
