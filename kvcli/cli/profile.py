@@ -149,12 +149,12 @@ def create(
     _check_endpoint(endpoint)
     token = _token_from(token, token_stdin)
     if name in _load().profiles:  # before asking for a token
-        raise ConfigError(f"profile {name!r} already exists", "choose another name or use 'kvcli profile update'")
+        raise UsageError(f"profile {name!r} already exists", "choose another name or use 'kvcli profile update'")
     if not local and token is None:
         token = _prompt_token(name)
     with cfgmod.editing() as cfg:
         if name in cfg.profiles:
-            raise ConfigError(f"profile {name!r} already exists", "choose another name or use 'kvcli profile update'")
+            raise UsageError(f"profile {name!r} already exists", "choose another name or use 'kvcli profile update'")
         if local:
             prof = cfgmod.Profile(name=name, type="local", data_dir=_abs_dir(data_dir))
         else:

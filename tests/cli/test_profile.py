@@ -108,7 +108,7 @@ def test_create_usage_errors(cli, cfg_path, args, needle):
 def test_create_existing_name_fails(cli, cfg_path):
     _ok(cli("profile", "create", "work", "--token", TOKEN))
     before = cfg_path.read_bytes()
-    _fails(cli("profile", "create", "work", "--token", "other"), 1, "'work'", "already exists")
+    _fails(cli("profile", "create", "work", "--token", "other"), 2, "'work'", "already exists")
     assert cfg_path.read_bytes() == before
 
 
