@@ -24,6 +24,7 @@ __all__ = [
     "require_key",
     "resolve_store_id",
     "silence_stdout",
+    "store_label",
 ]
 
 
@@ -44,6 +45,11 @@ def resolve_store_id(api, store_id: str | None, store_name: str | None) -> str:
     if store_name:
         return api.find_store(store_name).id
     raise UsageError("no store given", "pass --store-id ID or --store-name NAME")
+
+
+def store_label(store_id: str, store_name: str | None = None) -> str:
+    """How messages name a store: ``'NAME' (ID)`` when the user named it, else ``'ID'`` (the official CLI's form)."""
+    return f"'{store_name}' ({store_id})" if store_name else f"'{store_id}'"
 
 
 def check_generation(key: str, current: int, expected: int) -> None:

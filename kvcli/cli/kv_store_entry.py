@@ -316,7 +316,7 @@ def create(
     if json_out:
         emit_json({"id": sid, "key": key})
     else:
-        success(f"Created key '{key}' in KV Store '{sid}'")
+        success(f"Created key '{key}' in KV Store {core.store_label(sid, store_name)}")
     return None
 
 
@@ -608,7 +608,7 @@ def delete(
     sid = _store(api, store_id, store_name)
     if key is not None:
         _delete_one(api, sid, key, force=force, if_generation_match=if_generation_match, dry_run=dry_run,
-                    json_out=json_out)
+                    json_out=json_out, store_name=store_name)
     elif dry_run:
         _dry_run_many(api, sid, prefix, json_out)
     else:
@@ -616,7 +616,8 @@ def delete(
 
 
 def _delete_one(
-    api, sid: str, key: str, *, force: bool, if_generation_match: int | None, dry_run: bool, json_out: bool
+    api, sid: str, key: str, *, force: bool, if_generation_match: int | None, dry_run: bool, json_out: bool,
+    store_name: str | None = None,
 ) -> None:
     if dry_run:
         from kvcli.api.errors import NotFound
@@ -631,16 +632,16 @@ def _delete_one(
             if if_generation_match is not None:
                 _check_generation(key, info.generation, if_generation_match)
             keys = [key]
-        _dry_run_output(sid, keys, json_out)
+        _dry_run_output(sid, keys, json_out, store_name)
         return
     api.delete_item(sid, key, force=force, if_generation_match=if_generation_match)
     if json_out:
         emit_json({"key": key, "store_id": sid, "deleted": True})
     else:
-        success(f"Deleted key '{key}' from KV Store '{sid}'")
+        success(f"Deleted key '{key}' from KV Store {core.store_label(sid, store_name)}")
 
 
-def _dry_run_output(sid: str, keys: list[str], json_out: bool) -> None:
+def _dry_run_output(sid: str, keys: list[str], json_out: bool, store_name: str | None = None) -> None:
     if json_out:
         emit_json({"dry_run": True, "store_id": sid, "keys": keys, "count": len(keys)})  # the streamed form's order
     else:
@@ -648,7 +649,8 @@ def _dry_run_output(sid: str, keys: list[str], json_out: bool) -> None:
         for k in keys:
             out.write((k + "\n").encode("utf-8", "backslashreplace"))
         out.flush()
-    message(f"Dry run: would delete {len(keys)} key{'s' if len(keys) != 1 else ''} from KV Store '{sid}'")
+    noun = "key" if len(keys) == 1 else "keys"
+    message(f"Dry run: would delete {len(keys)} {noun} from KV Store {core.store_label(sid, store_name)}")
 
 
 def _dry_run_many(api, sid: str, prefix: str | None, json_out: bool) -> None:

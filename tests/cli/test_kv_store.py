@@ -240,7 +240,7 @@ def test_delete_all_with_yes_empties_and_deletes(cli, eng, flag):
     res = cli("kv-store", "delete", "--store-name", "full", "--all", flag)
     assert res.exit_code == 0, res
     assert res.stdout == ""
-    assert "Deleted keys: 30" in res.stderr and f"Deleted KV Store '{s.id}'" in res.stderr
+    assert "Deleted keys: 30" in res.stderr and f"Deleted KV Store 'full' ({s.id})" in res.stderr
     assert eng.list_stores().items == []
 
 

@@ -1,0 +1,44 @@
+"""Messages of single-store and single-key commands name the store the way the user did, with its ID."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def sid(cli):
+    res = cli("-q", "kv-store", "create", "--name", "named", "--json")
+    assert res.exit_code == 0, res
+    return res.json()["StoreID"]
+
+
+def test_create_and_delete_of_one_key_by_store_name_say_the_name_and_the_id(cli, sid):
+    res = cli("kv-store-entry", "create", "--store-name", "named", "-k", "hello", "--value", "v")
+    assert f"SUCCESS: Created key 'hello' in KV Store 'named' ({sid})" in res.stderr, res
+    res = cli("kv-store-entry", "delete", "--store-name", "named", "-k", "hello", "--dry-run")
+    assert f"Dry run: would delete 1 key from KV Store 'named' ({sid})" in res.stderr, res
+    res = cli("kv-store-entry", "delete", "--store-name", "named", "-k", "hello")
+    assert f"SUCCESS: Deleted key 'hello' from KV Store 'named' ({sid})" in res.stderr, res
+
+
+def test_by_store_id_the_messages_keep_the_official_form(cli, sid):
+    res = cli("kv-store-entry", "create", "-s", sid, "-k", "hello", "--value", "v")
+    assert f"SUCCESS: Created key 'hello' in KV Store '{sid}'\n" in res.stderr, res
+    res = cli("kv-store-entry", "delete", "-s", sid, "-k", "hello")
+    assert f"SUCCESS: Deleted key 'hello' from KV Store '{sid}'\n" in res.stderr, res
+
+
+def test_store_delete_by_name_says_the_name_and_the_id(cli, sid):
+    res = cli("kv-store", "delete", "--store-name", "named")
+    assert res.exit_code == 0 and f"SUCCESS: Deleted KV Store 'named' ({sid})" in res.stderr, res
+
+
+def test_store_delete_all_by_name_warns_and_reports_with_the_name(cli, sid):
+    assert cli("-q", "kv-store-entry", "create", "-s", sid, "-k", "a", "--value", "v").exit_code == 0
+    res = cli("-y", "kv-store", "delete", "--store-name", "named", "--all")
+    assert res.exit_code == 0 and f"SUCCESS: Deleted KV Store 'named' ({sid})" in res.stderr, res
+
+
+def test_store_create_says_the_name_and_the_id(cli):
+    res = cli("kv-store", "create", "--name", "fresh")
+    assert res.exit_code == 0 and "SUCCESS: Created KV Store 'fresh' (" in res.stderr, res
