@@ -29,9 +29,14 @@ def store_json(store: Store) -> dict:
 
 
 def _location(value: str | None) -> str | None:
-    if value is not None and value not in LOCATIONS:
-        raise typer.BadParameter(f"must be one of {', '.join(LOCATIONS)} (upper case), got {value!r}")
-    return value
+    """The canonical (upper-case) region for any spelling of it: ``-l eu`` sends ``EU``."""
+    if value is None:
+        return None
+    canonical = value.strip().upper()
+    if canonical not in LOCATIONS:
+        choices = f"{', '.join(LOCATIONS[:-1])} or {LOCATIONS[-1]}"
+        raise typer.BadParameter(f"must be one of {choices} in any case, got {value!r}")
+    return canonical
 
 
 @app.command("create")
@@ -40,7 +45,7 @@ def create(
     location: Annotated[
         str | None,
         typer.Option(
-            "--location", "-l", help="Region: US, EU, ASIA or AUS.", callback=_location, show_default=False
+            "--location", "-l", help="Region: US, EU, ASIA or AUS (any case).", callback=_location, show_default=False
         ),
     ] = None,
     json_out: JsonOpt = False,

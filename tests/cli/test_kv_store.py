@@ -84,7 +84,7 @@ def test_create_duplicate_name_is_invalid_input(cli):
     _one_line_error(res, 2, "'dup'", "already exists")
 
 
-@pytest.mark.parametrize("location", ["eu", "MARS", "AU"])
+@pytest.mark.parametrize("location", ["EUR", "MARS", "AU"])
 def test_create_bad_location_is_a_usage_error(cli, location):
     _one_line_error(cli("kv-store", "create", "--name", "x", "-l", location), 2, "--location", location)
 

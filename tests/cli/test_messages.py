@@ -42,3 +42,35 @@ def test_store_delete_all_by_name_warns_and_reports_with_the_name(cli, sid):
 def test_store_create_says_the_name_and_the_id(cli):
     res = cli("kv-store", "create", "--name", "fresh")
     assert res.exit_code == 0 and "SUCCESS: Created KV Store 'fresh' (" in res.stderr, res
+
+
+# ------------------------------------------------------------------------------------------ input forms
+@pytest.mark.parametrize(("given", "canonical"), [("eu", "EU"), ("Asia", "ASIA"), ("aus", "AUS"), ("US", "US")])
+def test_a_location_is_accepted_in_any_case_and_stored_canonical(cli, given, canonical):
+    res = cli("-q", "kv-store", "create", "--name", f"s-{given}", "-l", given, "--json")
+    assert res.exit_code == 0 and res.json()["Location"] == canonical, res
+    listed = cli("kv-store", "list", "--json").json()["Data"]
+    assert [s["Location"] for s in listed] == [canonical]
+
+
+def test_over_http_the_canonical_location_is_sent(cli, tmp_path):
+    from kvcli.local.engine import Engine
+    from tests.served import LocalServe
+
+    serve = LocalServe(tmp_path / "served")
+    try:
+        res = cli("-q", "--endpoint", serve.url, "kv-store", "create", "--name", "remote", "-l", "eu", "--json")
+        assert res.exit_code == 0 and res.json()["Location"] == "EU", res
+    finally:
+        serve.stop()
+    engine = Engine.in_dir(tmp_path / "served")
+    try:
+        assert [s.location for s in engine.list_stores().items] == ["EU"]  # what the server was sent
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("location", ["MARS", "AU", "e u"])
+def test_an_unknown_location_names_the_choices(cli, location):
+    res = cli("kv-store", "create", "--name", "x", "-l", location)
+    assert res.exit_code == 2 and "US, EU, ASIA or AUS" in res.stderr and "upper case" not in res.stderr, res
