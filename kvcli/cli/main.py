@@ -258,9 +258,38 @@ def run(argv: list[str]) -> int:
         return report_error(exc, debug=debug)  # shared with the fast entry point (kvcli.entry)
 
 
+def _integer_message(exc: click.UsageError) -> str | None:
+    """click's words for a bad whole-number option ("'abc' is not a valid integer range", "-5 is not in the range
+    x>=1") as one sentence that names what the option expects; None for any other error."""
+    import re
+
+    param = getattr(exc, "param", None)
+    kind = getattr(param, "type", None)
+    if not isinstance(exc, click.BadParameter) or not isinstance(param, click.Option):
+        return None
+    if not isinstance(kind, click.types.IntParamType):  # click.INT and click.IntRange
+        return None
+    found = re.match(r"(.+?) is not (?:a valid|in the range)", exc.message)
+    if found is None:
+        return None
+    low, high = getattr(kind, "min", None), getattr(kind, "max", None)
+    if low is not None and high is not None:
+        bounds = f" from {low} to {high}"
+    elif low is not None:
+        bounds = f" of at least {low}"
+    elif high is not None:
+        bounds = f" of at most {high}"
+    else:
+        bounds = ""
+    metavar = param.metavar or ""
+    unit = f"a number of {metavar.lower()}, " if metavar.isalpha() and metavar not in ("N", "INTEGER") else ""
+    name = max(param.opts, key=len)
+    return f"{name} takes {unit}a whole number{bounds}: got {found.group(1)}"
+
+
 def _usage_error(exc: click.UsageError) -> int:
     where = exc.ctx.command_path if exc.ctx is not None else "kvcli"
-    msg = exc.format_message().rstrip(".")
+    msg = _integer_message(exc) or exc.format_message().rstrip(".")
     import re
 
     msg = re.sub(r"(Did you mean [^?]*\?)(\s*\1)+", r"\1", msg)  # click and typer both add the suggestion

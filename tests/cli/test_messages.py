@@ -74,3 +74,32 @@ def test_over_http_the_canonical_location_is_sent(cli, tmp_path):
 def test_an_unknown_location_names_the_choices(cli, location):
     res = cli("kv-store", "create", "--name", "x", "-l", location)
     assert res.exit_code == 2 and "US, EU, ASIA or AUS" in res.stderr and "upper case" not in res.stderr, res
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--ttl", "abc"], "Error: --ttl takes a number of seconds, a whole number of at least 1: got 'abc'"),
+        (["--ttl", "-5"], "Error: --ttl takes a number of seconds, a whole number of at least 1: got -5"),
+        (["--ttl", "1.5"], "Error: --ttl takes a number of seconds, a whole number of at least 1: got '1.5'"),
+    ],
+)
+def test_a_bad_ttl_is_one_clear_line_naming_the_expected_value(cli, store_id, argv, expected):
+    res = cli("kv-store-entry", "create", "-s", store_id, "-k", "a", "--value", "v", *argv)
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1, res
+    assert res.stderr.startswith(expected + " (hint: "), res
+    assert "integer range" not in res.stderr and "x>=1" not in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["kv-store-entry", "list", "-s", "x", "--limit", "many"],
+         "--limit takes a whole number of at least 1: got 'many'"),
+        (["local", "serve", "--port", "99999"], "--port takes a whole number from 0 to 65535: got 99999"),
+        (["kv-store", "delete", "-s", "x", "--concurrency", "lots"], "--concurrency takes a whole number: got 'lots'"),
+    ],
+)
+def test_every_integer_option_says_what_it_expects(cli, argv, expected):
+    res = cli(*argv)
+    assert res.exit_code == 2 and expected in res.stderr and res.stderr.count("\n") == 1, res
