@@ -85,7 +85,7 @@ def _read_limited(stream: IO[bytes], limit: int, what: str) -> bytes:
     if len(data) > limit:
         raise TooLarge(
             f"{what} holds more than {limit} bytes, the value size limit",
-            "store a smaller value (or raise KVCLI_MAX_VALUE_BYTES for the local backend)",
+            "store a smaller value, or raise KVCLI_MAX_VALUE_BYTES for the local backend",
         )
     return data
 
@@ -117,7 +117,7 @@ def read_value(value: str | None, value_file: str | None) -> bytes:
             validation.check_value_size(size, limit)
             return _read_limited(fh, limit, value_file)
     except IsADirectoryError:
-        raise UsageError(f"--value-file {value_file!r} is a directory", "pass a file (or - for stdin)") from None
+        raise UsageError(f"--value-file {value_file!r} is a directory", "pass a file, or - for stdin") from None
     except OSError as exc:
         raise UsageError(
             f"cannot read --value-file {value_file!r}: {exc.strerror or exc}", "check the path and permissions"

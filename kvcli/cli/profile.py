@@ -42,7 +42,9 @@ def _abs_dir(path: str | None) -> str | None:
 def _check_token(token: str | None) -> None:
     """An explicitly empty --token (often an unset variable: --token "$TOKEN") is a mistake, not "no token"."""
     if token is not None and not token.strip():
-        raise UsageError("--token is empty", 'pass the token itself, e.g. --token "$FASTLY_API_TOKEN" (is it set?)')
+        raise UsageError(
+            "--token is empty", 'pass the token itself, e.g. --token "$FASTLY_API_TOKEN"; is the variable set?'
+        )
 
 
 def _read_token_stdin() -> str:
@@ -272,7 +274,9 @@ def token(
     if prof.type != "fastly" or not prof.token:
         raise ConfigError(f"profile {name!r} has no token", f"set one with: kvcli profile update {name} --token T")
     if stdout_is_tty() and not force_tty:
-        raise UsageError("refusing to print a token to a terminal", "use it in $(...) or a pipe, or pass --reveal")
+        raise UsageError(
+            "refusing to print a token to a terminal", "use it in a command substitution or a pipe, or pass --reveal"
+        )
     sys.stdout.write(prof.token + "\n")
 
 

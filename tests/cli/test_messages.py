@@ -103,3 +103,18 @@ def test_a_bad_ttl_is_one_clear_line_naming_the_expected_value(cli, store_id, ar
 def test_every_integer_option_says_what_it_expects(cli, argv, expected):
     res = cli(*argv)
     assert res.exit_code == 2 and expected in res.stderr and res.stderr.count("\n") == 1, res
+
+
+@pytest.mark.parametrize("command", ["create", "link"])
+def test_resource_link_store_name_help_names_the_flag_it_replaces(command):
+    import click
+
+    from kvcli.cli.main import get_root_command
+
+    root = get_root_command()
+    ctx = click.Context(root)
+    group = root.get_command(ctx, "resource-link")
+    cmd = group.get_command(ctx, command)
+    params = {p.name: p for p in cmd.params}
+    assert "--resource-id" in params["resource_id"].opts
+    assert "--resource-id" in params["store_name"].help and "--store-id" not in params["store_name"].help
