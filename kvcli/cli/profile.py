@@ -135,7 +135,7 @@ def create(
     data_dir: Annotated[str | None, typer.Option("--data-dir", help="With --local: where the database lives.")] = None,
     default: Annotated[bool, typer.Option("--default", help="Make it the default profile.")] = False,
 ) -> None:
-    """Create a profile (the first profile becomes the default).
+    """Create a profile (made the default with --default, or when it is the only profile).
 
     Without --token or --token-stdin, a Fastly profile asks for its token (hidden) when run at a terminal.
 
@@ -157,15 +157,26 @@ def create(
     with cfgmod.editing() as cfg:
         if name in cfg.profiles:
             raise UsageError(f"profile {name!r} already exists", "choose another name or use 'kvcli profile update'")
+        alone = not cfg.profiles  # only the only profile becomes the default without --default
         if local:
             prof = cfgmod.Profile(name=name, type="local", data_dir=_abs_dir(data_dir))
         else:
             prof = cfgmod.Profile(name=name, type="fastly", token=token, endpoint=endpoint)
         cfg.profiles[name] = prof
-        if default or cfg.default_profile is None:
+        if default or alone:
             cfg.default_profile = name
         cfgmod.save(cfg)
     success(f"Created profile '{name}' ({prof.type}){' as default' if cfg.default_profile == name else ''}")
+    _say_how_to_make_default(name, cfg.default_profile)
+
+
+def _say_how_to_make_default(name: str, current: str | None) -> None:
+    if current == name:
+        return
+    if current is None:
+        message(f"There is no default profile; to make '{name}' the default: kvcli profile switch {name}")
+    else:
+        message(f"The default profile is still '{current}'; to make '{name}' the default: kvcli profile switch {name}")
 
 
 @app.command("list")
@@ -271,8 +282,17 @@ def token(
             raise ConfigError("no default profile", "name a profile: kvcli profile token NAME")
         name = cfg.default_profile
     prof = cfg.get(name)
-    if prof.type != "fastly" or not prof.token:
-        raise ConfigError(f"profile {name!r} has no token", f"set one with: kvcli profile update {name} --token T")
+    if prof.type != "fastly":
+        raise UsageError(
+            f"profile {name!r} is a local profile: it uses the embedded backend and has no token",
+            "name a Fastly profile: kvcli profile token NAME; 'kvcli profile list' shows each profile's type",
+        )
+    if not prof.token:
+        raise ConfigError(
+            f"profile {name!r} has no token",
+            f"set one with 'kvcli profile update {name} --token-stdin', or import the official Fastly CLI's tokens "
+            "with 'kvcli profile import'",
+        )
     if stdout_is_tty() and not force_tty:
         raise UsageError(
             "refusing to print a token to a terminal", "use it in a command substitution or a pipe, or pass --reveal"

@@ -26,6 +26,7 @@ def world(cli, store_id):
     assert cli("-q", "service", "version", "clone", "--service-id", service, "--version", "1").exit_code == 0
     assert cli("-q", "service", "version", "lock", "--service-id", service, "--version", "1").exit_code == 0
     assert cli("-q", "profile", "create", "dev", "--local").exit_code == 0
+    assert cli("-q", "-i", "profile", "create", "notoken").exit_code == 0
     return {"store": store_id, "service": service}
 
 
@@ -47,6 +48,7 @@ ROWS = [
     ("duplicate-fastly-profile-name", ["profile", "create", "dev", "--token", "t"], USAGE),
     ("profile-update-nothing", ["profile", "update", "dev"], USAGE),
     ("profile-update-wrong-kind", ["profile", "update", "dev", "--token", "t"], USAGE),
+    ("profile-token-of-local", ["profile", "token", "dev"], USAGE),
     ("bad-port", ["local", "serve", "--port", "99999"], USAGE),
     ("bad-ttl", ["kv-store-entry", "create", "-s", "{store}", "-k", "a", "--value", "v", "--ttl", "abc"], USAGE),
     ("link-without-store", ["resource-link", "create", "--service-id", "{service}", "--version", "2", "-n", "x"],
@@ -82,7 +84,7 @@ ROWS = [
     ("unknown-profile", ["--profile", "ghost", "kv-store", "list"], CONFIG),
     ("unknown-profile-switch", ["profile", "switch", "ghost"], CONFIG),
     ("unknown-profile-delete", ["profile", "delete", "ghost"], CONFIG),
-    ("profile-without-token", ["profile", "token", "dev"], CONFIG),
+    ("profile-without-token", ["profile", "token", "notoken"], CONFIG),
     ("network", ["--endpoint", "http://127.0.0.1:9", "--token", "t", "kv-store", "list"], CONFIG),
 ]
 

@@ -257,11 +257,11 @@ def test_token_refuses_a_real_terminal(isolated, tmp_path):
     assert (piped.returncode, piped.stdout) == (0, (TOKEN + "\n").encode())
 
 
-@pytest.mark.parametrize("name, needle", [("dev", "no token"), ("ghost", "'ghost'")])
-def test_token_errors(cli, tmp_path, name, needle):
+@pytest.mark.parametrize("name, code, needle", [("dev", 2, "has no token"), ("ghost", 1, "'ghost'")])
+def test_token_errors(cli, tmp_path, name, code, needle):
     _three(cli, tmp_path)
     res = cli("profile", "token", name)
-    _fails(res, 1, needle)
+    _fails(res, code, needle)
     assert res.stdout == ""
 
 
