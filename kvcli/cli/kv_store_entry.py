@@ -19,7 +19,7 @@ from typer.core import TyperGroup
 from kvcli.api import validation
 from kvcli.api.errors import PartialFailure, TooLarge, UsageError
 from kvcli.api.models import Page, PutMode
-from kvcli.cli import core
+from kvcli.cli import complete, core
 from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt, human_time, resolve_store_id, rfc3339
 from kvcli.cli.state import State, emit_json, err, message, print_fields, stdout_is_tty, success
 
@@ -45,7 +45,9 @@ PAGE_SIZE = 1000  # keys asked for per list request when --limit is given
 COUNT_CAP = 10_000  # keys counted (by listing) to show in a confirmation prompt
 FORMATS = ("table", "json", "ndjson", "plain")
 
-KeyOpt = Annotated[str | None, typer.Option("--key", "-k", help="The key.", show_default=False)]
+KeyOpt = Annotated[
+    str | None, typer.Option("--key", "-k", help="The key.", autocompletion=complete.keys, show_default=False)
+]
 GenerationOpt = Annotated[
     int | None,
     typer.Option(
