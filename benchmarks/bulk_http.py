@@ -123,8 +123,10 @@ def main() -> None:
         api = HttpAdapter(url, TOKEN)
         home = work / "home"
         home.mkdir()
+        # its update check goes to a closed loopback port (Go never proxies loopback): nothing leaves the machine
         official_env = dict(os.environ, HOME=str(home), FASTLY_API_ENDPOINT=url, FASTLY_ACCOUNT_ENDPOINT=url,
-                            FASTLY_API_TOKEN=TOKEN)
+                            FASTLY_API_TOKEN=TOKEN, HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9",
+                            NO_PROXY="127.0.0.1,localhost")
         kv_env = dict(os.environ, KVCLI_CONFIG_DIR=str(work / "kvcfg"), KVCLI_DATA_DIR=str(work / "kvdata"),
                       PYTHONPATH=str(ROOT), KVCLI_NO_PROGRESS="1")
         kv = [*kvcli_cmd(), "--endpoint", url, "--token", TOKEN, "-q", "kv-store-entry", "create"]

@@ -86,6 +86,7 @@ EXAMPLE_SETUP: dict[str, Needs] = {
     ]),
     "service describe": Needs(SERVICE),
     "service get": Needs(SERVICE),
+    "service update": Needs(SERVICE),
     "service delete": Needs(LINKED),
     "service version": Needs(LINKED),
     "resource-link create": Needs(STORE + SERVICE),

@@ -10,13 +10,21 @@ import select
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import subprocess_env
 
 
 class LocalServe:
-    def __init__(self, data_dir: Path, *args: str, token: str | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *args: str,
+        token: str | None = None,
+        env: dict[str, str] | None = None,
+        preexec_fn: Callable[[], None] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.token = token
         self.err_path = data_dir.parent / f"serve-{uuid.uuid4().hex[:8]}.err"
@@ -25,7 +33,11 @@ class LocalServe:
         if token is not None:
             argv += ["--token", token]
         self.proc = subprocess.Popen(
-            argv + list(args), env=subprocess_env(), stdout=subprocess.PIPE, stderr=self.err_file
+            argv + list(args),
+            env=subprocess_env(env),
+            stdout=subprocess.PIPE,
+            stderr=self.err_file,
+            preexec_fn=preexec_fn,
         )
         ready, _, _ = select.select([self.proc.stdout], [], [], 30)
         line = self.proc.stdout.readline().decode() if ready else ""

@@ -153,6 +153,8 @@ SEARCH_SEGMENT = "search"
 DETAILS_SEGMENT = "details"  # /service/{sid}/details[?version=N][&filter[versions.active]=true]
 VERSION_SEGMENT = "version"  # /service/{sid}/version[/{n}[/clone|lock|activate|deactivate]]
 RESOURCE_SEGMENT = "resource"  # /service/{sid}/version/{n}/resource[/{link_id}]
+VALIDATE_SEGMENT = "validate"  # GET /service/{sid}/version/{n}/validate
+DOMAIN_SEGMENT = "domain"  # GET /service/{sid}/domain, /service/{sid}/version/{n}/domain
 VERSION_ACTIONS = ("clone", "lock", "activate", "deactivate")
 Q_FILTER_ACTIVE = "filter[versions.active]"
 Q_FILTER_STAGED = "filter[versions.staged]"
@@ -170,3 +172,20 @@ def service_timestamp(dt: datetime | None) -> str | None:
     if dt is None:
         return None
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def is_loopback_host(host: str) -> bool:
+    """A host name that can only mean this machine: ``localhost`` (and ``*.localhost``, RFC 6761), 127.0.0.0/8,
+    ``::1`` (bracketed or not) and IPv4-mapped loopback. Never resolved: under DNS rebinding an attacker's name
+    resolves to 127.0.0.1 too, so only the name itself counts."""
+    import ipaddress
+
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(addr, "ipv4_mapped", None)
+    return (mapped or addr).is_loopback

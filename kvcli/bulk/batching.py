@@ -116,6 +116,7 @@ def prefetch(items: Iterable, depth: int = 2) -> Iterator:
     """
     import queue
     import threading
+    import time
 
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -152,4 +153,12 @@ def prefetch(items: Iterable, depth: int = 2) -> Iterator:
             yield item
     finally:
         stop.set()
-        thread.join(timeout=5)
+        # the producer must be gone before the interpreter can exit: a daemon thread still inside a read of a
+        # buffered stream then aborts the process ("_enter_buffered_busy"). It notices ``stop`` at its next put;
+        # a read blocked on a pipe is made to give up by the reader (see sources.base.CancellableReader).
+        deadline = time.monotonic() + 5
+        while thread.is_alive() and time.monotonic() < deadline:
+            try:
+                thread.join(timeout=0.1)
+            except KeyboardInterrupt:  # a second Ctrl-C: still wait for the reader thread
+                continue

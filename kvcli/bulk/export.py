@@ -23,6 +23,7 @@ import base64
 import json
 import math
 import os
+import stat
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -249,6 +250,16 @@ def key_path_problem(key: str) -> str | None:
     return None
 
 
+def _kind(mode: int) -> str:
+    """What a non-regular file is, for messages."""
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISLNK, "a symlink")):
+        if test(mode):
+            return name
+    return "something"
+
+
 class DirWriter:
     """Writes each item to ``root/<key>``; directories are opened with O_NOFOLLOW relative to their parent."""
 
@@ -292,12 +303,28 @@ class DirWriter:
                         "path_conflict", f"cannot create directory {d!r} for this key ({exc.strerror or exc})"
                     ) from None
                 opened.append(fd)
-            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+            # only ever write regular files: opening a FIFO for writing blocks until a reader comes (forever), and
+            # a device must not be written to. Checked before opening and again on what was opened (a race).
+            try:
+                existing = os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode
+            except FileNotFoundError:
+                existing = None
+            except OSError as exc:
+                raise Skip("path_conflict", f"cannot write the file ({exc.strerror or exc})") from None
+            if existing is not None and not stat.S_ISREG(existing):
+                raise Skip("path_conflict", f"{_kind(existing)} of that name is in the way (not a regular file); "
+                                            "remove it or export into another directory")
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | \
+                getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
             try:
                 out = os.open(name, flags, 0o644, dir_fd=fd)
             except OSError as exc:
                 raise Skip("path_conflict", f"cannot write the file ({exc.strerror or exc})") from None
             try:
+                mode = os.fstat(out).st_mode
+                if not stat.S_ISREG(mode):
+                    raise Skip("path_conflict", f"{_kind(mode)} of that name is in the way (not a regular file); "
+                                                "remove it or export into another directory")
                 view = memoryview(item.value)
                 while view:
                     n = os.write(out, view)

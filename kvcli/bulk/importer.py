@@ -36,6 +36,7 @@ from kvcli.api.errors import (
     TransportError,
 )
 from kvcli.bulk.batching import HTTP_MAX_BYTES, HTTP_MAX_ENTRIES, Chunk, batches, prefetch
+from kvcli.bulk.interrupts import NO_GATE, InterruptGate
 from kvcli.bulk.journal import Journal, ResumeState, skip_done
 from kvcli.bulk.records import Bad, Entry, where
 from kvcli.bulk.sources.base import Source
@@ -61,6 +62,8 @@ class ImportOptions:
     default_metadata: str | None = None
     default_ttl: int | None = None
     default_background_fetch: bool = False
+    #: after Ctrl-C, how long to wait for the chunks already sent before giving up on knowing their outcome
+    interrupt_wait: float = 30.0
 
 
 @dataclass
@@ -83,6 +86,19 @@ class ImportReport:
     dry_run: bool = False
     elapsed: float = 0.0
     notes: list[str] = field(default_factory=list)
+    #: chunks sent but not answered when an interrupted import stopped waiting: they may or may not be stored
+    in_flight: list[dict] = field(default_factory=list)
+
+    @property
+    def in_flight_entries(self) -> int:
+        return sum(c["entries"] for c in self.in_flight)
+
+    def add_in_flight(self, chunk: Chunk) -> None:
+        first, last = chunk.entries[0], chunk.entries[-1]
+        where_ = f"{first.file}:{first.line}-{last.line}" if first.line is not None and last.line is not None \
+            else f"{first.key!r} … {last.key!r}"
+        self.in_flight.append({"entries": len(chunk.entries), "where": where_, "first_key": first.key,
+                               "last_key": last.key, "line": first.line, "last_line": last.line})
 
     @property
     def complete(self) -> bool:
@@ -100,6 +116,26 @@ class ImportReport:
         err = {"code": code, "detail": reason, "title": f"error at {where(file, line)}", "key": key, "file": file}
         if line is not None:
             err["line"] = line
+        self.errors.append(err)
+
+    def add_batch_error(self, entries: list[Entry], *, code: str, reason: str) -> None:
+        """Every entry of a batch failed for one cause (the request failed): one error, with the range it covered."""
+        self.failed += len(entries)
+        if len(self.errors) >= MAX_REPORTED_ERRORS:
+            self.errors_omitted += 1
+            return
+        first, last = entries[0], entries[-1]
+        if first.file == last.file and first.line is not None and last.line is not None:
+            lines = f"{first.line}-{last.line}" if last.line != first.line else str(first.line)
+            place = f"{first.file}:{lines}"
+        else:
+            place = f"{self.source} (keys {first.key!r} … {last.key!r})"
+        err: dict = {"code": code, "detail": reason, "title": f"error at {place}", "key": None, "file": first.file,
+                     "entries": len(entries), "first_key": first.key, "last_key": last.key}
+        if first.line is not None:
+            err["line"] = first.line
+        if last.line is not None:
+            err["last_line"] = last.line
         self.errors.append(err)
 
     def to_json(self) -> dict:
@@ -120,6 +156,8 @@ class ImportReport:
         }
         if self.errors_omitted:
             out["errors_omitted"] = self.errors_omitted
+        if self.in_flight:
+            out["in_flight"] = self.in_flight
         if self.resumed:
             out["resumed"] = True
             out["earlier_written"] = self.earlier_written
@@ -171,11 +209,32 @@ class FailedOut:
 
 # ---------------------------------------------------------------------------------------------------- sink
 @dataclass
+class BatchFailure:
+    """A request that failed as a whole (after the adapter's retries): all its entries failed for one cause."""
+
+    entries: list[Entry]
+    code: str
+    reason: str
+
+    @property
+    def server_side(self) -> bool:
+        return self.code.startswith("5")
+
+
+Failure = tuple[Entry | None, str, str]  # one entry the backend rejected: (entry, code, reason)
+
+
+@dataclass
 class ChunkOutcome:
     chunk: Chunk
     written: int = 0
-    failures: list[tuple[Entry | None, str, str]] = field(default_factory=list)  # (entry, code, reason)
+    failures: list[Failure] = field(default_factory=list)
+    batch_failures: list[BatchFailure] = field(default_factory=list)
     fatal: KvcliError | None = None
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures) + sum(len(b.entries) for b in self.batch_failures)
 
 
 def _code(exc: KvcliError) -> str:
@@ -183,8 +242,11 @@ def _code(exc: KvcliError) -> str:
     return str(status) if status else type(exc).__name__
 
 
-def send_entries(api, store_id: str, entries: list[Entry]) -> tuple[int, list[tuple[Entry | None, str, str]]]:
+def send_entries(api, store_id: str, entries: list[Entry]) -> tuple[int, list[Failure | BatchFailure]]:
     """Write entries with one put_batch call; split on 413. Returns (written, failures); FATAL errors propagate.
+
+    A request that failed as a whole is one :class:`BatchFailure`; entries the backend rejected one by one are
+    ``(entry, code, reason)`` tuples.
 
     :class:`Entry` has the attributes of :class:`~kvcli.api.models.BatchEntry` (key, value, metadata, ttl,
     background_fetch), which is all adapters read, so chunks are passed as they are instead of being copied.
@@ -202,8 +264,8 @@ def send_entries(api, store_id: str, entries: list[Entry]) -> tuple[int, list[tu
         return 0, [(entries[0], _code(exc), exc.message)]
     except ApiError as exc:
         reason = exc.message + (f" ({exc.detail})" if exc.detail and exc.detail not in exc.message else "")
-        return 0, [(e, _code(exc), f"batch request failed: {reason}") for e in entries]
-    failures: list[tuple[Entry | None, str, str]] = []
+        return 0, [BatchFailure(entries, _code(exc), f"batch request failed: {reason}")]
+    failures: list[Failure | BatchFailure] = []
     failed_idx: set[int] = set()
     by_key: dict[str, list[int]] | None = None
     for err in result.errors:
@@ -237,9 +299,15 @@ def send_chunk(api, store_id: str, chunk: Chunk, encode: bool = False) -> ChunkO
     if encode:
         encode_wire(chunk.entries)
     try:
-        out.written, out.failures = send_entries(api, store_id, chunk.entries)
+        out.written, failures = send_entries(api, store_id, chunk.entries)
     except FATAL as exc:
         out.fatal = exc
+        return out
+    for f in failures:
+        if isinstance(f, BatchFailure):
+            out.batch_failures.append(f)
+        else:
+            out.failures.append(f)
     return out
 
 
@@ -274,8 +342,14 @@ class Importer:
         failed_out: FailedOut | None = None,
         on_progress: Callable[[ImportReport], None] | None = None,
         inline: bool | None = None,
+        interrupts: InterruptGate = NO_GATE,
+        on_interrupt: Callable[[int], None] | None = None,
     ) -> None:
         self.api = api
+        #: where Ctrl-C may stop the import (the CLI defers it to points where nothing is half-accounted)
+        self.interrupts = interrupts
+        #: called with the number of chunks in flight when an interrupt makes the import wait for them
+        self.on_interrupt = on_interrupt
         self.finished = False  # the import reached the end of its input
         self.store_id = store_id
         self.source = source
@@ -311,21 +385,30 @@ class Importer:
             self.failed_out.write_bad(bad)
 
     def _outcome(self, out: ChunkOutcome) -> None:
-        if out.fatal is None and out.chunk.entries and out.written == 0 and \
-                len(out.failures) == len(out.chunk.entries) and all(c.startswith("5") for _, c, _ in out.failures):
+        # every entry failed because the requests failed with a 5xx (after the adapter's retries)
+        server_down = out.fatal is None and out.chunk.entries and out.written == 0 and not out.failures and \
+            out.batch_failures and all(b.server_side for b in out.batch_failures)
+        if server_down:
             self._server_streak += 1
             if self._server_streak >= SERVER_ERROR_STREAK:  # the backend is down: stop; --resume re-sends this chunk
-                code, reason = out.failures[0][1], out.failures[0][2].removeprefix("batch request failed: ")
+                first = out.batch_failures[0]
+                reason = first.reason.removeprefix("batch request failed: ")
                 out.fatal = ServerError(f"{SERVER_ERROR_STREAK} chunks in a row failed: {reason}",
                                         "the API is failing; try again later",
-                                        status=int(code) if code.isdigit() else None)
-                out.failures = []
+                                        status=int(first.code) if first.code.isdigit() else None)
+                out.batch_failures = []
         elif out.fatal is None:
             self._server_streak = 0
         r = self.report
         r.chunks += 1
         r.written += out.written
         failed_bytes = 0
+        for batch in out.batch_failures:
+            r.add_batch_error(batch.entries, code=batch.code, reason=batch.reason)
+            for entry in batch.entries:
+                failed_bytes += len(entry.value or b"")
+                if self.failed_out is not None:
+                    self.failed_out.write_entry(entry)
         for entry, code, reason in out.failures:
             if entry is None:
                 r.add_error(key=None, file=self.source.label, line=None, code=code, reason=reason)
@@ -336,8 +419,9 @@ class Importer:
                 self.failed_out.write_entry(entry)
         if out.fatal is None:  # a chunk stopped by a fatal error wrote nothing
             r.bytes += out.chunk.value_bytes - failed_bytes
-        if out.fatal is None and self.journal is not None:
-            self.journal.record(out.chunk, out.written, len(out.failures) + len(out.chunk.bad))
+        # a chunk refused whole by a failing server is not recorded as done: --resume sends it again
+        if out.fatal is None and self.journal is not None and not server_down:
+            self.journal.record(out.chunk, out.written, out.failed + len(out.chunk.bad))
 
     # -------------------------------------------------------------------------------------------- running
     def _records(self):
@@ -407,9 +491,16 @@ class Importer:
             self.report.stopped = exc.message
         self.fatal = exc
 
+    def _next(self, it):
+        """The next chunk (None at the end); reading is a point where Ctrl-C may stop the import at once."""
+        with self.interrupts.open():
+            return next(it, None)
+
     def _run_inline(self, chunks) -> None:
+        it = iter(chunks)
         try:
-            for chunk in chunks:
+            while (chunk := self._next(it)) is not None:
+                # from here to the next _next(), a Ctrl-C waits: the chunk's write and its accounting are one step
                 if not self._admit(chunk):
                     break
                 if self.options.dry_run:
@@ -436,11 +527,14 @@ class Importer:
             self._stop_fatal(exc)
         except OSError as exc:  # reading the input failed part-way (a dying pipe, a disk error)
             self._stop_fatal(self._unreadable(exc))
+        finally:
+            _close(it)  # stops a prefetching reader thread now, not whenever the generator is collected
 
     def _run_pool(self, chunks) -> None:
         opts = self.options
+        gate = self.interrupts
         pool = ThreadPoolExecutor(max_workers=opts.concurrency, thread_name_prefix="kvcli-import")
-        pending: dict[Future, Chunk] = {}
+        pending: dict[Future, Chunk] = {}  # every chunk handed to the pool and not yet accounted for
         inflight_keys: dict[str, Future] = {}
 
         def collect(done) -> None:
@@ -458,9 +552,14 @@ class Importer:
                     self._stop_fatal(out.fatal)
             self._progress()
 
+        def wait_open(futures, **kw):
+            with gate.open():  # waiting is a point where Ctrl-C may stop the import at once
+                return wait(futures, **kw)[0]
+
+        it = iter(chunks)
         try:
             try:
-                for chunk in chunks:
+                while (chunk := self._next(it)) is not None:
                     if not self._admit(chunk):
                         break
                     if not chunk.entries:
@@ -470,14 +569,13 @@ class Importer:
                     # a key still in flight in an earlier chunk must be written first (input order wins)
                     blockers = {inflight_keys[e.key] for e in chunk.entries if e.key in inflight_keys}
                     if blockers:
-                        collect(wait(blockers)[0])
+                        collect(wait_open(blockers))
                     fut = pool.submit(send_chunk, self.api, self.store_id, chunk, opts.encode_lines)
                     pending[fut] = chunk
                     for e in chunk.entries:
                         inflight_keys[e.key] = fut
                     while len(pending) >= opts.concurrency:
-                        done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-                        collect(done)
+                        collect(wait_open(list(pending), return_when=FIRST_COMPLETED))
                     if self.fatal is not None or self._over_limit():
                         break
             except KvcliError as exc:  # the source cannot be read further
@@ -487,19 +585,36 @@ class Importer:
             if self._over_limit() and self.report.stopped is None:
                 self.report.stopped = f"more than {opts.max_errors} entries failed (--max-errors)"
             while pending:
-                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-                collect(done)
+                collect(wait_open(list(pending), return_when=FIRST_COMPLETED))
             pool.shutdown(wait=True)
         except KeyboardInterrupt:
             self.report.stopped = "interrupted"
+            gate.acknowledge()
             pool.shutdown(wait=False, cancel_futures=True)
-            # record the chunks already sent; a second Ctrl-C abandons them (they are re-sent on resume)
-            running = [f for f in pending if not f.cancelled()]
-            for f in [f for f in pending if f.cancelled()]:
+            for f in [f for f in pending if f.cancelled()]:  # never started: nothing was sent
                 pending.pop(f)
+            # the chunks already sent are waited for and accounted for; a second Ctrl-C (or a long wait) stops
+            # waiting, and the summary names the chunks left in flight (--resume sends them again)
             try:
-                done, _ = wait(running, timeout=30)
-                collect([f for f in done])
+                if pending and self.on_interrupt is not None:
+                    self.on_interrupt(len(pending))
+                with gate.open():
+                    wait(list(pending), timeout=opts.interrupt_wait)
             except KeyboardInterrupt:
                 pass
+            collect([f for f in list(pending) if f.done()])
+            for chunk in sorted(pending.values(), key=lambda c: c.start):
+                self.report.add_in_flight(chunk)
+            if pending:
+                from kvcli.bulk import interrupts
+
+                interrupts.abandoned_threads = True
             raise Interrupted("import interrupted") from None
+        finally:
+            _close(it)
+
+
+def _close(it) -> None:
+    close = getattr(it, "close", None)
+    if close is not None:
+        close()

@@ -31,7 +31,7 @@ from kvcli.api.port import iter_keys
 from kvcli.api.validation import max_value_bytes
 from kvcli.bulk.records import Bad, Entry
 from kvcli.bulk.sources.base import ResumePoint, Source
-from kvcli.bulk.sources.directory import DirSource
+from kvcli.bulk.sources.directory import DirSource, Unreadable, open_regular
 
 HASH_FIELD = "kvcli-sha256"
 _READ = 1 << 20
@@ -39,7 +39,7 @@ _READ = 1 << 20
 
 def file_sha256(path: str) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         while True:
             block = fh.read(_READ)
             if not block:
@@ -85,6 +85,14 @@ class Plan:
     reasons: dict[str, str] = field(default_factory=dict)  # key -> why it is updated
     errors: list[dict] = field(default_factory=list)  # keys that could not be compared
     notes: list[str] = field(default_factory=list)
+    #: parts of the directory that could not be read: their keys are neither compared nor deleted
+    unreadable: list[Unreadable] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # keys --delete would have removed, kept as they may have a file
+
+    @property
+    def complete(self) -> bool:
+        """Whether the whole directory was read (else the plan covers only what could be)."""
+        return not self.unreadable
 
     def counts(self) -> dict[str, int]:
         return {
@@ -105,6 +113,8 @@ class Plan:
         if with_unchanged:
             out["unchanged"] = self.unchanged
         out["errors"] = self.errors
+        out["unreadable"] = [{"path": u.path, "detail": u.reason} for u in self.unreadable]
+        out["kept"] = self.kept
         return out
 
 
@@ -140,14 +150,18 @@ def make_plan(
     """Compare the directory with the store; change nothing."""
     files, src = local_files(directory, allow_hidden=allow_hidden)
     wanted = {prefix + k: f for k, f in files.items()}
-    plan = Plan(notes=list(src.notes))
+    plan = Plan(notes=list(src.notes), unreadable=list(src.unreadable))
     present: list[str] = []
     for page in iter_keys(api, store_id, prefix=prefix or None):
         for key in page.items:
             if key in wanted:
                 present.append(key)
             elif delete:
-                plan.delete.append(key)
+                rel = key[len(prefix):]
+                if any(u.covers(rel) for u in plan.unreadable):
+                    plan.kept.append(key)  # its file may exist where the directory could not be read
+                else:
+                    plan.delete.append(key)
     present_set = set(present)
     plan.add = sorted(k for k in wanted if k not in present_set)
 
@@ -203,7 +217,7 @@ class PlannedUploads(Source):
         for ordinal, key in enumerate(self.keys):
             f = self.files[key]
             try:
-                with open(f.path, "rb") as fh:
+                with open_regular(f.path) as fh:
                     data = fh.read(limit + 1)  # never more than the limit: a bigger file is refused unread
             except OSError as exc:
                 yield Bad(f"cannot read {f.path}: {exc.strerror}", f.path, None, ordinal, key=key, code="unreadable")

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 
 from kvcli.api import validation
 from kvcli.bulk.records import Bad, Entry, Record
+from kvcli.bulk.sources.directory import open_regular
 
 
 def _bad(entry: Entry, reason: str, code: str) -> Bad:
@@ -25,7 +26,7 @@ def load_value(entry: Entry, limit: int) -> str | None:
     if entry.size is not None and entry.size > limit:
         return f"value is {entry.size} bytes; the limit is {limit} bytes"
     try:
-        with open(entry.path, "rb") as fh:  # type: ignore[arg-type]
+        with open_regular(entry.path) as fh:  # type: ignore[arg-type]
             data = fh.read(limit + 1)
     except OSError as exc:
         return f"cannot read {entry.path}: {exc.strerror}"

@@ -168,8 +168,10 @@ def run_import(
 ) -> int:
     """Bulk import for ``kv-store-entry create --file/--stdin/--dir``. Returns the exit code (0); failures raise."""
     from kvcli.api import validation
+    from kvcli.api.errors import Interrupted
     from kvcli.bulk import batching
     from kvcli.bulk.importer import FailedOut, Importer, ImportOptions
+    from kvcli.bulk.interrupts import SignalGate
     from kvcli.bulk.journal import Journal
     from kvcli.bulk.sources import open_source
 
@@ -201,6 +203,7 @@ def run_import(
 
     state = State.current()
     stream = None
+    stop_reading = threading.Event()
     if stdin:
         try:
             tty = sys.stdin.isatty()
@@ -208,7 +211,10 @@ def run_import(
             tty = False
         if tty:
             raise UsageError("unable to read from STDIN", "provide data to STDIN, or use --file to read from a file")
-        stream = sys.stdin.buffer
+        from kvcli.bulk.sources.base import cancellable_stdin
+
+        # a reader thread blocked on stdin is told to give up when Ctrl-C comes (see SignalGate(on_signal=…))
+        stream = cancellable_stdin(sys.stdin.buffer, stop_reading)
     source, note = open_source(
         file=file, stream=stream, directory=dir, fmt=format, toml_store=toml_store, recursive=recursive,
         allow_hidden=dir_allow_hidden,
@@ -264,38 +270,59 @@ def run_import(
             raise UsageError(f"cannot write --failed-out {failed_out}: {exc.strerror}",
                              "check that its directory exists and is writable") from None
 
-    show = _progress_enabled(state)
-    if show and dir is not None and hasattr(source, "count_bytes"):
-        source.count_bytes()
-    bar = Progress("Importing", source.total_bytes, show)
-
-    def on_progress(report) -> None:
-        done = report.written + report.failed
-        bar.update(source.position(), f"{done:,} entries" if not dry_run else f"{report.valid:,} valid")
-
-    importer = Importer(
-        api, sid, source, options=options, journal=journal, resume=resume_state,
-        failed_out=FailedOut(fo_handle) if fo_handle is not None else None,
-        on_progress=on_progress if show else None,
-    )
-    interrupted: KvcliError | None = None
+    # Ctrl-C and SIGTERM are deferred to the points where nothing is half-accounted, until the summary is out:
+    # what it reports written is exactly what is stored. The progress bar (whose refresh thread writes to stderr)
+    # is stopped on every way out, so no thread writes to a stream while the interpreter exits.
+    gate = SignalGate(on_signal=stop_reading.set).install()
+    bar: Progress | None = None
     try:
-        with _sigterm_as_interrupt():
+        show = _progress_enabled(state)
+        if show and dir is not None and hasattr(source, "count_bytes"):
+            with gate.open():  # a long walk of a big tree can be interrupted at once
+                source.count_bytes()
+        bar = Progress("Importing", source.total_bytes, show)
+
+        def on_progress(report) -> None:
+            done = report.written + report.failed
+            bar.update(source.position(), f"{done:,} entries" if not dry_run else f"{report.valid:,} valid")
+
+        importer = Importer(
+            api, sid, source, options=options, journal=journal, resume=resume_state,
+            failed_out=FailedOut(fo_handle) if fo_handle is not None else None,
+            on_progress=on_progress if show else None, interrupts=gate,
+            on_interrupt=lambda n: message(f"Interrupted: waiting for the {n} batches already sent (Ctrl-C again to "
+                                           "stop waiting)"),
+        )
+        interrupted: KvcliError | None = None
+        try:
             importer.run()
-    except KvcliError as exc:  # Interrupted
-        interrupted = exc
+        except KvcliError as exc:  # Interrupted
+            interrupted = exc
+        finally:
+            bar.stop()
+            if fo_handle is not None:
+                fo_handle.close()
+        report = importer.report
+        if interrupted is None and gate.pending:  # Ctrl-C while the last chunk was written: it is all there
+            interrupted = Interrupted("import interrupted (it had finished)" if importer.finished else
+                                      "import interrupted")
+        summary = {"store_id": sid, **report.to_json()}
+        if json_out:
+            emit_json(summary)
+        _render_import(report, json_out=json_out, failed_out=failed_out, journal=journal is not None,
+                       stopped_by_error=importer.fatal is not None or interrupted is not None)
     finally:
-        bar.stop()
+        if bar is not None:
+            bar.stop()
         if fo_handle is not None:
             fo_handle.close()
-    report = importer.report
-    summary = {"store_id": sid, **report.to_json()}
-    if json_out:
-        emit_json(summary)
-    _render_import(report, json_out=json_out, failed_out=failed_out, journal=journal is not None)
+        gate.uninstall()
 
     if interrupted is not None:
-        interrupted.hint = "re-run the same command with --resume to continue" if journal else None
+        if importer.finished:
+            interrupted.hint = None
+        else:
+            interrupted.hint = "re-run the same command with --resume to continue" if journal else None
         raise interrupted
     if importer.fatal is not None:
         exc = importer.fatal
@@ -324,13 +351,24 @@ def run_import(
     return 0
 
 
-def _render_import(report, *, json_out: bool, failed_out: str | None, journal: bool) -> None:
-    """The human summary on stderr (errors first, then the counts line). Silent with -q except for errors."""
+def _render_import(report, *, json_out: bool, failed_out: str | None, journal: bool,
+                   stopped_by_error: bool = False) -> None:
+    """The human summary on stderr (errors first, then the counts line).
+
+    A batch that failed as a whole is one line with the range it covered. With -q only errors are shown, and the
+    counts line when the import did not succeed; a stopped import's batch failures are left to its Error line.
+    """
+    quiet = State.current().quiet
     if not json_out:
-        for e in report.errors[:50]:
+        shown = [e for e in report.errors if not (quiet and stopped_by_error and "entries" in e)]
+        for e in shown[:50]:
+            place = e["title"][len("error at "):]
+            if "entries" in e:
+                err(f"{place}: {e['entries']} entries not written: {e['detail']}")
+                continue
             key = f" key {e['key']!r}:" if e.get("key") is not None else ""
-            err(f"{e['title'][len('error at '):]}:{key} {e['detail']}")
-        more = len(report.errors) - 50 + report.errors_omitted
+            err(f"{place}:{key} {e['detail']}")
+        more = len(shown) - 50 + report.errors_omitted
         if more > 0:
             err(f"… and {more} more errors" + (f" (all failed entries are in {failed_out})" if failed_out else ""))
     for note in report.notes:
@@ -340,12 +378,21 @@ def _render_import(report, *, json_out: bool, failed_out: str | None, journal: b
         f" ({report.invalid:,} invalid)" if report.invalid else "")]
     if report.skipped or report.resumed:
         parts.append(f"skipped {report.skipped:,} (done earlier)")
+    if report.in_flight:
+        n = report.in_flight_entries
+        where = ", ".join(c["where"] for c in report.in_flight[:3]) + (", …" if len(report.in_flight) > 3 else "")
+        err(f"{n:,} entries were still in flight when the import stopped waiting for them ({where}): they may or "
+            "may not be stored" + ("; --resume sends them again" if journal else ""))
+        parts.append(f"in flight {n:,}")
     line = f"Import summary: {', '.join(parts)}; {_human_bytes(report.bytes)} in {report.elapsed:.2f}s"
     if report.written:
         line += f" ({rate:,.0f} entries/s)"
     if report.dry_run:
         line = f"Dry run: {report.valid:,} valid, {report.invalid:,} invalid; nothing was written"
-    message(line)
+    if quiet and not report.ok and not json_out:
+        err(line)  # what was written is part of the error
+    else:
+        message(line)
     if report.stopped and journal and report.stopped != "interrupted":
         message("Progress was recorded; re-run with --resume to continue after what was done")
     elif report.stopped == "interrupted" and journal:
@@ -526,6 +573,9 @@ def sync_cmd(
     for note in plan.notes:
         warning(note)
     counts = plan.counts()
+    if not json_out:
+        for u in plan.unreadable:
+            err(f"cannot read {u.path}: {u.reason}; its keys are neither updated nor deleted")
     if dry_run:
         if json_out:
             emit_json({"store_id": sid, "dry_run": True, **plan.to_json()})
@@ -544,6 +594,8 @@ def sync_cmd(
                 f"Plan: {counts['add']} to add, {counts['update']} to update, {counts['delete']} to delete, "
                 f"{counts['unchanged']} unchanged (dry run: nothing was changed)"
             )
+        if plan.unreadable:
+            raise _unreadable_error(plan, dry_run=True)
         return 0
 
     if plan.delete and not state.confirm(f"sync will delete {len(plan.delete)} keys from KV Store '{sid}'"):
@@ -577,10 +629,17 @@ def sync_cmd(
                               max_errors=max(1, len(plan.delete)))
     errors = list(plan.errors)
     if report is not None:
-        errors.extend({"key": e.get("key"), "detail": e["detail"]} for e in report.errors)
+        for e in report.errors:
+            if "entries" in e:  # a whole batch failed: one error for its files
+                errors.append({"key": None, "keys": [e["first_key"], e["last_key"]], "entries": e["entries"],
+                               "detail": f"{e['entries']} files ({e['first_key']!r} … {e['last_key']!r}) not "
+                                         f"uploaded: {e['detail']}"})
+            else:
+                errors.append({"key": e.get("key"), "detail": e["detail"]})
     if deleted is not None:
         errors.extend({"key": k, "detail": m} for k, m in deleted.errors)
     uploaded = report.written if report is not None else 0
+    failed = sum(e.get("entries", 1) for e in errors)
     summary = {
         "store_id": sid,
         "success": not errors,
@@ -588,21 +647,42 @@ def sync_cmd(
         "uploaded": uploaded,
         "deleted": deleted.deleted if deleted is not None else 0,
         "unchanged": counts["unchanged"],
-        "failed": len(errors),
+        "failed": failed,
         "errors": errors,
+        "complete": plan.complete,
+        "unreadable": [{"path": u.path, "detail": u.reason} for u in plan.unreadable],
+        "kept": plan.kept,
     }
     if json_out:
         emit_json(summary)
     else:
         for e in errors[:50]:
-            err(f"failed: {e['key']!r}: {e['detail']}")
+            err(f"failed: {e['detail']}" if e.get("key") is None else f"failed: {e['key']!r}: {e['detail']}")
     message(
         f"Sync summary: uploaded {uploaded} ({counts['add']} new, {counts['update']} changed), "
-        f"deleted {summary['deleted']}, unchanged {counts['unchanged']}, failed {len(errors)}"
+        f"deleted {summary['deleted']}, unchanged {counts['unchanged']}, failed {failed}"
+        + (f"; partial: {len(plan.unreadable)} unreadable paths were skipped and {len(plan.kept)} keys under them "
+           "kept" if plan.unreadable else "")
     )
+    if plan.unreadable:
+        exc = _unreadable_error(plan, dry_run=False)
+        exc.summary = summary
+        raise exc
     if errors:
-        raise PartialFailure(f"sync incomplete: {len(errors)} keys failed", "re-run sync to retry them",
+        raise PartialFailure(f"sync incomplete: {failed} keys failed", "re-run sync to retry them",
                              summary=summary)
     if not json_out:
         success(f"KV Store '{sid}' matches {dir_}")
     return 0
+
+
+def _unreadable_error(plan, *, dry_run: bool) -> PartialFailure:
+    """The error of a sync that could not read part of its directory (the keys under it were kept)."""
+    first = plan.unreadable[0]
+    more = f" and {len(plan.unreadable) - 1} more paths" if len(plan.unreadable) > 1 else ""
+    done = "planned" if dry_run else "synced"
+    return PartialFailure(
+        f"sync incomplete (partial): cannot read {first.path} ({first.reason}){more}; only what could be read was "
+        f"{done}, and the {len(plan.kept)} keys under unreadable paths were kept",
+        "make the paths readable (check their permissions) and sync again",
+    )

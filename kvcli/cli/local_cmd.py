@@ -56,6 +56,16 @@ def serve(
             help="Require this Fastly-Key on every request (others get 401). Also $KVCLI_SERVE_TOKEN.",
         ),
     ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            metavar="NAME",
+            show_default=False,
+            help="Also answer requests for this Host name (repeatable). On a loopback address the server answers "
+            "only localhost, 127.0.0.1 and ::1, so that web pages cannot reach it by DNS rebinding.",
+        ),
+    ] = None,
     access_log: Annotated[bool, typer.Option("--access-log", help="Log every request on stderr.")] = False,
 ) -> None:
     """Serve the embedded backend as the Fastly KV store API, for the official Fastly CLI and API clients.
@@ -65,6 +75,8 @@ def serve(
 
     Example: kvcli local serve --port 7676 --token secret
     """
+    import os
+
     from kvcli.cli.state import err, write_line
     from kvcli.config import data_dir as default_data_dir
     from kvcli.local import serve as runner
@@ -73,12 +85,27 @@ def serve(
 
     if token is not None and not token:
         raise UsageError("--token is empty", "pass a non-empty token, or leave --token out to accept any key")
+    if token is None and os.environ.get("KVCLI_SERVE_TOKEN") == "":
+        # click reads an empty variable as "not set": that would silently start a server open to any key
+        raise UsageError(
+            "KVCLI_SERVE_TOKEN is set but empty",
+            "set it to the token to require, or run 'unset KVCLI_SERVE_TOKEN' to accept any key",
+        )
+    allowed = [_allowed_host(name) for name in allow_host or ()]
+    limits = runner.Limits.from_env()
     loopback = runner.is_loopback(host)
     sock = runner.bind(host, port)  # before opening the database: a busy port fails fast
     try:
         engine = Engine.in_dir(data_dir if data_dir is not None else default_data_dir())
-        app = create_app(engine, token=token)
         url = runner.url_for(host, sock.getsockname()[1])
+        # on a loopback bind only loopback Host names (and --allow-host ones) are answered: DNS rebinding
+        app = create_app(
+            engine,
+            token=token,
+            base_url=url,
+            allowed_hosts=allowed if loopback else None,
+            read_timeout=limits.read_timeout,
+        )
         if not loopback and token is None:
             write_line(  # kvcli's own colour: not passed through err(), which escapes control characters
                 _loud("WARNING:") + f" listening on {host}, which is not a loopback address, WITHOUT a token: anyone "
@@ -92,10 +119,31 @@ def serve(
         err("  Stop with Ctrl-C.")
         sys.stdout.write(url + "\n")
         sys.stdout.flush()
-        runner.run(app, sock, access_log=access_log)
+        runner.run(app, sock, access_log=access_log, limits=limits)
     finally:
         sock.close()
     err("Stopped.")
+
+
+def _allowed_host(name: str) -> str:
+    """An --allow-host value: a host name or an IP address (an IPv6 one in brackets or not), without a port."""
+    import ipaddress
+    import re
+
+    bare = name.strip()
+    if bare.startswith("[") and bare.endswith("]"):
+        bare = bare[1:-1]
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        pass
+    label = r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?"
+    if len(bare) > 253 or not re.fullmatch(rf"{label}(\.{label})*\.?", bare):
+        raise UsageError(
+            f"--allow-host {name!r} is not a host name or an IP address",
+            "pass a name such as kv.internal (no scheme, path or port); repeat --allow-host for several",
+        )
+    return bare.lower().rstrip(".")
 
 
 def _loud(text: str) -> str:

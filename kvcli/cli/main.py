@@ -300,4 +300,17 @@ def _usage_error(exc: click.UsageError) -> int:
 def main() -> None:
     from kvcli.cli.core import finish
 
-    finish(run(sys.argv[1:]))
+    code = run(sys.argv[1:])
+    interrupts = sys.modules.get("kvcli.bulk.interrupts")
+    if interrupts is not None and interrupts.abandoned_threads:
+        # an interrupted import left requests in flight (its summary names them): exit now rather than join their
+        # threads, which would wait for the network
+        import os
+
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    finish(code)

@@ -6,10 +6,12 @@ from typing import Annotated
 
 import typer
 
+from kvcli.api.errors import UsageError
 from kvcli.api.models import SERVICE_TYPES
 from kvcli.cli.options import JsonOpt, human_time
 from kvcli.cli.resource_link import app as resource_link_app
 from kvcli.cli.service_options import (
+    AutocloneOpt,
     ServiceIdOpt,
     ServiceNameOpt,
     VersionOpt,
@@ -22,11 +24,13 @@ from kvcli.cli.state import State, emit_json, message, print_fields, print_table
 
 app = typer.Typer(
     name="service",
-    help="Create, list, describe and delete services; manage their versions and resource links.",
+    help="Create, list, describe, update and delete services; manage their versions and resource links.",
     no_args_is_help=True,
 )
 version_app = typer.Typer(
-    name="version", help="List, clone, activate, deactivate and lock service versions.", no_args_is_help=True
+    name="version",
+    help="List, update, clone, activate, deactivate and lock service versions.",
+    no_args_is_help=True,
 )
 app.add_typer(version_app, name="version")
 app.add_typer(resource_link_app, name="resource-link")
@@ -130,6 +134,33 @@ def get(service_id: ServiceIdOpt = None, service_name: ServiceNameOpt = None, js
     _describe(service_id, service_name, json_out)
 
 
+@app.command("update")
+def update(
+    service_id: ServiceIdOpt = None,
+    service_name: ServiceNameOpt = None,
+    name: Annotated[
+        str | None, typer.Option("--name", "-n", help="New name of the service.", show_default=False)
+    ] = None,
+    comment: Annotated[
+        str | None, typer.Option("--comment", help='New comment ("" clears it).', show_default=False)
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Rename a service and/or change its comment (at least one of --name, --comment).
+
+    Example: kvcli service update --service-name my-app --name my-renamed-app --comment "KV only"
+    """
+    if name is None and comment is None:
+        raise UsageError("nothing to update", "pass --name NEW_NAME and/or --comment TEXT")
+    api = State.current().api(writes=True)
+    sid = resolve_service_id(api, service_id, service_name)
+    svc = api.update_service(sid, name=name, comment=comment)
+    if json_out:
+        emit_json(service_json(svc))
+    else:
+        success(f"Updated service {svc.id}")
+
+
 @app.command("delete")
 def delete(
     service_id: ServiceIdOpt = None,
@@ -182,6 +213,30 @@ def version_list(service_id: ServiceIdOpt = None, service_name: ServiceNameOpt =
         emit_json([version_json(v) for v in versions])
         return
     _versions_table(versions, title=f"Service {sid}")
+
+
+@version_app.command("update")
+def version_update(
+    version: VersionOpt,
+    comment: Annotated[str, typer.Option("--comment", help='New comment ("" clears it).', show_default=False)],
+    service_id: ServiceIdOpt = None,
+    service_name: ServiceNameOpt = None,
+    autoclone: AutocloneOpt = False,
+    json_out: JsonOpt = False,
+):
+    """Change the comment of a version (an active or locked one only with --autoclone: its clone is changed).
+
+    Example: kvcli service version update --service-id SVC --version latest --comment "add the config store"
+    """
+    from kvcli.cli.resource_link import _editable
+
+    api = State.current().api(writes=True)
+    sid, number = _editable(api, service_id, service_name, version, autoclone)
+    done = api.update_version(sid, number, comment)
+    if json_out:
+        emit_json(version_json(done))
+    else:
+        success(f"Updated service {sid} version {done.number}")
 
 
 @version_app.command("clone")

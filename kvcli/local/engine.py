@@ -30,7 +30,7 @@ from kvcli.api.models import (
     Store,
 )
 from kvcli.api.wire import DEFAULT_LIST_LIMIT, decode_cursor, encode_cursor
-from kvcli.local.services import SERVICES_MIGRATION, ServicesMixin
+from kvcli.local.services import DELETED_SERVICES_MIGRATION, SERVICES_MIGRATION, ServicesMixin
 
 DB_FILENAME = "kvcli.db"
 BUSY_TIMEOUT_MS = 60_000
@@ -60,6 +60,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX items_expiry ON items(expires_at) WHERE expires_at IS NOT NULL;
     """,
     SERVICES_MIGRATION,  # 1 → 2: services, service_versions, resource_links (kvcli/local/services.py)
+    DELETED_SERVICES_MIGRATION,  # 2 → 3: deleted_services (kvcli/local/services.py)
 ]
 
 

@@ -3,11 +3,80 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import signal
 import socket
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from kvcli.api.errors import UsageError
+
+#: file descriptors kept free of client connections (SQLite connections, the database, WAL and shm files per worker
+#: thread, the listening socket, stdio)
+FD_RESERVE = 160
+#: errno values of accept() that mean "out of a resource", logged once per interval
+#: connections over the limit kept while every connection is in a request (they get 503 from uvicorn)
+OVERFLOW = 32
+#: the listening socket's backlog
+BACKLOG = 2048
+RESOURCE_ERRNOS = frozenset({24, 23, 105, 12})  # EMFILE, ENFILE, ENOBUFS, ENOMEM
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one client may hold of the server. Each comes from a ``KVCLI_SERVE_*`` variable (see docs/local-serve.md)
+    so that it can be tuned, and tests can use short ones."""
+
+    max_connections: int = 512  # open connections; over it, the longest-waiting idle one is closed
+    header_timeout: float = 10.0  # seconds for a request's headers to arrive (from connect or the previous answer)
+    keep_alive: float = 5.0  # seconds an idle keep-alive connection stays open
+    read_timeout: float = 60.0  # seconds a request body may go without sending data (then 408)
+    log_interval: float = 60.0  # seconds between two reports of the same resource problem
+    max_header_bytes: int = 64 * 1024  # a request's headers
+
+    ENV = {
+        "max_connections": "KVCLI_SERVE_MAX_CONNECTIONS",
+        "header_timeout": "KVCLI_SERVE_HEADER_TIMEOUT",
+        "keep_alive": "KVCLI_SERVE_KEEP_ALIVE",
+        "read_timeout": "KVCLI_SERVE_READ_TIMEOUT",
+        "log_interval": "KVCLI_SERVE_LOG_INTERVAL",
+    }
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Limits:
+        """The limits, from the environment; the default connection limit stays below the open-file limit."""
+        values: dict[str, Any] = {}
+        for name, var in cls.ENV.items():
+            raw = env.get(var, "").strip()
+            if not raw:
+                continue
+            kind = int if name == "max_connections" else float
+            try:
+                value = kind(raw)
+            except ValueError:
+                value = 0
+            if not value > 0 or value != value or value == float("inf"):
+                raise UsageError(
+                    f"invalid {var}={raw!r}",
+                    f"set it to a positive {'whole number' if kind is int else 'number of seconds'}, or unset it",
+                )
+            values[name] = value
+        if "max_connections" not in values:
+            values["max_connections"] = min(cls.max_connections, max(16, open_file_limit() - FD_RESERVE))
+        return cls(**values)
+
+
+def open_file_limit() -> int:
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):  # pragma: no cover - not POSIX
+        return 1024
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
 
 
 def is_loopback(host: str) -> bool:
@@ -38,7 +107,7 @@ def bind(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(addr)
-        sock.listen(2048)  # connections made as soon as the URL is printed wait in the backlog for uvicorn
+        sock.listen(BACKLOG)  # connections made as soon as the URL is printed wait in the backlog for uvicorn
     except OSError as exc:
         sock.close()
         raise UsageError(
@@ -56,7 +125,104 @@ def url_for(host: str, port: int) -> str:
     return f"http://{name}:{port}"
 
 
-def run(app: Any, sock: socket.socket, *, access_log: bool = False) -> None:
+def guarded_protocol(limits: Limits, base: type | None = None) -> type:
+    """uvicorn's HTTP protocol class with what uvicorn lacks: a deadline for each request's headers (from the
+    connection's start, or from the end of the previous answer), and at ``limits.max_connections`` the
+    longest-waiting connection that is not in a request is closed to make room, so that sockets which never send a
+    request cannot lock real clients out."""
+    if base is None:
+        from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+        base = AutoHTTPProtocol
+
+    class Guarded(base):  # type: ignore[misc, valid-type]
+        _kv_timer: Any = None
+        _kv_waiting_since: float | None = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._kv_wait()
+            self._kv_make_room()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self._kv_timer is not None and self.cycle is not None and not self.cycle.response_complete:
+                self._kv_stop_waiting()  # a request's headers are complete
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing() and (self.cycle is None or self.cycle.response_complete):
+                self._kv_wait()  # for the next request's headers (pipelined ones have started already)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._kv_stop_waiting()
+            super().connection_lost(exc)
+
+        def _kv_wait(self) -> None:
+            self._kv_stop_waiting()
+            self._kv_waiting_since = self.loop.time()
+            self._kv_timer = self.loop.call_later(limits.header_timeout, self._kv_expired)
+
+        def _kv_stop_waiting(self) -> None:
+            if self._kv_timer is not None:
+                self._kv_timer.cancel()
+            self._kv_timer = None
+            self._kv_waiting_since = None
+
+        def _kv_expired(self) -> None:
+            self._kv_timer = None
+            if not self.transport.is_closing() and (self.cycle is None or self.cycle.response_complete):
+                self._kv_close()
+
+        def _kv_close(self) -> None:
+            self._kv_stop_waiting()
+            self.transport.close()
+
+        def _kv_make_room(self) -> None:
+            live = [c for c in self.connections if c.transport is not None and not c.transport.is_closing()]
+            if len(live) <= limits.max_connections:
+                return
+            waiting = [c for c in live if c is not self and getattr(c, "_kv_waiting_since", None) is not None]
+            if waiting:
+                min(waiting, key=lambda c: c._kv_waiting_since)._kv_close()
+            elif len(live) > limits.max_connections + OVERFLOW:
+                self._kv_close()  # every other connection is in a request: no descriptor for this one
+
+    Guarded.__name__ = Guarded.__qualname__ = f"Guarded{base.__name__}"
+    return Guarded
+
+
+class ResourceReporter:
+    """An asyncio exception handler that reports "out of file descriptors" (and the like) from accept() in one line
+    per interval, instead of asyncio's traceback per failed accept; anything else goes to the default handler."""
+
+    def __init__(self, limits: Limits, stream: Any = None, clock: Any = time.monotonic) -> None:
+        self.limits = limits
+        self.stream = stream
+        self.clock = clock
+        self.last: float | None = None
+        self.suppressed = 0
+
+    def __call__(self, loop: Any, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if not (isinstance(exc, OSError) and exc.errno in RESOURCE_ERRNOS):
+            loop.default_exception_handler(context)
+            return
+        now = self.clock()
+        if self.last is not None and now - self.last < self.limits.log_interval:
+            self.suppressed += 1
+            return
+        more = f"; {self.suppressed} more in the last {self.limits.log_interval:g} s" if self.suppressed else ""
+        stream = self.stream or sys.stderr
+        stream.write(
+            f"kvcli local serve: cannot accept connections: {exc.strerror or exc}{more} (hint: raise the open-file "
+            f"limit with ulimit -n, or lower KVCLI_SERVE_MAX_CONNECTIONS (now {self.limits.max_connections}))\n"
+        )
+        stream.flush()
+        self.last, self.suppressed = now, 0
+
+
+def run(app: Any, sock: socket.socket, *, access_log: bool = False, limits: Limits | None = None) -> None:
     """Serve ``app`` on ``sock`` until SIGINT/SIGTERM, then return normally (uvicorn shuts down gracefully).
 
     uvicorn re-raises the signal that stopped it once it has shut down; no-op handlers installed here receive that
@@ -68,18 +234,35 @@ def run(app: Any, sock: socket.socket, *, access_log: bool = False) -> None:
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
+    limits = limits or Limits.from_env()
     log_config = copy.deepcopy(LOGGING_CONFIG)
     log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"  # stdout carries only the URL
     config = uvicorn.Config(
         app,
         log_config=log_config,
-        log_level="info" if access_log else "warning",
+        # "Exceeded concurrency limit" and "Invalid HTTP request" warnings are one line per request: not at default
+        log_level="info" if access_log else "error",
         access_log=access_log,
         lifespan="on",
         timeout_graceful_shutdown=5,
         server_header=False,
+        http=guarded_protocol(limits),
+        # requests over it get 503; connections are shed first, and closed ones count until they are gone
+        limit_concurrency=limits.max_connections + OVERFLOW,
+        timeout_keep_alive=limits.keep_alive,  # type: ignore[arg-type]  # an int in the signature; used as a delay
+        backlog=BACKLOG,
+        h11_max_incomplete_event_size=limits.max_header_bytes,
     )
-    server = uvicorn.Server(config)
+    reporter = ResourceReporter(limits)
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            import asyncio
+
+            asyncio.get_running_loop().set_exception_handler(reporter)
+            await super().startup(sockets=sockets)
+
+    server = Server(config)
     stopped: list[int] = []
 
     def note(signum: int, frame: Any) -> None:

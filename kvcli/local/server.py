@@ -19,9 +19,10 @@ import binascii
 import hmac
 import importlib
 import json
+import re
 import sys
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from kvcli.api import validation, wire
-from kvcli.api.errors import ApiError, InvalidInput, NotFound
+from kvcli.api.errors import ApiError, InvalidInput, NotFound, TooLarge
 from kvcli.api.models import BatchEntry, BatchError, PutMode, Store
 from kvcli.local.engine import Engine
 
@@ -48,6 +49,7 @@ STATUS_MSG: dict[int, str] = {
     403: "Forbidden",
     404: "Record not found",
     405: "Method not allowed",
+    408: "Request timeout",
     409: "Conflict",
     413: "Payload too large",
     422: "Unprocessable entity",
@@ -60,6 +62,40 @@ Handler = Callable[["Call"], Response]
 
 
 # ------------------------------------------------------------------------------------------------ responses
+NESTED_TOO_DEEPLY = "nested too deeply"
+#: the body limit of routes that take a small JSON or form body (store names, services, links); GET/HEAD take none
+SMALL_BODY_LIMIT = 1024 * 1024
+
+
+def json_problem(exc: ValueError) -> str:
+    """A JSON parse failure in one phrase (``json`` raises a bare ValueError for an integer over 4,300 digits)."""
+    if isinstance(exc, json.JSONDecodeError):
+        return exc.msg
+    if "digits" in str(exc):
+        return "a number has too many digits"
+    return str(exc)
+
+
+def unicode_only(obj: Any) -> bool:
+    """True when every string (and object key) in decoded JSON ``obj`` is Unicode text, i.e. has no lone surrogate.
+    Iterative: ``obj`` may be nested as deeply as the parser allows."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
+
+
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return Response(body, status_code=status, media_type=wire.CT_JSON, headers=headers)
@@ -93,6 +129,78 @@ def store_json(store: Store) -> dict[str, str | None]:
     }
 
 
+# ------------------------------------------------------------------------------------------- Host and Origin
+def split_host(host: str) -> tuple[str, str | None]:
+    """(name, port) of a Host header or an Origin's authority: lower case, IPv6 brackets and a trailing dot dropped."""
+    host = host.strip().lower()
+    port: str | None = None
+    if host.startswith("["):
+        end = host.find("]")
+        name, rest = (host[1:end], host[end + 1 :]) if end > 0 else (host, "")
+        if rest.startswith(":"):
+            port = rest[1:]
+    elif host.count(":") == 1:
+        name, port = host.split(":")
+    else:
+        name = host
+    if ":" in name:  # an IPv6 address: one spelling (fe80::0001 is fe80::1)
+        import ipaddress
+
+        try:
+            name = str(ipaddress.ip_address(name))
+        except ValueError:
+            pass
+    return name.rstrip("."), port
+
+
+@dataclass(frozen=True)
+class HostPolicy:
+    """Which requests a server answers, whatever their key. ``check_host``: the Host must be a loopback name or one
+    of ``allowed`` (set when the server is bound to a loopback address, so a rebound name is refused). Always: a
+    request from a browser page of another origin is refused (``Origin`` other than the server's own address as the
+    request names it, or ``Sec-Fetch-Site`` other than ``same-origin``/``none``), since this API serves no pages and a
+    page's ``text/plain`` POST needs no CORS preflight."""
+
+    check_host: bool = False
+    allowed: frozenset[str] = frozenset()
+
+    def problem(self, headers: Any, scope: dict) -> str | None:
+        host = headers.get("host")
+        if self.check_host and host is not None:
+            name, _ = split_host(host)
+            if not (wire.is_loopback_host(name) or name in self.allowed):
+                shown = host if len(host) <= 100 else host[:100] + "…"
+                return (
+                    f"Host {shown!r} is not a loopback name: this server is bound to a loopback address and answers "
+                    "only localhost, 127.0.0.1 and ::1, so that a web page cannot reach it by DNS rebinding "
+                    f"(hint: start it with --allow-host {name or 'NAME'} to accept that name)"
+                )
+        origin = headers.get("origin")
+        if origin is not None:
+            if not self.own_origin(origin, host, scope):
+                shown = origin if len(origin) <= 100 else origin[:100] + "…"
+                return (
+                    f"cross-origin request (Origin {shown!r}) refused: this API is not for web pages of other origins"
+                )
+        site = headers.get("sec-fetch-site")
+        if site is not None and site.strip().lower() not in ("same-origin", "none"):
+            return f"cross-site request (Sec-Fetch-Site: {site[:40]}) refused: this API is not for web pages"
+        return None
+
+
+    def own_origin(self, origin: str, host: str | None, scope: dict) -> bool:
+        """The server's own origin: ``http://`` + the request's Host, or (on a loopback bind) a loopback or allowed
+        name with the server's port."""
+        o = origin.strip().lower()
+        if host is not None and o == f"http://{host.strip().lower()}":
+            return True
+        if not self.check_host or not o.startswith("http://"):
+            return False
+        name, port = split_host(o[len("http://") :])
+        server_port = (scope.get("server") or (None, None))[1]
+        return (wire.is_loopback_host(name) or name in self.allowed) and port is not None and port == str(server_port)
+
+
 # --------------------------------------------------------------------------------------------------- routing
 @dataclass
 class Call:
@@ -103,6 +211,8 @@ class Call:
     body: bytes
     engine: Engine
     query: dict[str, list[str]] = field(default_factory=dict)
+    chunks: Iterable[bytes] = ()  # a streamed route's body, as it arrives (blocking; handlers run in a thread)
+    base_url: str = "http://127.0.0.1"  # the server's own address (never the request's Host)
 
     @property
     def method(self) -> str:
@@ -161,10 +271,23 @@ class Call:
         return n
 
     def json_body(self) -> Any:
+        """The body as JSON (None when blank). Text that no engine rule could store is refused here: lone surrogates
+        (``"\\ud800"`` decodes to a str that is not Unicode text), nesting deeper than Python's parser goes, and
+        integers longer than Python converts."""
+        if not self.body.strip():
+            return None
         try:
-            return json.loads(self.body.decode("utf-8")) if self.body.strip() else None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InvalidInput(f"request body is not valid JSON: {exc}") from None
+            obj = json.loads(self.body.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"request body is not valid UTF-8: {exc}") from None
+        except ValueError as exc:  # JSONDecodeError, and the int digit limit
+            raise InvalidInput(f"request body is not valid JSON: {json_problem(exc)}") from None
+        except RecursionError:
+            raise InvalidInput(f"request body is not valid JSON: {NESTED_TOO_DEEPLY}") from None
+        if not unicode_only(obj):
+            raise InvalidInput("request body is not valid JSON: a string holds a lone surrogate (\\ud800-\\udfff)",
+                               "send Unicode text (a surrogate pair escapes one character beyond U+FFFF)")
+        return obj
 
 
 @dataclass(frozen=True)
@@ -173,7 +296,15 @@ class Route:
     segments: tuple[str, ...]  # literal segments, or "{name}" for a parameter matching one raw segment
     handler: Handler
     public: bool = False  # answered without the Fastly-Key check (e.g. the OIDC document)
-    body_limit: Callable[[Engine], int | None] | None = None  # bodies over this answer 413 (None: unlimited)
+    # bodies over this answer 413 (a callable returning None: unlimited); unset: no body on GET/HEAD, else
+    # SMALL_BODY_LIMIT
+    body_limit: Callable[[Engine], int | None] | None = None
+    streamed: bool = False  # the handler reads the body itself from ``call.chunks`` (no limit on the whole body)
+
+    def limit(self, engine: Engine) -> int | None:
+        if self.body_limit is not None:
+            return self.body_limit(engine)
+        return 0 if self.method in ("GET", "HEAD") else SMALL_BODY_LIMIT
 
     def match(self, segments: list[str]) -> dict[str, str] | None:
         if len(segments) != len(self.segments):
@@ -205,8 +336,9 @@ class Router:
         *,
         public: bool = False,
         body_limit: Callable[[Engine], int | None] | None = None,
+        streamed: bool = False,
     ) -> None:
-        self.routes.append(Route(method.upper(), split_pattern(pattern), handler, public, body_limit))
+        self.routes.append(Route(method.upper(), split_pattern(pattern), handler, public, body_limit, streamed))
 
     def route(self, method: str, pattern: str, **kwargs: Any) -> Callable[[Handler], Handler]:
         def decorate(fn: Handler) -> Handler:
@@ -256,10 +388,29 @@ def decode_segment(raw: str) -> str:
 class FastlyApi:
     """The ASGI endpoint behind every path: auth, routing on the raw path, body reading, error mapping."""
 
-    def __init__(self, engine: Engine, router: Router, token: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        router: Router,
+        token: str | None = None,
+        base_url: str | None = None,
+        hosts: HostPolicy | None = None,
+        read_timeout: float | None = None,
+    ) -> None:
+        self.read_timeout = read_timeout
         self.engine = engine
         self.router = router
         self.token = token
+        self.base_url = base_url.rstrip("/") if base_url else None
+        self.hosts = hosts or HostPolicy()
+
+    def own_url(self, scope: dict) -> str:
+        """The URL this server is reached at: the one it was started with, else the socket's local address."""
+        if self.base_url:
+            return self.base_url
+        host, port = (scope.get("server") or ("127.0.0.1", None))[:2]
+        host = f"[{host}]" if ":" in str(host) else str(host)
+        return f"http://{host}" + (f":{port}" if port else "")
 
     def authorised(self, request: Request) -> bool:
         if self.token is None:
@@ -271,7 +422,14 @@ class FastlyApi:
         if scope["type"] != "http":  # pragma: no cover - websockets are not part of the API
             return
         request = Request(scope, receive)
-        response = await self.respond(request, scope)
+        body = Body(receive, self.read_timeout)
+        try:
+            response = await self.respond(request, scope, body)
+        except ClientGone:
+            return  # nobody to answer
+        except BodyStalled as exc:
+            response = legacy_error(408, str(exc))
+            response.headers["connection"] = "close"  # the rest of the body cannot be told from the next request
         if request.method == "HEAD" and response.body:
             response = Response(
                 b"",
@@ -281,15 +439,24 @@ class FastlyApi:
             )
         await response(scope, receive, send)
 
-    async def respond(self, request: Request, scope: dict) -> Response:
+    async def respond(self, request: Request, scope: dict, body_in: Body) -> Response:
+        """The answer; the request body is always read to its end first (kept only within the route's limit), so
+        that a client still sending gets the answer rather than a reset connection."""
+        try:
+            return await self.answer(request, scope, body_in)
+        finally:
+            await body_in.drain()
+
+    async def answer(self, request: Request, scope: dict, body_in: Body) -> Response:
+        refused = self.hosts.problem(request.headers, scope)
+        if refused:
+            return legacy_error(403, refused)
         segments = raw_segments(scope)
         route, raw_params, allowed = self.router.match(request.method, segments)
         if route is None or not route.public:
             if not self.authorised(request):
-                await self.drain(request)
                 return legacy_error(401)
         if route is None:
-            await self.drain(request)
             if allowed:
                 resp = legacy_error(405, f"{request.method} is not allowed here; use {', '.join(sorted(allowed))}")
                 resp.headers["Allow"] = ", ".join(sorted(allowed))
@@ -297,48 +464,131 @@ class FastlyApi:
             return legacy_error(404, f"no such endpoint: {request.method} {request.url.path}")
         try:
             params = {name: decode_segment(raw) for name, raw in raw_params.items()}
-            limit = route.body_limit(self.engine) if route.body_limit else None
-            body = await self.read_body(request, limit)
+            body = b"" if route.streamed else await self.read_body(request, route, body_in)
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-            call = Call(request=request, params=params, body=body, engine=self.engine, query=query)
+            call = Call(
+                request=request,
+                params=params,
+                body=body,
+                engine=self.engine,
+                query=query,
+                base_url=self.own_url(scope),
+                chunks=body_in.blocking() if route.streamed else (),
+            )
             return await run_in_threadpool(route.handler, call)
         except ApiError as exc:
             return error_response(exc)
+        except (ClientGone, BodyStalled):
+            raise
         except Exception as exc:  # noqa: BLE001 - an unexpected failure must still answer, and be logged
             traceback.print_exc(file=sys.stderr)
             return legacy_error(500, f"{type(exc).__name__}: {exc}")
 
-    @staticmethod
-    async def read_body(request: Request, limit: int | None) -> bytes:
-        """The whole body; over ``limit`` the rest is drained (not kept) and 413 is raised."""
+    async def read_body(self, request: Request, route: Route, body_in: Body) -> bytes:
+        """The whole body; over the route's limit the rest is drained (not kept) and 413 is raised."""
+        limit = route.limit(self.engine)
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
+        while (chunk := await body_in.next()) is not None:
             size += len(chunk)
             if limit is not None and size > limit:
                 chunks.clear()
                 continue
             chunks.append(chunk)
-        if limit is not None and size > limit:
+        if limit is None or size <= limit:
+            return b"".join(chunks)
+        if route.body_limit is not None:  # a value (PUT of an item): the value size rule says it
             validation.check_value_size(size, limit)
-        return b"".join(chunks)
+        if limit == 0:
+            raise TooLarge(
+                f"a {request.method} request takes no body (this one has {size} bytes)", "send it without a body"
+            )
+        raise TooLarge(
+            f"request body is {size} bytes; the limit for {request.method} on this endpoint is {limit} bytes",
+            "send a smaller body",
+        )
 
-    @staticmethod
-    async def drain(request: Request) -> None:
-        async for _ in request.stream():
+
+class ClientGone(Exception):
+    """The client disconnected before its request body ended."""
+
+
+class BodyStalled(Exception):
+    """No part of the request body arrived for the read timeout."""
+
+
+class Body:
+    """A request body read from the ASGI ``receive`` callable: chunk by chunk, as it arrives. With ``timeout``, a
+    wait of more than that many seconds for the next chunk raises :class:`BodyStalled` (and ends the body)."""
+
+    def __init__(self, receive: Callable[[], Any], timeout: float | None = None) -> None:
+        self.receive = receive
+        self.timeout = timeout
+        self.finished = False
+
+    async def next(self) -> bytes | None:
+        """The next non-empty chunk, or None at the end of the body."""
+        import asyncio
+
+        while not self.finished:
+            try:
+                message = await asyncio.wait_for(self.receive(), self.timeout)
+            except TimeoutError:
+                self.finished = True
+                raise BodyStalled(
+                    f"no part of the request body arrived for {self.timeout:g} s; the request was dropped"
+                ) from None
+            if message["type"] == "http.disconnect":
+                self.finished = True
+                raise ClientGone()
+            chunk = message.get("body", b"")
+            if not message.get("more_body", False):
+                self.finished = True
+            if chunk:
+                return chunk
+        return None
+
+    async def drain(self) -> None:
+        try:
+            while await self.next() is not None:
+                pass
+        except ClientGone:
             pass
 
+    def blocking(self) -> Iterator[bytes]:
+        """The chunks for code in a worker thread (each one fetched on the event loop, so memory holds one)."""
+        from anyio.from_thread import run
 
-def create_app(engine_or_data_dir: Engine | str | Path, token: str | None = None) -> Starlette:
+        while (chunk := run(self.next)) is not None:
+            yield chunk
+
+
+def create_app(
+    engine_or_data_dir: Engine | str | Path,
+    token: str | None = None,
+    *,
+    base_url: str | None = None,
+    allowed_hosts: Iterable[str] | None = None,
+    read_timeout: float | None = None,
+) -> Starlette:
     """The Starlette app serving ``engine_or_data_dir`` (an Engine, or a data directory to open) as Fastly's API.
 
-    With ``token``, requests whose ``Fastly-Key`` differs get 401; without, any key (or none) is accepted. The app
-    exposes ``app.state.router`` (add routes to it) and ``app.state.engine``.
+    With ``token``, requests whose ``Fastly-Key`` differs get 401; without, any key (or none) is accepted.
+    ``base_url`` is the server's own URL, named in the discovery document (default: the socket's local address).
+    With ``allowed_hosts`` (an iterable, possibly empty), only requests whose Host is a loopback name or one of these
+    names are answered (others get 403): pass it when serving on a loopback address. Requests carrying a foreign
+    ``Origin`` or ``Sec-Fetch-Site`` are refused in any case (see :class:`HostPolicy`). With ``read_timeout``, a
+    request body that sends nothing for that many seconds is answered 408 and its connection closed.
+    The app exposes ``app.state.router`` (add routes to it) and ``app.state.engine``.
     """
     owned = not isinstance(engine_or_data_dir, Engine)
     engine = Engine.in_dir(engine_or_data_dir) if owned else engine_or_data_dir
     router = build_router()
-    api = FastlyApi(engine, router, token)
+    hosts = HostPolicy(
+        check_host=allowed_hosts is not None,
+        allowed=frozenset(split_host(h)[0] for h in allowed_hosts or ()),
+    )
+    api = FastlyApi(engine, router, token, base_url=base_url, hosts=hosts, read_timeout=read_timeout)
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
@@ -383,8 +633,9 @@ def _value_limit(engine: Engine) -> int:
 
 
 def oidc_configuration(call: Call) -> Response:
-    """Enough of an OpenID Connect discovery document for the official CLI's start-up check."""
-    base = str(call.request.base_url).rstrip("/") + "/realms/fastly"
+    """Enough of an OpenID Connect discovery document for the official CLI's start-up check. Its URLs name the
+    server's own address: echoing the request's Host would hand a rebinding page URLs of its choosing."""
+    base = call.base_url + "/realms/fastly"
     oidc = base + "/protocol/openid-connect"
     return json_response(
         {
@@ -571,59 +822,274 @@ def _batch_entry(obj: Any) -> tuple[BatchEntry | None, str, str | None]:
     return BatchEntry(key=key, value=data, metadata=metadata, ttl=ttl, background_fetch=bool(bg)), key, None
 
 
-def parse_batch(body: bytes) -> tuple[list[tuple[int, BatchEntry]], list[BatchError], int]:
-    """Parse an NDJSON batch body: (good entries with their record index, errors, number of records).
+#: records are written in transactions of at most this many records or value bytes, so that the write lock is held
+#: briefly and memory holds one chunk of a batch of any size
+BATCH_CHUNK_RECORDS = 1000
+BATCH_CHUNK_BYTES = 8 * 1024 * 1024
+#: at most this many per-record errors are listed in a batch answer (the title counts them all)
+MAX_LISTED_ERRORS = 10_000
+#: what a record may hold besides its base64 value (key, metadata, field names, JSON escapes)
+RECORD_OVERHEAD = 64 * 1024
+
+BatchRecord = tuple[int, BatchEntry] | BatchError
+_KEY_AT_START = re.compile(rb'\s*\{\s*"key"\s*:\s*"((?:[^"\\]|\\.){0,4096})"')
+
+
+def record_limit(value_limit: int) -> int:
+    """The longest batch record kept for parsing: a value of ``value_limit`` bytes in base64 (with room for escaped
+    ``/``), plus RECORD_OVERHEAD. A longer record is refused without being held in memory."""
+    b64 = 4 * -(-value_limit // 3)
+    return b64 + b64 // 32 + RECORD_OVERHEAD
+
+
+def _key_of_long_record(head: bytes) -> str:
+    """The key of a record too long to parse, when it starts with ``{"key": "..."`` (else "")."""
+    m = _KEY_AT_START.match(head)
+    if not m:
+        return ""
+    try:
+        key = json.loads(b'"' + m.group(1) + b'"')
+    except ValueError:
+        return ""
+    return key if isinstance(key, str) else ""
+
+
+def _first_record_line(text: str) -> int:
+    """The start of the first line of ``text`` that begins (after blanks) with ``{``, or ``len(text)``."""
+    stripped = 0
+    while stripped < len(text) and text[stripped] in " \t\r":
+        stripped += 1
+    if stripped < len(text) and text[stripped] == "{":
+        return stripped
+    return _next_record(text, 0)
+
+
+class BatchParser:
+    """An NDJSON batch body parsed as it arrives: :meth:`feed` bytes, then :meth:`finish`; each returns the records
+    completed so far, as ``(index, entry)`` or a :class:`BatchError`.
 
     Records are JSON objects separated by whitespace: blank lines are ignored and leading whitespace is tolerated
     (so pretty-printed objects work too). The index of a record counts records (0-based), which for ordinary NDJSON
-    is the line number. After an unparseable record, parsing resumes at the next line starting with ``{``.
+    is the line number. After an unparseable record, parsing resumes at the next line starting with ``{``. A record
+    longer than ``limit`` is one error (its key named when it starts with ``"key"``) and is never held whole.
+
+    Memory holds the current record and one fed chunk. Only complete lines are parsed (a JSON string cannot hold a
+    raw line break, so a record cut at a line end is recognisably incomplete: its error lies at the end of the
+    text); an incomplete record is retried once the text after it has doubled, so a record of many lines costs
+    linear time.
     """
-    text = body.decode("utf-8", errors="surrogateescape")
-    decoder = json.JSONDecoder()
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.index = 0
+        self.tail = bytearray()  # bytes after the last line break
+        self.discarding = False  # inside a line too long to keep: dropped up to its line break
+        self.pieces: list[str] = []  # complete lines not parsed yet (a record that spans lines)
+        self.pending = 0  # their length
+        self.tried = 0  # self.pending when it was last found incomplete
+        self.skipping = False  # after a bad record: lines are dropped until one starts with "{"
+        self.decoder = json.JSONDecoder()
+        self.out: list[BatchRecord] = []
+
+    def feed(self, data: bytes) -> list[BatchRecord]:
+        pos = 0
+        while pos < len(data):
+            nl = data.find(b"\n", pos)
+            if self.discarding:
+                if nl < 0:
+                    return self._take()
+                self.discarding = False
+                pos = nl + 1
+                continue
+            if nl < 0:
+                self.tail += data[pos:]
+                if len(self.tail) > self.limit:
+                    self._too_long(bytes(self.tail[:8192]))
+                    self.tail.clear()
+                    self.discarding = True
+                return self._take()
+            # the complete lines of this chunk, up to its last line break (one decode, not one per line)
+            last = data.rfind(b"\n") + 1
+            first_len = len(self.tail) + nl + 1 - pos
+            if first_len > self.limit:
+                self._too_long(bytes(self.tail[:8192]) + data[pos : pos + 8192])
+                self.tail.clear()
+                pos = nl + 1
+                continue
+            if last - nl - 1 > self.limit and self._has_long_line(data, nl + 1, last):
+                last = nl + 1  # a long line further on: take lines one at a time
+            complete = bytes(self.tail) + data[pos:last] if self.tail else data[pos:last]
+            self.tail.clear()
+            self._add(complete.decode("utf-8", errors="surrogateescape"))
+            pos = last
+        return self._take()
+
+    def finish(self) -> list[BatchRecord]:
+        if self.tail and not self.discarding:
+            self._add(bytes(self.tail).decode("utf-8", errors="surrogateescape"))
+            self.tail.clear()
+        self._parse(final=True)
+        return self._take()
+
+    def _has_long_line(self, data: bytes, start: int, end: int) -> bool:
+        while start < end:
+            nl = data.find(b"\n", start, end)
+            if nl - start + 1 > self.limit:
+                return True
+            start = nl + 1
+        return False
+
+    def _take(self) -> list[BatchRecord]:
+        out, self.out = self.out, []
+        return out
+
+    def _error(self, key: str, reason: str) -> None:
+        self.out.append(BatchError(index=self.index, key=key, code="400", reason=reason))
+        self.index += 1
+
+    def _too_long(self, head: bytes) -> None:
+        self._parse(final=True)  # whatever came before it is complete now
+        self._error(
+            _key_of_long_record(head),
+            f"record is longer than {self.limit} bytes (values are limited to {self._value_limit()} bytes)",
+        )
+
+    def _value_limit(self) -> int:
+        b64 = (self.limit - RECORD_OVERHEAD) * 32 // 33
+        return b64 * 3 // 4
+
+    def _add(self, text: str) -> None:
+        self.pieces.append(text)
+        self.pending += len(text)
+        if self.tried and self.pending < 2 * self.tried and self.pending <= self.limit:
+            return  # an incomplete record: retried when its text has doubled (or at the end)
+        self._parse(final=self.pending > self.limit)
+
+    def _parse(self, final: bool) -> None:
+        text, pos = "".join(self.pieces), 0
+        self.pieces, self.pending, self.tried = [], 0, 0
+        if self.skipping:
+            pos = _first_record_line(text)
+            if pos >= len(text):
+                return
+            self.skipping = False
+        n = len(text)
+        end_of_content = len(text.rstrip(_WS))
+        while True:
+            while pos < n and text[pos] in _WS:
+                pos += 1
+            if pos >= n:
+                return
+            try:
+                obj, pos = self.decoder.raw_decode(text, pos)
+            except (ValueError, RecursionError) as exc:  # ValueError: JSONDecodeError and the int digit limit
+                if isinstance(exc, json.JSONDecodeError) and exc.pos >= end_of_content:
+                    if not final:  # cut at the end of what has arrived: wait for more
+                        self.pieces = [text[pos:]]
+                        self.pending = self.tried = n - pos
+                        return
+                    if n - pos > self.limit:
+                        self._error("", f"record is longer than {self.limit} bytes")
+                        self.skipping = True
+                        return
+                problem = json_problem(exc) if isinstance(exc, ValueError) else NESTED_TOO_DEEPLY
+                self._error("", f"invalid JSON: {problem}")
+                pos = _next_record(text, pos)
+                if pos >= n:
+                    self.skipping = True
+                    return
+                continue
+            entry, key, problem = _batch_entry(obj)
+            if entry is None:
+                self._error(key, problem or "invalid record")
+            else:
+                self.out.append((self.index, entry))
+                self.index += 1
+
+
+def parse_batch(body: bytes, limit: int | None = None) -> tuple[list[tuple[int, BatchEntry]], list[BatchError], int]:
+    """Parse a whole NDJSON batch body: (good entries with their record index, errors, number of records).
+    See :class:`BatchParser` for the format."""
+    parser = BatchParser(record_limit(limit or validation.max_value_bytes()))
     good: list[tuple[int, BatchEntry]] = []
     errors: list[BatchError] = []
-    pos, index, n = 0, 0, len(text)
-    while True:
-        while pos < n and text[pos] in _WS:
-            pos += 1
-        if pos >= n:
-            break
-        try:
-            obj, pos = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            errors.append(BatchError(index=index, key="", code="400", reason=f"invalid JSON: {exc.msg}"))
-            pos = _next_record(text, pos)
-            index += 1
-            continue
-        entry, key, problem = _batch_entry(obj)
-        if entry is None:
-            errors.append(BatchError(index=index, key=key, code="400", reason=problem or "invalid record"))
+    for record in parser.feed(body) + parser.finish():
+        if isinstance(record, BatchError):
+            errors.append(record)
         else:
-            good.append((index, entry))
-        index += 1
-    return good, errors, index
+            good.append(record)
+    return good, errors, parser.index
+
+
+class BatchWriter:
+    """Writes a batch's good records in chunks (one short transaction each) and collects the per-record errors."""
+
+    def __init__(self, engine: Engine, store_id: str) -> None:
+        self.engine = engine
+        self.store_id = store_id
+        self.pending: list[tuple[int, BatchEntry]] = []
+        self.pending_bytes = 0
+        self.errors: list[BatchError] = []
+        self.failed = 0
+        self.written = 0
+
+    def add(self, record: BatchRecord) -> None:
+        if isinstance(record, BatchError):
+            self._failed(record)
+            return
+        self.pending.append(record)
+        self.pending_bytes += len(record[1].value)
+        if len(self.pending) >= BATCH_CHUNK_RECORDS or self.pending_bytes >= BATCH_CHUNK_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        chunk, self.pending, self.pending_bytes = self.pending, [], 0
+        result = self.engine.put_batch(self.store_id, [entry for _, entry in chunk])
+        self.written += result.written
+        for err in result.errors:
+            self._failed(BatchError(index=chunk[err.index][0], key=err.key, code=err.code, reason=err.reason))
+
+    def _failed(self, error: BatchError) -> None:
+        self.failed += 1
+        if len(self.errors) < MAX_LISTED_ERRORS:
+            self.errors.append(error)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
 
 
 def _printable(text: str) -> str:
-    """Undecodable bytes (kept as surrogates while parsing) shown as U+FFFD in a JSON answer."""
+    """Undecodable bytes (kept as surrogates while parsing) and lone surrogates (from ``\\ud800`` escapes) shown as
+    U+FFFD in a JSON answer."""
+    text = _LONE_SURROGATE.sub("\ufffd", text)
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def put_batch(call: Call) -> Response:
-    """Good records are written (one transaction) even when others fail; any failure answers 400 with errors[]."""
+    """Good records are written even when others fail; any failure answers 400 with errors[].
+
+    The body is parsed as it arrives and written in chunks of BATCH_CHUNK_RECORDS records (one short transaction
+    each), so a batch of any size runs in bounded memory and other writers get the database between chunks.
+    """
     store_id = call.params["store_id"]
-    good, errors, total = parse_batch(call.body)
-    if not good:
-        call.engine.get_store(store_id)  # 404 for an unknown store, even when every record is bad
-    result = call.engine.put_batch(store_id, [entry for _, entry in good])
-    for err in result.errors:
-        errors.append(BatchError(index=good[err.index][0], key=err.key, code=err.code, reason=err.reason))
-    if not errors:
+    call.engine.get_store(store_id)  # 404 for an unknown store, before reading the body
+    parser = BatchParser(record_limit(_value_limit(call.engine)))
+    writer = BatchWriter(call.engine, store_id)
+    for chunk in call.chunks:
+        for record in parser.feed(chunk):
+            writer.add(record)
+    for record in parser.finish():
+        writer.add(record)
+    writer.flush()
+    if not writer.failed:
         return json_response(wire.BATCH_SUCCESS)
-    errors.sort(key=lambda e: e.index)
+    errors = sorted(writer.errors, key=lambda e: e.index)
+    listed = "" if writer.failed == len(errors) else f" (the first {len(errors)} are listed)"
     body = {
         "type": wire.BATCH_ERROR_TYPE,
-        "title": f"{len(errors)} of {total} entries failed; the other {result.written} were written",
+        "title": f"{writer.failed} of {parser.index} entries failed; the other {writer.written} were written{listed}",
         "errors": [
             {"key": _printable(e.key), "index": e.index, "code": e.code, "reason": _printable(e.reason)} for e in errors
         ],
@@ -640,7 +1106,7 @@ def register(router: Router) -> None:
     router.add("PUT", STORE, rename_store)
     router.add("DELETE", STORE, delete_store)
     router.add("GET", KEYS, list_keys)
-    router.add("PUT", BATCH, put_batch)
+    router.add("PUT", BATCH, put_batch, streamed=True)
     router.add("GET", ITEM, get_item)
     router.add("HEAD", ITEM, head_item)
     router.add("PUT", ITEM, put_item, body_limit=_value_limit)

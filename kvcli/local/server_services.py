@@ -1,7 +1,8 @@
 """The ``/service/...`` endpoints of ``kvcli local serve``: services, versions, details and resource links.
 
 Registered by :func:`kvcli.local.server.build_router` (this module is named in its ``ROUTE_MODULES``). Shapes follow
-the recordings of the real API (docs/resource-links.md, "Wire format"): form-encoded request bodies, 200 on create,
+the recordings of the real API (docs/resource-links.md, "Wire format"; docs/local-serve.md, "Services and versions:
+the recorded shapes"): form-encoded request bodies, 200 on create,
 bare JSON arrays, ``{"status": "ok"}`` on delete, Rails-style ``{"msg", "detail"}`` errors (404 "Record not found",
 409 "Duplicate record", 422 "Version locked"), RFC 3339 timestamps, and ``Fastly-RateLimit-Remaining`` /
 ``Fastly-RateLimit-Reset`` headers on every request that is not a read.
@@ -35,6 +36,9 @@ SERVICE = SERVICES + "/{service_id}"
 DETAILS = f"{SERVICE}/{wire.DETAILS_SEGMENT}"
 VERSIONS = f"{SERVICE}/{wire.VERSION_SEGMENT}"
 VERSION = VERSIONS + "/{version}"
+VALIDATE = f"{VERSION}/{wire.VALIDATE_SEGMENT}"
+SERVICE_DOMAINS = f"{SERVICE}/{wire.DOMAIN_SEGMENT}"
+VERSION_DOMAINS = f"{VERSION}/{wire.DOMAIN_SEGMENT}"
 LINKS = f"{VERSION}/{wire.RESOURCE_SEGMENT}"
 LINK = LINKS + "/{link_id}"
 
@@ -60,14 +64,36 @@ def version_json(v: Version) -> dict[str, Any]:
     }
 
 
-def version_detail_json(v: Version | None) -> dict[str, Any] | None:
-    """A version as ``/details`` shows it: the version object plus its (here always empty) VCL/Compute objects."""
+#: the configuration lists of a version in ``/details``: a VCL service's (recorded 2026-05) and a Compute service's
+#: (recorded 2025-09). The embedded backend has none of these objects, so every list is empty.
+VCL_DETAIL_LISTS = (
+    "acls", "backends", "cache_settings", "conditions", "dictionaries", "directors", "domains", "gzips", "headers",
+    "healthchecks", "request_settings", "response_objects", "snippets", "vcls", "wordpress",
+)  # fmt: skip
+WASM_DETAIL_LISTS = ("backends", "domains", "healthchecks")
+#: a VCL version's ``settings`` object in ``/details``: the defaults of a new service, as recorded
+VCL_DEFAULT_SETTINGS: dict[str, Any] = {
+    "general.default_host": "",
+    "general.default_pci": 0,
+    "general.default_ttl": 3600,
+    "general.stale_if_error": False,
+    "general.stale_if_error_ttl": 43200,
+}
+#: ``GET .../version/{n}/validate`` of a valid version (the embedded backend has nothing that could be invalid)
+VALIDATE_OK: dict[str, Any] = {"status": "ok", "msg": None, "errors": [], "warnings": [], "messages": []}
+
+
+def version_detail_json(v: Version | None, service_type: str) -> dict[str, Any] | None:
+    """A version as ``/details`` shows it: the version object plus its (here always empty) configuration lists."""
     if v is None:
         return None
-    return version_json(v) | {"backends": [], "domains": [], "healthchecks": []}
+    if service_type == "vcl":
+        return version_json(v) | {k: [] for k in VCL_DETAIL_LISTS} | {"settings": dict(VCL_DEFAULT_SETTINGS)}
+    return version_json(v) | {k: [] for k in WASM_DETAIL_LISTS}
 
 
-def service_json(s: Service) -> dict[str, Any]:
+def service_base_json(s: Service) -> dict[str, Any]:
+    """The keys every service shape has (search and ``/details`` answer just these, plus their own)."""
     active = s.active_version
     return {
         "id": s.id,
@@ -78,14 +104,22 @@ def service_json(s: Service) -> dict[str, Any]:
         "created_at": wire.service_timestamp(s.created_at),
         "updated_at": wire.service_timestamp(s.updated_at),
         "deleted_at": None,
-        "paused": False,
-        "publish_key": "",
         "environments": (
             [{"name": wire.ENV_PRODUCTION, "service_id": s.id, "active_version": active}] if active else []
         ),
-        "version": active if active is not None else s.latest_version,  # the "current" version
         "versions": [version_json(v) for v in s.versions],
     }
+
+
+def service_json(s: Service) -> dict[str, Any]:
+    """The service of create, get and update: no ``version`` key (go-fastly would read an active version from it)."""
+    return service_base_json(s) | {"paused": False, "publish_key": ""}
+
+
+def service_list_json(s: Service) -> dict[str, Any]:
+    """A ``GET /service`` element: ``paused`` and the integer ``version`` (the active one, else the latest)."""
+    active = s.active_version
+    return service_base_json(s) | {"paused": False, "version": active if active is not None else s.latest_version}
 
 
 def link_json(link: ResourceLink) -> dict[str, Any]:
@@ -182,7 +216,7 @@ def list_services(call: Call) -> Response:
             return base + "?" + urlencode(query | {wire.Q_PAGE: str(n), wire.Q_PER_PAGE: str(per_page)})
 
         headers["Link"] = f'<{link(page + 1)}>; rel="next", <{link(last)}>; rel="last"'
-    return json_response([service_json(s) for s in chunk], headers=headers)
+    return json_response([service_list_json(s) for s in chunk], headers=headers)
 
 
 def create_service(call: Call) -> Response:
@@ -195,11 +229,27 @@ def search_service(call: Call) -> Response:
     name = call.q("name")
     if not name:
         raise InvalidInput("missing name", "pass ?name=<service name>")
-    return json_response(service_json(call.engine.find_service(name)))
+    return json_response(service_base_json(call.engine.find_service(name)))
 
 
 def get_service(call: Call) -> Response:
     return json_response(service_json(call.engine.get_service(call.params["service_id"])))
+
+
+def update_service(call: Call) -> Response:
+    """Rename and/or re-comment; other fields (go-fastly also sends ``ServiceID``) are ignored."""
+    fields = form(call)
+    sid = call.params["service_id"]
+    if "name" not in fields and "comment" not in fields:  # nothing to change: answer the service as it is
+        return json_response(service_json(call.engine.get_service(sid)))
+    svc = call.engine.update_service(sid, name=fields.get("name"), comment=fields.get("comment"))
+    return json_response(service_json(svc))
+
+
+def service_domains(call: Call) -> Response:
+    """The domains of all versions: none on the embedded backend (it has no domains)."""
+    call.engine.get_service(call.params["service_id"])
+    return json_response([])
 
 
 def delete_service(call: Call) -> Response:
@@ -215,11 +265,16 @@ def service_details(call: Call) -> Response:
     wanted = call.int_param("version")
     if wanted is not None:
         version: Version | None = engine.get_version(svc.id, wanted)
-    elif call.flag(wire.Q_FILTER_STAGED):
+    elif call.flag(wire.Q_FILTER_STAGED) and not call.flag(wire.Q_FILTER_ACTIVE):
+        # unrecorded: only the staged version (none here: no staging), so the official CLI's `--version staged`
+        # says "no staged service version found" instead of taking the latest for the staged one
         version = next((v for v in svc.versions if v.staging), None)
     else:
-        version = active or latest
-    body = service_json(svc) | {"version": version_detail_json(version), "active_version": version_detail_json(active)}
+        version = active or latest  # recorded: with both filters and nothing active or staged, the latest
+    body = service_base_json(svc) | {
+        "version": version_detail_json(version, svc.type),
+        "active_version": version_detail_json(active, svc.type),
+    }
     return json_response(body)
 
 
@@ -228,8 +283,30 @@ def list_versions(call: Call) -> Response:
 
 
 def create_version(call: Call) -> Response:
-    v = call.engine.create_version(call.params["service_id"], form(call).get("comment", ""))
-    return json_response({"comment": v.comment, "service_id": v.service_id, "number": v.number})
+    """``service_id`` and ``number``; ``comment`` too when the request sent one (as recorded)."""
+    fields = form(call)
+    v = call.engine.create_version(call.params["service_id"], fields.get("comment", ""))
+    body: dict[str, Any] = {"comment": v.comment} if "comment" in fields else {}
+    return json_response(body | {"service_id": v.service_id, "number": v.number})
+
+
+def update_version(call: Call) -> Response:
+    fields = form(call)
+    sid, number = call.params["service_id"], version_number(call)
+    if "comment" not in fields:  # nothing else of a version can be changed: answer it as it is
+        return json_response(version_json(call.engine.get_version(sid, number)))
+    return json_response(version_json(call.engine.update_version(sid, number, fields["comment"])))
+
+
+def validate_version(call: Call) -> Response:
+    call.engine.get_version(call.params["service_id"], version_number(call))
+    return json_response(VALIDATE_OK)
+
+
+def version_domains(call: Call) -> Response:
+    """The domains of a version: always none on the embedded backend."""
+    call.engine.get_version(call.params["service_id"], version_number(call))
+    return json_response([])
 
 
 def get_version(call: Call) -> Response:
@@ -307,11 +384,16 @@ def register(router: Router, rate: RateWindow | None = None) -> None:
         ("POST", SERVICES, create_service),
         ("GET", SEARCH, search_service),
         ("GET", SERVICE, get_service),
+        ("PUT", SERVICE, update_service),
         ("DELETE", SERVICE, delete_service),
         ("GET", DETAILS, service_details),
+        ("GET", SERVICE_DOMAINS, service_domains),
         ("GET", VERSIONS, list_versions),
         ("POST", VERSIONS, create_version),
         ("GET", VERSION, get_version),
+        ("PUT", VERSION, update_version),
+        ("GET", VALIDATE, validate_version),
+        ("GET", VERSION_DOMAINS, version_domains),
         *(("PUT", f"{VERSION}/{action}", version_action(action)) for action in wire.VERSION_ACTIONS),
         ("GET", LINKS, list_links),
         ("POST", LINKS, create_link),
@@ -323,4 +405,6 @@ def register(router: Router, rate: RateWindow | None = None) -> None:
         router.add(method, pattern, _wrap(handler, None if method in ("GET", "HEAD") else rate))
 
 
-__all__ = ["register", "service_json", "version_json", "link_json", "RateWindow"]
+__all__ = [
+    "register", "service_json", "service_base_json", "service_list_json", "version_json", "link_json", "RateWindow",
+]  # fmt: skip

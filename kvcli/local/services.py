@@ -65,6 +65,14 @@ SERVICES_MIGRATION = """
     CREATE INDEX resource_links_resource ON resource_links(resource_id)
 """
 
+#: 2 → 3: the IDs of deleted services, so a second delete answers Fastly's 400 "Service '…' is deleted" (not 404)
+DELETED_SERVICES_MIGRATION = """
+    CREATE TABLE deleted_services (
+        id TEXT PRIMARY KEY,
+        deleted_at INTEGER NOT NULL
+    )
+"""
+
 _BASE62 = string.digits + string.ascii_letters
 MAX_NAME_BYTES = 255
 
@@ -99,6 +107,15 @@ def _service_not_found(service_id: str) -> NotFound:
         "run 'kvcli service list' to see the service IDs",
         title="Record not found",
         detail=f"Couldn't find Service '{service_id}'",
+    )
+
+
+def _duplicate_service(name: str) -> Conflict:
+    return Conflict(
+        f"a service named {name!r} already exists",
+        "choose another name: service names are unique",
+        title="Duplicate record",
+        detail=f"Duplicate service: '{name}'",
     )
 
 
@@ -239,12 +256,7 @@ class ServicesMixin:
         now = int(self._now())
         with self.write() as conn:
             if conn.execute("SELECT 1 FROM services WHERE name = ?", (name,)).fetchone():
-                raise Conflict(
-                    f"a service named {name!r} already exists",
-                    "choose another name: service names are unique",
-                    title="Duplicate record",
-                    detail=f"Duplicate service: '{name}'",
-                )
+                raise _duplicate_service(name)
             service_id = new_fastly_id()
             conn.execute(
                 "INSERT INTO services(id, name, type, comment, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -277,9 +289,36 @@ class ServicesMixin:
                 )
             return self._service(conn, row)
 
-    def delete_service(self, service_id: str) -> None:
-        """Delete a service with its versions and links. A service with an active version is refused."""
+    def update_service(self, service_id: str, name: str | None = None, comment: str | None = None) -> Service:
+        """Rename a service and/or change its comment (None: unchanged; ``comment=""`` clears it)."""
+        if name is None and comment is None:
+            raise InvalidInput("nothing to update", "pass a new name with -n/--name or a comment with --comment")
+        if name is not None:
+            _check_name("service", name, "-n/--name")
+        now = int(self._now())
         with self.write() as conn:
+            row = self._require_service(conn, service_id)
+            if name is not None and name != row[1]:
+                if conn.execute("SELECT 1 FROM services WHERE name = ?", (name,)).fetchone():
+                    raise _duplicate_service(name)
+            conn.execute(
+                "UPDATE services SET name = ?, comment = ?, updated_at = ? WHERE id = ?",
+                (row[1] if name is None else name, row[3] if comment is None else comment, now, service_id),
+            )
+        return self.get_service(service_id)
+
+    def delete_service(self, service_id: str) -> None:
+        """Delete a service with its versions and links. A service with an active version is refused; a service
+        deleted before is refused with Fastly's 400 "Service '…' is deleted"."""
+        with self.write() as conn:
+            exists = conn.execute("SELECT 1 FROM services WHERE id = ?", (service_id,)).fetchone()
+            if not exists and conn.execute("SELECT 1 FROM deleted_services WHERE id = ?", (service_id,)).fetchone():
+                raise InvalidInput(
+                    f"service {service_id} is already deleted",
+                    "run 'kvcli service list' to see the services",
+                    title="Bad request",
+                    detail=f"Service '{service_id}' is deleted",
+                )
             self._require_service(conn, service_id)
             active = conn.execute(
                 "SELECT number FROM service_versions WHERE service_id = ? AND active = 1", (service_id,)
@@ -294,6 +333,10 @@ class ServicesMixin:
             conn.execute("DELETE FROM resource_links WHERE service_id = ?", (service_id,))
             conn.execute("DELETE FROM service_versions WHERE service_id = ?", (service_id,))
             conn.execute("DELETE FROM services WHERE id = ?", (service_id,))
+            conn.execute(
+                "INSERT OR REPLACE INTO deleted_services(id, deleted_at) VALUES (?, ?)",
+                (service_id, int(self._now())),
+            )
 
     # ------------------------------------------------------------- versions
     def list_versions(self, service_id: str) -> list[Version]:
@@ -320,6 +363,18 @@ class ServicesMixin:
                 "INSERT INTO service_versions(service_id, number, comment, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?)",
                 (service_id, number, comment or "", now, now),
+            )
+            self._touch_service(conn, service_id, now)
+        return self.get_version(service_id, number)
+
+    def update_version(self, service_id: str, number: int, comment: str) -> Version:
+        """Change the comment of an editable version (active or locked: :class:`VersionLocked`, Fastly's 422)."""
+        now = int(self._now())
+        with self.write() as conn:
+            self._require_editable(conn, service_id, number)
+            conn.execute(
+                "UPDATE service_versions SET comment = ?, updated_at = ? WHERE service_id = ? AND number = ?",
+                (comment or "", now, service_id, number),
             )
             self._touch_service(conn, service_id, now)
         return self.get_version(service_id, number)

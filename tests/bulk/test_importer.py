@@ -184,8 +184,9 @@ def test_a_failed_chunk_fails_its_keys_and_the_rest_go_on(tmp_path, local, sid):
     sink = Sink(local, fail_with=ServerError("server error", status=503), fail_calls={2})
     report = Importer(sink, sid, NdjsonSource(str(src)), options=ImportOptions(max_entries=3, concurrency=1)).run()
     assert (report.written, report.failed) == (6, 3)
-    assert {e["key"] for e in report.errors} == {"k3", "k4", "k5"}
-    assert all(e["code"] == "503" for e in report.errors)
+    # the whole chunk failed for one cause: one error naming its range of lines
+    assert [(e["line"], e["last_line"], e["entries"], e["first_key"], e["last_key"], e["code"])
+            for e in report.errors] == [(4, 6, 3, "k3", "k5", "503")]
     assert report.complete
 
 

@@ -158,3 +158,51 @@ def test_output_file_is_replaced_only_on_success(cli, source_store, tmp_path):
     assert res.exit_code == 3
     assert out.read_text() == "previous backup\n"
     assert not Path(f"{out}.partial").exists()
+
+
+@pytest.mark.timeout(60)  # the defect was a hang: fail instead of blocking the suite
+def test_dir_export_refuses_fifos_and_devices_instead_of_hanging(cli, tmp_path):
+    """A FIFO named like a key (or like one of its directories) used to block the export forever in open()."""
+    import os
+
+    sid = make_store(cli, "fifo")
+    for key in ("plain", "fifo", "pipe-dir/inner", "sub/fifo2"):
+        put(cli, sid, key, key.encode())
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    os.mkfifo(out / "fifo")
+    os.mkfifo(out / "pipe-dir")
+    os.mkfifo(out / "sub" / "fifo2")
+    res = cli("kv-store-entry", "export", "-s", sid, "--format", "dir", "-O", str(out))
+    assert res.exit_code == 7, res
+    assert "Traceback" not in res.stderr
+    assert (out / "plain").read_bytes() == b"plain"
+    for key in ("fifo", "pipe-dir/inner", "sub/fifo2"):
+        assert f"not exported: {key!r}" in res.stderr, res.stderr
+    assert "not a regular file" in res.stderr and "exported 1" in res.stderr
+    import stat
+
+    assert stat.S_ISFIFO(os.lstat(out / "fifo").st_mode), "the FIFO was replaced or written to"
+
+
+@pytest.mark.timeout(60)
+def test_dir_import_never_opens_a_fifo(cli, tmp_path):
+    """A FIFO in an imported tree is skipped with a note; a file replaced by a FIFO after the walk is a failed
+    record (open_regular never blocks)."""
+    import os
+
+    from kvcli.bulk.records import Entry
+    from kvcli.bulk.validate import load_value
+
+    sid = make_store(cli, "fifo-import")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "ok").write_bytes(b"1")
+    os.mkfifo(tree / "pipe")
+    res = cli("kv-store-entry", "create", "-s", sid, "--dir", str(tree))
+    assert res.exit_code == 0, res
+    assert "pipe: not a regular file; skipped" in res.stderr
+    assert snapshot(cli, sid) == {"ok": (b"1", "", False)}
+
+    swapped = Entry("k", None, file=str(tree / "pipe"), path=str(tree / "pipe"), size=3)
+    assert load_value(swapped, 100) == f"cannot read {tree / 'pipe'}: not a regular file"

@@ -148,3 +148,47 @@ def test_every_command_has_an_example(cli):
         res = cli(*path, "--help")
         assert res.exit_code == 0, (path, res)
         assert "Example: kvcli" in res.stdout, path
+
+
+def test_update_renames_and_comments(cli, sid):
+    res = cli("service", "update", "-s", sid, "--name", "web2", "--comment", "KV only")
+    assert res.exit_code == 0, res
+    assert res.stdout == "" and f"SUCCESS: Updated service {sid}" in res.stderr
+    body = cli("service", "describe", "--service-name", "web2", "--json").json()
+    assert body["id"] == sid and body["name"] == "web2" and body["comment"] == "KV only"
+    res = cli("service", "update", "--service-name", "web2", "--comment", "", "--json")
+    assert res.exit_code == 0, res
+    assert res.json()["comment"] == "" and res.json()["name"] == "web2"
+
+
+def test_update_refusals(cli, sid):
+    res = cli("service", "update", "-s", sid)
+    assert res.exit_code == 2 and "nothing to update" in res.stderr and "--name" in res.stderr
+    cli("service", "create", "-n", "other")
+    res = cli("service", "update", "-s", sid, "-n", "other")
+    assert res.exit_code == 4 and "already exists" in res.stderr
+    res = cli("service", "update", "-s", sid, "-n", "")
+    assert res.exit_code == 2 and "empty" in res.stderr
+    res = cli("service", "update", "-s", "NoSuchService000000000", "-n", "x")
+    assert res.exit_code == 3
+    assert "Traceback" not in res.stderr
+    assert cli("service", "describe", "-s", sid, "--json").json()["name"] == "web"
+
+
+def test_version_update_comment(cli, sid):
+    res = cli("service", "version", "update", "-s", sid, "--version", "latest", "--comment", "first")
+    assert res.exit_code == 0, res
+    assert f"SUCCESS: Updated service {sid} version 1" in res.stderr
+    assert versions(cli, sid)[0]["comment"] == "first"
+    cli("service", "version", "activate", "-s", sid, "--version", "1")
+    res = cli("service", "version", "update", "-s", sid, "--version", "active", "--comment", "second")
+    assert res.exit_code == 4, res
+    assert "--autoclone" in res.stderr
+    res = cli("service", "version", "update", "-s", sid, "--version", "active", "--comment", "second",
+              "--autoclone", "--json")  # fmt: skip
+    assert res.exit_code == 0, res
+    assert res.json()["number"] == 2 and res.json()["comment"] == "second"
+    assert "cloned because --autoclone was given" in res.stderr
+    assert [(v["number"], v["comment"]) for v in versions(cli, sid)] == [(1, "first"), (2, "second")]
+    res = cli("service", "version", "update", "-s", sid, "--version", "latest")
+    assert res.exit_code == 2 and "--comment" in res.stderr

@@ -24,6 +24,27 @@ ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "conformance-token"
 
 
+# The official CLI checks for a newer release on every run (GET https://developer.fastly.com/..., see
+# shared/reference/fastly-cli.md): send that to a closed loopback port, so a test run never leaves this machine.
+# Go never proxies loopback addresses, so the API calls to the local server go straight to it.
+OFFLINE_PROXY = "http://127.0.0.1:9"
+
+
+def official_env(home: Path, url: str, token: str) -> dict[str, str]:
+    """The environment the official CLI runs in: the local server as its API, a scratch HOME, no network."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "FASTLY_API_ENDPOINT": url,
+        "FASTLY_ACCOUNT_ENDPOINT": url,
+        "FASTLY_API_TOKEN": token,
+        "NO_COLOR": "1",
+        "HTTPS_PROXY": OFFLINE_PROXY,
+        "HTTP_PROXY": OFFLINE_PROXY,
+        "NO_PROXY": "127.0.0.1,localhost,::1",
+    }
+
+
 def official_cli_path() -> Path | None:
     env = os.environ.get("KVCLI_FASTLY_BIN")
     if env:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import subprocess
 import uuid
@@ -19,7 +18,7 @@ import pytest
 
 from kvcli.api.errors import NotFound
 from kvcli.api.models import BatchEntry
-from tests.conformance.conftest import TOKEN, official_cli_path, require_or_skip
+from tests.conformance.conftest import TOKEN, official_cli_path, official_env, require_or_skip
 
 pytestmark = pytest.mark.conformance
 
@@ -44,14 +43,7 @@ def fastly(fastly_bin, kv_server, fastly_home):
     """Run the official CLI with -q against the server; returns the CompletedProcess (text)."""
 
     def run(*args: str, token: str = TOKEN, stdin: str | None = None) -> subprocess.CompletedProcess:
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(fastly_home),
-            "FASTLY_API_ENDPOINT": kv_server.url,
-            "FASTLY_ACCOUNT_ENDPOINT": kv_server.url,
-            "FASTLY_API_TOKEN": token,
-            "NO_COLOR": "1",
-        }
+        env = official_env(fastly_home, kv_server.url, token)
         return subprocess.run(
             [str(fastly_bin), "-q", *args],
             env=env,

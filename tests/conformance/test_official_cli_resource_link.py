@@ -10,7 +10,6 @@ CLI's output and in the engine.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import uuid
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from kvcli.local.engine import Engine
-from tests.conformance.conftest import official_cli_path, require_or_skip
+from tests.conformance.conftest import official_cli_path, official_env, require_or_skip
 from tests.contract.conftest import ServedBackend
 
 pytestmark = pytest.mark.conformance
@@ -63,14 +62,7 @@ def fastly(fastly_bin, backend, home):
     """Run the official CLI (always with -q); returns the CompletedProcess (text)."""
 
     def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        full_env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(home),
-            "FASTLY_API_ENDPOINT": backend.url,
-            "FASTLY_ACCOUNT_ENDPOINT": backend.url,
-            "FASTLY_API_TOKEN": TOKEN,
-            "NO_COLOR": "1",
-        }
+        full_env = official_env(home, backend.url, TOKEN)
         full_env.update(env or {})
         return subprocess.run(
             [str(fastly_bin), "-q", *args], env=full_env, capture_output=True, text=True, timeout=60, check=False

@@ -76,8 +76,38 @@ def test_delete_service(api, svc):
     api.delete_service(svc.id)
     with pytest.raises(NotFound):
         api.get_service(svc.id)
-    with pytest.raises(NotFound):
+    with pytest.raises(InvalidInput) as again:  # Fastly (2026): 400 "Service '…' is deleted"
         api.delete_service(svc.id)
+    assert again.value.status == 400 and "is deleted" in again.value.detail
+    with pytest.raises(NotFound):
+        api.delete_service("NoSuchService000000000")
+
+
+def test_update_service_name_and_comment(api, svc):
+    new_name = unique("renamed")
+    s = api.update_service(svc.id, name=new_name)
+    assert s.id == svc.id and s.name == new_name and s.comment == svc.comment
+    assert api.find_service(new_name).id == svc.id
+    with pytest.raises(NotFound):
+        api.find_service(svc.name)
+    s = api.update_service(svc.id, comment="commented")
+    assert s.name == new_name and s.comment == "commented"
+    assert api.get_service(svc.id).comment == "commented"
+    s = api.update_service(svc.id, comment="")
+    assert s.comment == ""
+
+
+def test_update_service_refusals(api, svc):
+    other = api.create_service(unique("other"))
+    with pytest.raises(Conflict):
+        api.update_service(svc.id, name=other.name)
+    with pytest.raises(NotFound):
+        api.update_service("NoSuchService000000000", name=unique("x"))
+    with pytest.raises(InvalidInput):
+        api.update_service(svc.id, name="")
+    with pytest.raises(InvalidInput):
+        api.update_service(svc.id)  # nothing to change
+    assert api.get_service(svc.id).name == svc.name
 
 
 # ----------------------------------------------------------------------------------------------- versions
@@ -118,6 +148,26 @@ def test_create_version_is_empty(api, svc, store):
     v = api.create_version(svc.id, comment="fresh")
     assert v.number == 2 and v.comment == "fresh" and v.editable
     assert api.list_links(svc.id, 2) == []
+
+
+def test_update_version_comment(api, svc):
+    v = api.update_version(svc.id, 1, comment="new comment")
+    assert v.number == 1 and v.comment == "new comment" and v.editable
+    assert api.get_version(svc.id, 1).comment == "new comment"
+    assert api.update_version(svc.id, 1, comment="").comment == ""
+
+
+def test_update_version_refuses_locked_active_and_unknown(api, svc):
+    api.clone_version(svc.id, 1)
+    api.lock_version(svc.id, 1)
+    with pytest.raises(VersionLocked):
+        api.update_version(svc.id, 1, comment="x")
+    api.activate_version(svc.id, 2)
+    with pytest.raises(VersionLocked):
+        api.update_version(svc.id, 2, comment="x")
+    with pytest.raises(NotFound):
+        api.update_version(svc.id, 9, comment="x")
+    assert api.get_version(svc.id, 1).comment == ""
 
 
 def test_lock_is_idempotent(api, svc):

@@ -111,6 +111,25 @@ CASES = [
          "not valid Unicode"),
     Case("ndjson-nested-too-deeply", import_file("a.ndjson", '{"key":"a","value":"YQ==","metadata":'
                                                  + "[" * 100_000 + "}\n"), 7, "nested too deeply"),
+    Case("ndjson-ttl-5000-digits", import_file("a.ndjson", line("good") + '{"key":"b","value":"YQ==",'
+                                               '"time_to_live_sec":' + "9" * 5000 + "}\n" + line("after")), 7,
+         "a.ndjson:2: key 'b': \"time_to_live_sec\" is a 5000-digit number", writes={"good": b"a", "after": b"a"}),
+    Case("ndjson-5000-digit-field", import_file("a.ndjson", '{"key":"a","value":"YQ==","background_fetch":'
+                                                + "1" * 5000 + "}\n" + '{"key":"b","value":"YQ==","unknown":'
+                                                + "1" * 5000 + "}\n"), 7,
+         "a.ndjson:1: key 'a': \"background_fetch\" must be true or false", writes={"b": b"a"}),
+    Case("json-nested-too-deeply-undetected", import_file("deep.json", '{"a":' + "[" * 100_000 + "}\n"), 7,
+         "deep.json:1: invalid JSON: nested too deeply"),
+    Case("viceroy-nested-too-deeply-undetected", import_file("deep.json", '{\n"a": "x",\n"b": ' + "[" * 100_000),
+         2, "deep.json:3: invalid JSON: nested too deeply"),
+    Case("wrangler-ttl-5000-digits", import_file("w.json", '[{"key":"w","value":"x","expiration_ttl":' + "9" * 5000
+                                                 + '},\n{"key":"v","value":"y"}]'), 7,
+         "w.json:1: key 'w': \"expiration_ttl\" is a 5000-digit number", writes={"v": b"y"}),
+    Case("setup-json-5000-digits", import_file("s.json", '{"n": ' + "9" * 5000 + ',\n"t": "ok"}', "--format",
+                                               "setup-json"), 7, "s.json:1: key 'n': the value holds a 5000-digit",
+         writes={"t": b"ok"}),
+    Case("toml-5000-digits", import_file("f.toml", '[local_server.kv_stores]\nx = [{key="k", data="v"}]\n'
+                                         'n = ' + "9" * 5000 + "\n"), 2, "f.toml:3: a 5000-digit number"),
     Case("ndjson-metadata-too-long", import_file("a.ndjson", line("a", metadata="m" * 2001)), 7, "limit is 2000"),
     Case("ndjson-metadata-not-text", import_file("a.ndjson", line("a", metadata={"x": 1})), 7,
          '"metadata" must be a string'),

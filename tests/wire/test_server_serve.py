@@ -87,7 +87,7 @@ def fake_runner(monkeypatch):
     real_bind = runner.bind
     served: list = []
     monkeypatch.setattr(runner, "bind", lambda host, port: real_bind("127.0.0.1", 0))
-    monkeypatch.setattr(runner, "run", lambda app, sock, access_log=False: served.append(app))
+    monkeypatch.setattr(runner, "run", lambda app, sock, **kwargs: served.append(app))
     return served
 
 
@@ -116,7 +116,7 @@ def test_the_token_can_come_from_the_environment(cli, fake_runner):
 
     res = cli("local", "serve", "--port", "0", env={"KVCLI_SERVE_TOKEN": "from-env"})
     assert res.exit_code == 0, res
-    with TestClient(fake_runner[0]) as c:
+    with TestClient(fake_runner[0], base_url="http://127.0.0.1:7676") as c:  # a loopback Host: see exposure tests
         assert c.get("/resources/stores/kv").status_code == 401
         assert c.get("/resources/stores/kv", headers={"Fastly-Key": "from-env"}).status_code == 200
 
@@ -125,6 +125,16 @@ def test_an_empty_token_is_refused(cli, fake_runner):
     res = cli("local", "serve", "--port", "0", "--token", "")
     assert res.exit_code == 2 and "--token" in res.stderr
     assert fake_runner == []
+
+
+def test_an_empty_token_in_the_environment_is_refused_too(cli, fake_runner):
+    """``KVCLI_SERVE_TOKEN=`` (set, but empty) used to start an open server without a word."""
+    res = cli("local", "serve", "--port", "0", env={"KVCLI_SERVE_TOKEN": ""})
+    assert res.exit_code == 2, res
+    assert res.stderr.count("\n") == 1 and "KVCLI_SERVE_TOKEN" in res.stderr and "hint:" in res.stderr
+    assert fake_runner == [] and res.stdout == ""
+    res = cli("local", "serve", "--port", "0", "--token", "given", env={"KVCLI_SERVE_TOKEN": ""})
+    assert res.exit_code == 0, res  # an explicit --token wins over the empty variable
 
 
 @pytest.mark.parametrize(

@@ -257,3 +257,33 @@ def test_adapter_duplicate_is_conflict():
     api = _adapter(lambda r: httpx.Response(409, json={"msg": "Duplicate record", "detail": "Duplicate link"}))
     with pytest.raises(Conflict):
         api.create_link("S", 1, "r", "dup")
+
+
+def test_adapter_updates_are_form_puts_and_retried():
+    seen: list[httpx.Request] = []
+    fail_first = {"n": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        fail_first["n"] += 1
+        if fail_first["n"] in (1, 3):
+            return httpx.Response(503, json={"msg": "busy"})
+        if request.url.path.endswith("/version/4"):
+            return httpx.Response(200, json={"number": 4, "service_id": "S" * 22, "comment": "c", "locked": False})
+        return httpx.Response(200, json={"id": "S" * 22, "name": "new", "type": "wasm", "comment": "", "versions": []})
+
+    from kvcli.api.http import HttpAdapter
+
+    api = HttpAdapter(
+        "https://api.example.test", "tok", transport=httpx.MockTransport(handler), max_attempts=2, sleep=lambda s: None
+    )
+    svc = api.update_service("S" * 22, name="new", comment="")
+    assert svc.name == "new" and len(seen) == 2  # an update is idempotent: retried after the 503
+    req = seen[1]
+    assert req.method == "PUT" and req.url.path == f"/service/{'S' * 22}"
+    assert req.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert parse_qs(req.content.decode(), keep_blank_values=True) == {"name": ["new"], "comment": [""]}
+    v = api.update_version("S" * 22, 4, "c")
+    assert v.number == 4 and v.comment == "c" and len(seen) == 4
+    assert seen[3].method == "PUT" and seen[3].url.path == f"/service/{'S' * 22}/version/4"
+    assert parse_qs(seen[3].content.decode()) == {"comment": ["c"]}

@@ -16,7 +16,6 @@ Retry rules (see docs/http.md):
 
 from __future__ import annotations
 
-import ipaddress
 import json as jsonlib
 import random
 import sys
@@ -55,7 +54,7 @@ from kvcli.api.http.retry import (
     server_delay,
     settings_from_env,
 )
-from kvcli.api.wire import CT_JSON, H_KEY
+from kvcli.api.wire import CT_JSON, H_KEY, is_loopback_host
 from kvcli.redact import REDACTED, redact, redact_url, safe, url_secrets
 
 USER_AGENT = f"kvcli/{__version__}"
@@ -172,19 +171,6 @@ class ErrorContext:
 
 
 NO_CONTEXT = ErrorContext()
-
-
-def is_loopback_host(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        addr = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    return addr.is_loopback
 
 
 def encode_segment(segment: str) -> str:

@@ -4,9 +4,10 @@
 :meth:`FastlyHttp._request` (auth, retries, debug output, error bodies). Requests carry form-encoded bodies and the
 answers are JSON (bare arrays for listings). A 422 "Version locked" answer becomes :class:`VersionLocked`.
 
-Retries: reads, ``lock`` and ``activate`` (repeating them changes nothing) and DELETEs are retried after a failure
-that may have reached the server; creates, ``clone`` and ``deactivate`` are not (a repeat would clone twice, or fail
-because the first attempt already deactivated the version).
+Retries: reads, updates (service name and comment, version comment), ``lock`` and ``activate`` (repeating them
+changes nothing) and DELETEs are retried after a failure that may have reached the server; creates, ``clone`` and
+``deactivate`` are not (a repeat would clone twice, or fail because the first attempt already deactivated the
+version).
 """
 
 from __future__ import annotations
@@ -188,6 +189,12 @@ class ServicesHttpMixin:
                 f"no service named {name!r}", SERVICE_HINT, title=exc.title, detail=exc.detail, request=exc.request
             ) from None
 
+    def update_service(self, service_id: str, name: str | None = None, comment: str | None = None) -> Service:
+        fields = {k: v for k, v in (("name", name), ("comment", comment)) if v is not None}
+        if not fields:
+            raise InvalidInput("nothing to update", "pass a new name with -n/--name or a comment with --comment")
+        return parse_service(self._svc_json("PUT", (service_id,), form=fields, retry_safe=True))
+
     def delete_service(self, service_id: str) -> None:
         self._svc("DELETE", (service_id,))
 
@@ -204,6 +211,12 @@ class ServicesHttpMixin:
             "POST", (service_id, VERSION_SEGMENT), form={"comment": comment} if comment else None, retry_safe=False
         )
         return self.get_version(service_id, parse_version(doc, service_id).number)
+
+    def update_version(self, service_id: str, number: int, comment: str) -> Version:
+        doc = self._svc_json(
+            "PUT", (service_id, VERSION_SEGMENT, str(number)), form={"comment": comment}, retry_safe=True
+        )
+        return parse_version(doc, service_id)
 
     def _version_action(self, service_id: str, number: int, action: str, retry_safe: bool) -> Version:
         doc = self._svc_json("PUT", (service_id, VERSION_SEGMENT, str(number), action), retry_safe=retry_safe)

@@ -61,7 +61,7 @@ def _first_value(head: bytes):
         text = head.decode("utf-8-sig", "ignore").lstrip()
         obj, _ = json.JSONDecoder().raw_decode(text)
         return obj
-    except (json.JSONDecodeError, ValueError):
+    except (ValueError, RecursionError):  # incomplete, broken, nested too deeply, a number with too many digits
         return None
 
 

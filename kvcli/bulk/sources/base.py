@@ -17,6 +17,49 @@ from kvcli.bulk.records import Bad, Entry, Record
 MAX_RECORD_BYTES = 48 * 1024 * 1024
 
 
+class HugeNumber:
+    """A JSON integer with more digits than Python converts (``sys.get_int_max_str_digits()``, 4300 by default),
+    kept as its text. Only decoded when a normal decode failed on one; no field accepts it."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    @property
+    def digits(self) -> int:
+        return len(self.text.lstrip("-"))
+
+    def __repr__(self) -> str:
+        return f"<{self.digits}-digit number>"
+
+
+def _parse_int(text: str):
+    try:
+        return int(text)
+    except ValueError:
+        return HugeNumber(text)
+
+
+#: a decoder that turns integers too long to convert into :class:`HugeNumber` instead of raising ValueError
+#: (slower than the default one, which is why it is only a fallback)
+TOLERANT_DECODER = json.JSONDecoder(parse_int=_parse_int)
+
+
+def huge_in(value) -> HugeNumber | None:
+    """The first :class:`HugeNumber` inside a decoded JSON value, if any."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, HugeNumber):
+            return v
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return None
+
+
 class SourceError(UsageError):
     """The input cannot be read any further (missing file, broken JSON document, unknown TOML store)."""
 
@@ -109,6 +152,52 @@ class PrefixedReader(io.RawIOBase):
         n = len(data)
         b[:n] = data
         return n
+
+
+class CancellableReader(io.RawIOBase):
+    """A file descriptor (stdin) read so that a reader thread can be told to give up: it waits for data in short
+    ``select`` rounds and raises ``OSError(ECANCELED)`` once ``cancelled`` is set. A thread blocked in a plain read
+    of a pipe cannot be stopped, and is still inside the read when the interpreter exits."""
+
+    def __init__(self, fd: int, cancelled, poll: float = 0.1) -> None:
+        super().__init__()
+        self._fd = fd
+        self.cancelled = cancelled  # a threading.Event
+        self._poll = poll
+
+    def readable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        import errno
+        import select
+
+        while True:
+            if self.cancelled.is_set():
+                raise OSError(errno.ECANCELED, "reading the input was stopped")
+            ready, _, _ = select.select([self._fd], [], [], self._poll)
+            if ready:
+                data = os.read(self._fd, len(b))
+                n = len(data)
+                b[:n] = data
+                return n
+
+
+def cancellable_stdin(stream: BinaryIO, cancelled) -> BinaryIO:
+    """``stream`` (stdin's binary buffer) as a :class:`CancellableReader` when it is a real pipe or file that
+    ``select`` works on; else ``stream`` itself."""
+    if os.name != "posix":
+        return stream
+    try:
+        fd = stream.fileno()
+        os.fstat(fd)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return stream
+    # nothing has read stdin before an import, so its buffer is empty and the descriptor can be read directly
+    return io.BufferedReader(CancellableReader(fd, cancelled), buffer_size=1 << 20)
 
 
 def read_head(fh: BinaryIO, size: int = 64 * 1024) -> tuple[bytes, BinaryIO]:

@@ -17,7 +17,16 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from kvcli.bulk.records import Bad, Entry, Record
-from kvcli.bulk.sources.base import Source, entry_from_text, file_entry, file_identity, go_json, open_input
+from kvcli.bulk.sources.base import (
+    HugeNumber,
+    Source,
+    entry_from_text,
+    file_entry,
+    file_identity,
+    go_json,
+    huge_in,
+    open_input,
+)
 from kvcli.bulk.sources.jsonstream import JsonStream
 
 
@@ -103,7 +112,14 @@ class WranglerSource(_JsonDocSource):
             return bad("\"base64\" must be true or false")
         metadata = obj.get("metadata")
         if metadata is not None and not isinstance(metadata, str):
+            huge = huge_in(metadata)
+            if huge is not None:
+                return bad(f"\"metadata\" holds a {huge.digits}-digit number", "invalid_metadata")
             metadata = json.dumps(metadata, separators=(",", ":"), ensure_ascii=False)
+        for name in ("expiration_ttl", "expiration"):
+            if isinstance(obj.get(name), HugeNumber):
+                return bad(f"\"{name}\" is a {obj[name].digits}-digit number; a TTL is at most 100 years",
+                           "invalid_ttl")
         ttl: int | None = None
         if obj.get("expiration_ttl") is not None:
             raw_ttl = obj["expiration_ttl"]
@@ -176,5 +192,10 @@ class SetupJsonSource(_JsonDocSource):
 
     def _elements(self, stream: JsonStream) -> Iterator[Record]:
         for key, val, line in stream.object_items():
+            huge = None if isinstance(val, str) else huge_in(val)
+            if huge is not None:  # Go's json.Unmarshal cannot hold it either (float64 out of range)
+                yield Bad(f"the value holds a {huge.digits}-digit number, which cannot be stored as JSON text",
+                          self.label, line, 0, key=key, code="invalid_value")
+                continue
             text = val if isinstance(val, str) else go_json(val)
             yield entry_from_text(key, text, file=self.label, line=line, ordinal=0)

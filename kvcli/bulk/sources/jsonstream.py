@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from kvcli.bulk.sources.base import MAX_RECORD_BYTES, SourceError
+from kvcli.bulk.sources.base import MAX_RECORD_BYTES, TOLERANT_DECODER, SourceError
 
 _READ = 1 << 20
 _WS = re.compile(r"[ \t\n\r]*")
@@ -26,6 +26,7 @@ class JsonStream:
         self.label = label
         self._decoder = codecs.getincrementaldecoder("utf-8-sig")()
         self._raw = json.JSONDecoder().raw_decode
+        self._tolerant = TOLERANT_DECODER.raw_decode
         self.buf = ""
         self.pos = 0
         self.line = 1  # line number at self.pos
@@ -85,9 +86,10 @@ class JsonStream:
         self.skip_ws()
         start_line = self.line
         extra = _READ
+        raw = self._raw
         while True:
             try:
-                obj, end = self._raw(self.buf, self.pos)
+                obj, end = raw(self.buf, self.pos)
             except json.JSONDecodeError as exc:
                 truncated = exc.pos >= len(self.buf) - 8 or exc.msg.startswith("Unterminated string")
                 if truncated and not self.eof and len(self.buf) - self.pos <= MAX_RECORD_BYTES:
@@ -99,6 +101,11 @@ class JsonStream:
                 raise self.error(f"invalid JSON: {exc.msg}", exc.pos) from None
             except RecursionError:
                 raise self.error("invalid JSON: nested too deeply") from None
+            except ValueError:  # an integer with more digits than int() converts: decode it as a HugeNumber
+                if raw is self._tolerant:
+                    raise
+                raw = self._tolerant
+                continue
             # a number or literal that ends exactly at the buffer's end may continue in the next read
             if end >= len(self.buf) and not self.eof and not isinstance(obj, (dict, list, str)):
                 self._fill(extra)

@@ -15,8 +15,17 @@ from collections import deque
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from kvcli.api.validation import MAX_TTL_SECONDS
 from kvcli.bulk.records import Bad, Entry, Record
-from kvcli.bulk.sources.base import MAX_RECORD_BYTES, ResumePoint, Source, file_identity, open_input
+from kvcli.bulk.sources.base import (
+    MAX_RECORD_BYTES,
+    TOLERANT_DECODER,
+    HugeNumber,
+    ResumePoint,
+    Source,
+    file_identity,
+    open_input,
+)
 
 _MAX_JOINED_LINES = 1000
 _BLOCK = 1 << 20
@@ -24,6 +33,7 @@ _BLOCK = 1 << 20
 OVERSIZED = b"\x00 oversized line \x00"
 _WS = b" \t\r\n\f\v"
 _scan = json.JSONDecoder().scan_once
+_tolerant_scan = TOLERANT_DECODER.scan_once
 _a2b = binascii.a2b_base64
 
 
@@ -31,7 +41,12 @@ def _loads(doc: bytes):
     """``json.loads`` of one stripped line, several times faster (no encoding sniffing, no whitespace regex)."""
     text = doc.decode("utf-8")
     try:
-        obj, end = _scan(text, 0)
+        try:
+            obj, end = _scan(text, 0)
+        except json.JSONDecodeError:
+            raise
+        except ValueError:  # an integer with more digits than int() converts: kept as a HugeNumber
+            obj, end = _tolerant_scan(text, 0)
     except StopIteration as exc:
         raise json.JSONDecodeError("Expecting value", text, exc.value) from None
     if end != len(text):
@@ -102,6 +117,9 @@ def parse_line_object(
     if metadata is not None and not isinstance(metadata, str):
         return bad("\"metadata\" must be a string", "invalid_metadata")
     ttl = obj.get("time_to_live_sec")
+    if isinstance(ttl, HugeNumber):
+        return bad(f"\"time_to_live_sec\" is a {ttl.digits}-digit number; the limit is {MAX_TTL_SECONDS} seconds "
+                   "(100 years)", "invalid_ttl")
     if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int)):
         if isinstance(ttl, float) and ttl.is_integer():
             ttl = int(ttl)

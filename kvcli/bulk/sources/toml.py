@@ -41,6 +41,15 @@ def load_toml(path: str) -> tuple[dict, list[str]]:
         raise SourceError(f"{path} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise SourceError(f"{path} is not valid TOML: {exc}", "fix the file") from None
+    except ValueError:  # an integer with more digits than int() converts (tomllib does not catch it)
+        import re
+        import sys
+
+        limit = sys.get_int_max_str_digits()
+        m = re.search(r"\d{%d,}" % (limit + 1), text)  # noqa: UP031 - a regex quantifier
+        where = f"{path}:{text.count(chr(10), 0, m.start()) + 1}" if m else path
+        digits = f"a {len(m.group())}-digit number" if m else "a number with too many digits"
+        raise SourceError(f"{where}: {digits} (at most {limit} digits are read)", "fix the file") from None
 
 
 def stores_in(doc: dict) -> list[tuple[str, str]]:
