@@ -468,7 +468,7 @@ def resolve_target(
         if name not in config().profiles:
             raise ConfigError(
                 f"config file {config().path}: default_profile {name!r} names no profile",
-                "pick one with 'kvcli profile switch NAME' (see 'kvcli profile list')",
+                "pick one with 'kvcli profile switch NAME'; 'kvcli profile list' shows them",
             )
         return _from_profile(config().profiles[name], f"default profile {name}", env, config())
     return Target("local", "default: nothing configured", data_dir=data_dir(env))

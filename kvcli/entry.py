@@ -131,12 +131,8 @@ def run_fast(argv: list[str]) -> int | None:
 
         if exc.errno != errno.EPIPE:
             return core.report_error(exc)
-        # as click's main answers a closed pipe inside a command: exit 1, later flushes silenced
-        from click.utils import PacifyFlushWrapper
-
-        sys.stdout = PacifyFlushWrapper(sys.stdout)
-        sys.stderr = PacifyFlushWrapper(sys.stderr)
-        return 1
+        silence_stdout()  # as kvcli.cli.main.run answers a closed pipe: quietly, exit 141
+        return 141
     except Exception as exc:  # noqa: BLE001 - the same boundary as kvcli.cli.main.run
         return core.report_error(exc)
     finally:
@@ -168,10 +164,8 @@ def finish(code: int) -> None:
 
 # Optional packages that libraries kvcli uses import whenever they are installed, for features kvcli never uses:
 # httpcore imports trio (about 100 ms) for async support, while kvcli's HTTP client is synchronous and the server runs
-# on asyncio; httpx's __init__ imports its command-line client (httpx._main), which loads click, rich and pygments
-# (only `httpx.main` needs it). Marking them absent, in the kvcli process only (never when kvcli is used as a
-# library), makes those imports fail fast as if not installed.
-UNUSED_OPTIONAL_MODULES = ("trio", "httpx._main")
+# on asyncio. Marking them absent, in the kvcli process only, makes those imports fail fast as if not installed.
+UNUSED_OPTIONAL_MODULES = ("trio",)
 
 
 def main() -> None:

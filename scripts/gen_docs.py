@@ -79,6 +79,11 @@ EXAMPLE_SETUP: dict[str, Needs] = {
     "profile update": Needs(PROFILES, env={"NEW_TOKEN": "example-new-token"}),
     "profile token": Needs(PROFILES),
     "profile delete": Needs(PROFILES),
+    "profile import": Needs([  # the official Fastly CLI's config, where it keeps it ($HOME is the sandbox)
+        "mkdir -p .config/fastly",
+        "printf '[auth]\\ndefault = \"work\"\\n[auth.tokens.work]\\ntoken = \"example-token\"\\ntype = \"static\"\\n'"
+        " > .config/fastly/config.toml",
+    ]),
     "service describe": Needs(SERVICE),
     "service get": Needs(SERVICE),
     "service update": Needs(SERVICE),

@@ -91,7 +91,7 @@ def check_value_size(size: int, limit: int | None = None) -> None:
     if size > limit:
         raise TooLarge(
             f"value is {size} bytes; the limit is {limit} bytes",
-            "store a smaller value (or raise KVCLI_MAX_VALUE_BYTES for the local backend)",
+            "store a smaller value, or raise KVCLI_MAX_VALUE_BYTES for the local backend",
         )
 
 
@@ -115,5 +115,5 @@ def check_store_name(name: str) -> None:
 def check_location(location: str | None) -> None:
     if location is not None and location not in LOCATIONS:
         raise InvalidInput(
-            f"invalid location {location!r}", f"use one of {', '.join(LOCATIONS)} (upper case)"
+            f"invalid location {location!r}", f"use one of {', '.join(LOCATIONS)}, in upper case"
         )

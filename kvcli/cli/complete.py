@@ -104,6 +104,23 @@ def store_names(ctx: click.Context, incomplete: str) -> list[Suggestion]:
     return _matching(_ask_backend(ctx, lambda api: (s.name for s in iter_stores(api))), incomplete)
 
 
+def keys(ctx: click.Context, incomplete: str) -> list[Suggestion]:
+    """-k/--key: keys of the store given so far (--store-id or --store-name); what is typed is the list's prefix."""
+    params = ctx.params if ctx is not None else {}
+    store_id, store_name = params.get("store_id"), params.get("store_name")
+    if not store_id and not store_name:
+        return []
+
+    def query(api) -> Iterable[Suggestion]:
+        from kvcli.api.port import iter_keys
+
+        sid = store_id or api.find_store(store_name).id
+        for page in iter_keys(api, sid, prefix=incomplete or None, page_size=min(MAX_ITEMS, 1000)):
+            yield from page.items
+
+    return _matching(_ask_backend(ctx, query), incomplete)
+
+
 def service_ids(ctx: click.Context, incomplete: str) -> list[Suggestion]:
     """--service-id: service IDs, each with its name as the description."""
     return _matching(_ask_backend(ctx, lambda api: ((s.id, s.name) for s in api.list_services())), incomplete)

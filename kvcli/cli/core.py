@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kvcli.api.errors import KvcliError, PreconditionFailed, UsageError, exit_code_for
-from kvcli.cli.state import err, error_line, write_line
+from kvcli.cli.state import err, error_line, stdout_is_tty, write_line
 from kvcli.entry import finish, silence_stdout
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "require_key",
     "resolve_store_id",
     "silence_stdout",
+    "store_label",
 ]
 
 
@@ -44,6 +45,11 @@ def resolve_store_id(api, store_id: str | None, store_name: str | None) -> str:
     if store_name:
         return api.find_store(store_name).id
     raise UsageError("no store given", "pass --store-id ID or --store-name NAME")
+
+
+def store_label(store_id: str, store_name: str | None = None) -> str:
+    """How messages name a store: ``'NAME' (ID)`` when the user named it, else ``'ID'`` (the official CLI's form)."""
+    return f"'{store_name}' ({store_id})" if store_name else f"'{store_id}'"
 
 
 def check_generation(key: str, current: int, expected: int) -> None:
@@ -74,6 +80,9 @@ def get_entry(
 ) -> None:
     """`kv-store-entry get`: print one value's raw bytes (or ``{"key": "<base64>"}``); errors are raised.
 
+    At a terminal a value that does not end a line gets a newline, so the shell prompt is not glued to it; anything
+    else (a pipe, a file) gets exactly the value's bytes.
+
     ``open_api`` is called only once the key is known to be usable, so a missing key is reported before the backend
     is opened, whichever entry point runs this.
     """
@@ -97,6 +106,8 @@ def get_entry(
     while view:  # an unbuffered stdout (python -u, PYTHONUNBUFFERED) may take only part of it, e.g. a closing pipe
         written = out.write(view)
         view = view[written if written is not None else 0 :]
+    if item.value and not item.value.endswith(b"\n") and stdout_is_tty():
+        out.write(b"\n")  # a terminal only, so the prompt starts on its own line; a pipe gets the exact bytes
     out.flush()
 
 

@@ -8,6 +8,7 @@ import typer
 
 from kvcli.api.errors import KvcliError
 from kvcli.api.models import LOCATIONS, Store
+from kvcli.cli.core import store_label
 from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt, human_time, resolve_store_id, rfc3339
 from kvcli.cli.state import State, emit_json, message, print_fields, print_table, success
 
@@ -28,9 +29,14 @@ def store_json(store: Store) -> dict:
 
 
 def _location(value: str | None) -> str | None:
-    if value is not None and value not in LOCATIONS:
-        raise typer.BadParameter(f"must be one of {', '.join(LOCATIONS)} (upper case), got {value!r}")
-    return value
+    """The canonical (upper-case) region for any spelling of it: ``-l eu`` sends ``EU``."""
+    if value is None:
+        return None
+    canonical = value.strip().upper()
+    if canonical not in LOCATIONS:
+        choices = f"{', '.join(LOCATIONS[:-1])} or {LOCATIONS[-1]}"
+        raise typer.BadParameter(f"must be one of {choices} in any case, got {value!r}")
+    return canonical
 
 
 @app.command("create")
@@ -39,7 +45,7 @@ def create(
     location: Annotated[
         str | None,
         typer.Option(
-            "--location", "-l", help="Region: US, EU, ASIA or AUS.", callback=_location, show_default=False
+            "--location", "-l", help="Region: US, EU, ASIA or AUS (any case).", callback=_location, show_default=False
         ),
     ] = None,
     json_out: JsonOpt = False,
@@ -144,11 +150,12 @@ def delete(
         # Every reason the store could not be deleted once empty (missing; linked from a service version) is
         # checked before any key goes. Fastly cannot answer that cheaply: then the prompt and --json say so.
         links_checked = api.check_store_deletable(sid)
-        warning = f"This will delete ALL entries from KV store {sid} and then the store"
+        label = store_label(sid, store_name)
+        warning = f"This will delete ALL entries from KV store {label} and then the store"
         if not links_checked:
             warning += f" ({NOT_CHECKED}: if one links the store, its keys are deleted and the store is kept)"
             if state.auto_yes or state.non_interactive:
-                message(f"Note: {NOT_CHECKED} before emptying KV store {sid}")
+                message(f"Note: {NOT_CHECKED} before emptying KV store {label}")
         if not state.confirm(warning):
             raise typer.Exit(0)
         report = run_bulk_delete(api, sid, None, concurrency=concurrency, max_errors=max_errors, json_out=False)
@@ -175,4 +182,4 @@ def delete(
     if json_out:
         emit_json({"id": sid, "deleted": True} | ({"links_checked": links_checked} if all_ else {}))
     else:
-        success(f"Deleted KV Store '{sid}'")
+        success(f"Deleted KV Store {store_label(sid, store_name)}")

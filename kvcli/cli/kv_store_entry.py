@@ -19,7 +19,7 @@ from typer.core import TyperGroup
 from kvcli.api import validation
 from kvcli.api.errors import PartialFailure, TooLarge, UsageError
 from kvcli.api.models import Page, PutMode
-from kvcli.cli import core
+from kvcli.cli import complete, core
 from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt, human_time, resolve_store_id, rfc3339
 from kvcli.cli.state import State, emit_json, err, message, print_fields, stdout_is_tty, success
 
@@ -45,7 +45,9 @@ PAGE_SIZE = 1000  # keys asked for per list request when --limit is given
 COUNT_CAP = 10_000  # keys counted (by listing) to show in a confirmation prompt
 FORMATS = ("table", "json", "ndjson", "plain")
 
-KeyOpt = Annotated[str | None, typer.Option("--key", "-k", help="The key.", show_default=False)]
+KeyOpt = Annotated[
+    str | None, typer.Option("--key", "-k", help="The key.", autocompletion=complete.keys, show_default=False)
+]
 GenerationOpt = Annotated[
     int | None,
     typer.Option(
@@ -85,7 +87,7 @@ def _read_limited(stream: IO[bytes], limit: int, what: str) -> bytes:
     if len(data) > limit:
         raise TooLarge(
             f"{what} holds more than {limit} bytes, the value size limit",
-            "store a smaller value (or raise KVCLI_MAX_VALUE_BYTES for the local backend)",
+            "store a smaller value, or raise KVCLI_MAX_VALUE_BYTES for the local backend",
         )
     return data
 
@@ -117,7 +119,7 @@ def read_value(value: str | None, value_file: str | None) -> bytes:
             validation.check_value_size(size, limit)
             return _read_limited(fh, limit, value_file)
     except IsADirectoryError:
-        raise UsageError(f"--value-file {value_file!r} is a directory", "pass a file (or - for stdin)") from None
+        raise UsageError(f"--value-file {value_file!r} is a directory", "pass a file, or - for stdin") from None
     except OSError as exc:
         raise UsageError(
             f"cannot read --value-file {value_file!r}: {exc.strerror or exc}", "check the path and permissions"
@@ -316,7 +318,7 @@ def create(
     if json_out:
         emit_json({"id": sid, "key": key})
     else:
-        success(f"Created key '{key}' in KV Store '{sid}'")
+        success(f"Created key '{key}' in KV Store {core.store_label(sid, store_name)}")
     return None
 
 
@@ -608,7 +610,7 @@ def delete(
     sid = _store(api, store_id, store_name)
     if key is not None:
         _delete_one(api, sid, key, force=force, if_generation_match=if_generation_match, dry_run=dry_run,
-                    json_out=json_out)
+                    json_out=json_out, store_name=store_name)
     elif dry_run:
         _dry_run_many(api, sid, prefix, json_out)
     else:
@@ -616,7 +618,8 @@ def delete(
 
 
 def _delete_one(
-    api, sid: str, key: str, *, force: bool, if_generation_match: int | None, dry_run: bool, json_out: bool
+    api, sid: str, key: str, *, force: bool, if_generation_match: int | None, dry_run: bool, json_out: bool,
+    store_name: str | None = None,
 ) -> None:
     if dry_run:
         from kvcli.api.errors import NotFound
@@ -631,16 +634,16 @@ def _delete_one(
             if if_generation_match is not None:
                 _check_generation(key, info.generation, if_generation_match)
             keys = [key]
-        _dry_run_output(sid, keys, json_out)
+        _dry_run_output(sid, keys, json_out, store_name)
         return
     api.delete_item(sid, key, force=force, if_generation_match=if_generation_match)
     if json_out:
         emit_json({"key": key, "store_id": sid, "deleted": True})
     else:
-        success(f"Deleted key '{key}' from KV Store '{sid}'")
+        success(f"Deleted key '{key}' from KV Store {core.store_label(sid, store_name)}")
 
 
-def _dry_run_output(sid: str, keys: list[str], json_out: bool) -> None:
+def _dry_run_output(sid: str, keys: list[str], json_out: bool, store_name: str | None = None) -> None:
     if json_out:
         emit_json({"dry_run": True, "store_id": sid, "keys": keys, "count": len(keys)})  # the streamed form's order
     else:
@@ -648,7 +651,8 @@ def _dry_run_output(sid: str, keys: list[str], json_out: bool) -> None:
         for k in keys:
             out.write((k + "\n").encode("utf-8", "backslashreplace"))
         out.flush()
-    message(f"Dry run: would delete {len(keys)} key{'s' if len(keys) != 1 else ''} from KV Store '{sid}'")
+    noun = "key" if len(keys) == 1 else "keys"
+    message(f"Dry run: would delete {len(keys)} {noun} from KV Store {core.store_label(sid, store_name)}")
 
 
 def _dry_run_many(api, sid: str, prefix: str | None, json_out: bool) -> None:

@@ -206,6 +206,17 @@ def hoist_globals(argv: list[str], root_cmd: click.Command) -> list[str]:
     return hoisted + rest
 
 
+CLOSED_PIPE_EXIT = 141  # as a shell reports a program killed by SIGPIPE (128 + 13), like `yes | head -1`
+
+
+def _closed_pipe(exc: BaseException) -> bool:
+    """Whether this exit is click's or rich's answer to a closed stdout (both exit 1 while handling the EPIPE)."""
+    import errno
+
+    cause = exc.__context__
+    return isinstance(cause, OSError) and (isinstance(cause, BrokenPipeError) or cause.errno == errno.EPIPE)
+
+
 def get_root_command() -> click.Command:
     return typer.main.get_command(app)
 
@@ -237,13 +248,49 @@ def run(argv: list[str]) -> int:
     except click.Abort:
         err("Interrupted.")
         return 130
+    except SystemExit as exc:
+        if not _closed_pipe(exc):
+            raise
+        from kvcli.cli.core import silence_stdout
+
+        silence_stdout()  # what is still buffered goes nowhere, and the final flush cannot fail again
+        return CLOSED_PIPE_EXIT
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - KvcliError, OS errors, the last line of defence
         return report_error(exc, debug=debug)  # shared with the fast entry point (kvcli.entry)
 
 
+def _integer_message(exc: click.UsageError) -> str | None:
+    """click's words for a bad whole-number option ("'abc' is not a valid integer range", "-5 is not in the range
+    x>=1") as one sentence that names what the option expects; None for any other error."""
+    import re
+
+    param = getattr(exc, "param", None)
+    kind = getattr(param, "type", None)
+    if not isinstance(exc, click.BadParameter) or not isinstance(param, click.Option):
+        return None
+    if not isinstance(kind, click.types.IntParamType):  # click.INT and click.IntRange
+        return None
+    found = re.match(r"(.+?) is not (?:a valid|in the range)", exc.message)
+    if found is None:
+        return None
+    low, high = getattr(kind, "min", None), getattr(kind, "max", None)
+    if low is not None and high is not None:
+        bounds = f" from {low} to {high}"
+    elif low is not None:
+        bounds = f" of at least {low}"
+    elif high is not None:
+        bounds = f" of at most {high}"
+    else:
+        bounds = ""
+    metavar = param.metavar or ""
+    unit = f"a number of {metavar.lower()}, " if metavar.isalpha() and metavar not in ("N", "INTEGER") else ""
+    name = max(param.opts, key=len)
+    return f"{name} takes {unit}a whole number{bounds}: got {found.group(1)}"
+
+
 def _usage_error(exc: click.UsageError) -> int:
     where = exc.ctx.command_path if exc.ctx is not None else "kvcli"
-    msg = exc.format_message().rstrip(".")
+    msg = _integer_message(exc) or exc.format_message().rstrip(".")
     import re
 
     msg = re.sub(r"(Did you mean [^?]*\?)(\s*\1)+", r"\1", msg)  # click and typer both add the suggestion

@@ -42,7 +42,9 @@ def _abs_dir(path: str | None) -> str | None:
 def _check_token(token: str | None) -> None:
     """An explicitly empty --token (often an unset variable: --token "$TOKEN") is a mistake, not "no token"."""
     if token is not None and not token.strip():
-        raise UsageError("--token is empty", 'pass the token itself, e.g. --token "$FASTLY_API_TOKEN" (is it set?)')
+        raise UsageError(
+            "--token is empty", 'pass the token itself, e.g. --token "$FASTLY_API_TOKEN"; is the variable set?'
+        )
 
 
 def _read_token_stdin() -> str:
@@ -133,7 +135,7 @@ def create(
     data_dir: Annotated[str | None, typer.Option("--data-dir", help="With --local: where the database lives.")] = None,
     default: Annotated[bool, typer.Option("--default", help="Make it the default profile.")] = False,
 ) -> None:
-    """Create a profile (the first profile becomes the default).
+    """Create a profile (made the default with --default, or when it is the only profile).
 
     Without --token or --token-stdin, a Fastly profile asks for its token (hidden) when run at a terminal.
 
@@ -149,21 +151,32 @@ def create(
     _check_endpoint(endpoint)
     token = _token_from(token, token_stdin)
     if name in _load().profiles:  # before asking for a token
-        raise ConfigError(f"profile {name!r} already exists", "choose another name or use 'kvcli profile update'")
+        raise UsageError(f"profile {name!r} already exists", "choose another name or use 'kvcli profile update'")
     if not local and token is None:
         token = _prompt_token(name)
     with cfgmod.editing() as cfg:
         if name in cfg.profiles:
-            raise ConfigError(f"profile {name!r} already exists", "choose another name or use 'kvcli profile update'")
+            raise UsageError(f"profile {name!r} already exists", "choose another name or use 'kvcli profile update'")
+        alone = not cfg.profiles  # only the only profile becomes the default without --default
         if local:
             prof = cfgmod.Profile(name=name, type="local", data_dir=_abs_dir(data_dir))
         else:
             prof = cfgmod.Profile(name=name, type="fastly", token=token, endpoint=endpoint)
         cfg.profiles[name] = prof
-        if default or cfg.default_profile is None:
+        if default or alone:
             cfg.default_profile = name
         cfgmod.save(cfg)
     success(f"Created profile '{name}' ({prof.type}){' as default' if cfg.default_profile == name else ''}")
+    _say_how_to_make_default(name, cfg.default_profile)
+
+
+def _say_how_to_make_default(name: str, current: str | None) -> None:
+    if current == name:
+        return
+    if current is None:
+        message(f"There is no default profile; to make '{name}' the default: kvcli profile switch {name}")
+    else:
+        message(f"The default profile is still '{current}'; to make '{name}' the default: kvcli profile switch {name}")
 
 
 @app.command("list")
@@ -269,10 +282,21 @@ def token(
             raise ConfigError("no default profile", "name a profile: kvcli profile token NAME")
         name = cfg.default_profile
     prof = cfg.get(name)
-    if prof.type != "fastly" or not prof.token:
-        raise ConfigError(f"profile {name!r} has no token", f"set one with: kvcli profile update {name} --token T")
+    if prof.type != "fastly":
+        raise UsageError(
+            f"profile {name!r} is a local profile: it uses the embedded backend and has no token",
+            "name a Fastly profile: kvcli profile token NAME; 'kvcli profile list' shows each profile's type",
+        )
+    if not prof.token:
+        raise ConfigError(
+            f"profile {name!r} has no token",
+            f"set one with 'kvcli profile update {name} --token-stdin', or import the official Fastly CLI's tokens "
+            "with 'kvcli profile import'",
+        )
     if stdout_is_tty() and not force_tty:
-        raise UsageError("refusing to print a token to a terminal", "use it in $(...) or a pipe, or pass --reveal")
+        raise UsageError(
+            "refusing to print a token to a terminal", "use it in a command substitution or a pipe, or pass --reveal"
+        )
     sys.stdout.write(prof.token + "\n")
 
 
@@ -289,3 +313,114 @@ def delete(name: NameArg) -> None:
             cfg.default_profile = None
         cfgmod.save(cfg)
     success(f"Deleted profile '{name}'" + (" (there is no default profile now)" if cfg.default_profile is None else ""))
+
+
+@app.command("import")
+def import_(
+    name: Annotated[
+        str | None,
+        typer.Argument(help="Import only this stored token of the official CLI (default: every one).",
+                       show_default=False),
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option("--from", help="The official CLI's config.toml (default: where the official CLI keeps it).",
+                     metavar="PATH", show_default=False),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be imported; change nothing.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace kvcli profiles that have the same name.")
+    ] = False,
+) -> None:
+    """Import the API tokens stored by the official Fastly CLI as kvcli profiles.
+
+    Each stored token becomes a Fastly profile of the same name, its token kept in kvcli's config file (mode 0600).
+    SSO session tokens are skipped. An existing kvcli profile is never replaced without --overwrite.
+
+    Example: kvcli profile import --dry-run
+    """
+    from pathlib import Path
+
+    from kvcli.fastly_config import official_config_path, read_official
+
+    path = Path(source).expanduser() if source else official_config_path()
+    found = read_official(path)
+    if name is not None:
+        found = [t for t in found if t.name == name]
+        if not found:
+            known = ", ".join(t.name for t in read_official(path)) or "none"
+            raise UsageError(f"the official Fastly CLI has no token named {name!r} in {path}; it has: {known}",
+                             "name one of those, or leave the name out to import every one")
+    usable = [t for t in found if t.token]
+    if name is not None and not usable and not dry_run:
+        raise UsageError(f"cannot import {name!r} from {path}: {found[0].skip}",
+                         f"create the profile with an API token: kvcli profile create {name} --token-stdin")
+    if not usable and not any(t.skip for t in found):
+        message(f"No tokens stored in {path}; nothing to import.")
+        return
+
+    existing = _load().profiles
+    taken = [t.name for t in usable if t.name in existing]
+    if dry_run:
+        for t in found:
+            if t.skip:
+                line = f"skip     {t.name}: {t.skip}"
+            elif t.name in existing:
+                line = f"replace  {t.name}" if overwrite else f"conflict {t.name}: a kvcli profile of that name exists"
+            else:
+                line = f"add      {t.name}"
+            if not t.skip and t.endpoint:
+                line += f" (endpoint {t.endpoint})"
+            sys.stdout.write(line + "\n")
+        adds = [t for t in usable if overwrite or t.name not in existing]
+        message(f"Dry run: would import {len(adds)} of {len(found)} stored token{'s' if len(found) != 1 else ''} "
+                f"from {path}; nothing changed")
+        if taken and not overwrite:
+            message("--overwrite would replace the kvcli profiles marked 'conflict'")
+        return
+    if taken and not overwrite:
+        raise UsageError(
+            f"kvcli already has profile{'s' if len(taken) != 1 else ''} named {', '.join(taken)}; nothing imported",
+            "pass --overwrite to replace them, or import another token by name",
+        )
+    for t in found:
+        if t.skip:
+            from kvcli.cli.state import warning
+
+            warning(f"Skipped '{t.name}': {t.skip}")
+    if not usable:
+        return
+    with cfgmod.editing() as cfg:
+        taken = [t.name for t in usable if t.name in cfg.profiles]
+        if taken and not overwrite:  # created meanwhile by another kvcli
+            raise UsageError(f"kvcli already has profiles named {', '.join(taken)}; nothing imported",
+                             "pass --overwrite to replace them")
+        alone = not cfg.profiles
+        for t in usable:
+            cfg.profiles[t.name] = cfgmod.Profile(name=t.name, type="fastly", token=t.token, endpoint=t.endpoint)
+        official_default = next((t.name for t in usable if t.default), None)
+        if alone:  # as with profile create: only into an empty config does a default come along implicitly
+            cfg.default_profile = official_default or (usable[0].name if len(usable) == 1 else None)
+        cfgmod.save(cfg)
+    for t in usable:
+        replaced = " (replaced)" if t.name in taken else ""
+        suffix = " as default" if cfg.default_profile == t.name else ""
+        success(f"Imported profile '{t.name}' (fastly){suffix}{replaced} from {path}")
+        if t.expires_at:
+            _warn_if_expired(t.name, t.expires_at)
+    if official_default and cfg.default_profile != official_default:
+        _say_how_to_make_default(official_default, cfg.default_profile)
+
+
+def _warn_if_expired(name: str, expires_at: str) -> None:
+    from datetime import UTC, datetime
+
+    try:
+        when = datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
+    except ValueError:
+        return
+    if when.tzinfo is not None and when < datetime.now(UTC):
+        from kvcli.cli.state import warning
+
+        warning(f"the token of '{name}' expired at {expires_at}; update it with 'kvcli profile update {name} "
+                "--token-stdin'")

@@ -8,7 +8,7 @@ import typer
 
 from kvcli.api.errors import UsageError
 from kvcli.cli import complete
-from kvcli.cli.options import JsonOpt, StoreNameOpt, human_time
+from kvcli.cli.options import JsonOpt, human_time
 from kvcli.cli.service_options import (
     AutocloneOpt,
     ServiceIdOpt,
@@ -31,6 +31,13 @@ ResourceIdOpt = Annotated[
     typer.Option(
         "--resource-id", "-r", help="ID of the KV store to link.", autocompletion=complete.store_ids,
         show_default=False,
+    ),
+]
+LinkStoreNameOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store-name", help="Name of the KV store to link (instead of -r/--resource-id).",
+        autocompletion=complete.store_names, show_default=False,
     ),
 ]
 LinkNameOpt = Annotated[
@@ -87,7 +94,7 @@ def _create(resource_id, store_name, version, service_id, service_name, autoclon
 def create(
     version: VersionOpt,
     resource_id: ResourceIdOpt = None,
-    store_name: StoreNameOpt = None,
+    store_name: LinkStoreNameOpt = None,
     service_id: ServiceIdOpt = None,
     service_name: ServiceNameOpt = None,
     autoclone: AutocloneOpt = False,
@@ -105,7 +112,7 @@ def create(
 def link(
     version: VersionOpt,
     resource_id: ResourceIdOpt = None,
-    store_name: StoreNameOpt = None,
+    store_name: LinkStoreNameOpt = None,
     service_id: ServiceIdOpt = None,
     service_name: ServiceNameOpt = None,
     autoclone: AutocloneOpt = False,

@@ -53,7 +53,9 @@ class State:
     def api(self, *, writes: bool = False):
         """The adapter for this invocation (created once).
 
-        ``writes`` announces the backend on stderr (unless -q); with -v every command announces it.
+        ``writes`` announces the backend on stderr (unless -q); with -v every command announces it, and so does a
+        read at a terminal when an environment variable chose the backend (an exported FASTLY_API_TOKEN must not
+        make production look local).
         """
         if self._api is None:
             from kvcli.config import make_api
@@ -61,7 +63,7 @@ class State:
             target = self.target()
             options = {"debug": self.debug} if target.kind == "http" else {}
             self._api = make_api(target, **options)
-        if writes or self.verbose:
+        if writes or self.verbose or (chosen_by_environment(self.target().source) and stderr_is_tty()):
             self.announce_backend()
         return self._api
 
@@ -159,6 +161,21 @@ def emit_json(obj: Any) -> None:
 def stdin_is_tty() -> bool:
     try:
         return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+ENVIRONMENT_SOURCES = ("FASTLY_API_TOKEN", "FASTLY_API_ENDPOINT", "KVCLI_PROFILE=")
+
+
+def chosen_by_environment(source: str) -> bool:
+    """Whether resolve_target's ``source`` is an environment variable (not a flag, a profile or the default)."""
+    return source.startswith(ENVIRONMENT_SOURCES)
+
+
+def stderr_is_tty() -> bool:
+    try:
+        return sys.stderr.isatty()
     except (AttributeError, ValueError):
         return False
 

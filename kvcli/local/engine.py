@@ -78,8 +78,8 @@ def _statements(script: str) -> Iterator[str]:
 
 
 READ_ONLY_HINT = (
-    "make the data directory and its kvcli.db* files writable by this user, or use another data directory "
-    "(KVCLI_DATA_DIR or the profile's data_dir)"
+    "make the data directory and its kvcli.db* files writable by this user, or use another data directory with "
+    "KVCLI_DATA_DIR or the profile's data_dir"
 )
 
 
@@ -93,7 +93,7 @@ def storage_error(exc: sqlite3.Error, path: Path) -> StorageError | None:
     if name == "SQLITE_FULL":
         return StorageError(
             f"disk full: cannot write {path} ({exc})",
-            "free space on its file system (or raise the file size limit, ulimit -f), then run the command again",
+            "free space on its file system or raise the file size limit, ulimit -f, then run the command again",
             kind="full",
         )
     if name.startswith("SQLITE_READONLY"):
@@ -103,7 +103,7 @@ def storage_error(exc: sqlite3.Error, path: Path) -> StorageError | None:
         if limit is not None:
             return StorageError(
                 f"file size limit reached: cannot write {path} beyond {limit} bytes ({exc})",
-                "raise the file size limit (ulimit -f), then run the command again",
+                "raise the file size limit with ulimit -f, then run the command again",
                 kind="full",
             )
     if name == "SQLITE_CANTOPEN" and not os.access(path.parent, os.W_OK):
@@ -112,8 +112,8 @@ def storage_error(exc: sqlite3.Error, path: Path) -> StorageError | None:
     if name.startswith("SQLITE_IOERR") or name == "SQLITE_CANTOPEN":
         return StorageError(
             f"I/O error on {path}: {exc} ({name})",
-            "check the disk and the data directory (kvcli.db-wal and kvcli.db-shm must not be removed while kvcli "
-            "runs); stop every kvcli using it, then run the command again",
+            "check the disk and the data directory, where kvcli.db-wal and kvcli.db-shm must not be removed while "
+            "kvcli runs; stop every kvcli using it, then run the command again",
             kind="io",
         )
     return None
@@ -268,7 +268,7 @@ class Engine(ServicesMixin):
             self.close()
             raise ConfigError(
                 f"{self.path} is not a usable kvcli database ({exc})",
-                "move the file away, or point KVCLI_DATA_DIR (or the profile's data_dir) elsewhere",
+                "move the file away, or point KVCLI_DATA_DIR or the profile's data_dir elsewhere",
             ) from None
 
     # ----------------------------------------------------------------- plumbing
@@ -325,8 +325,8 @@ class Engine(ServicesMixin):
             raise StorageError(
                 f"read-only database: {self.path} has changes in {wal.name} that SQLite can only read after creating "
                 f"{self.path.name}-shm, which this user cannot do in {self.path.parent}",
-                "open it once as a user who can write the directory (any kvcli command folds those changes into "
-                f"{self.path.name}), or make the directory writable",
+                "open it once as a user who can write the directory, as any kvcli command folds those changes into "
+                f"{self.path.name}, or make the directory writable",
                 kind="read-only",
             ) from None
         if not current:
@@ -477,7 +477,7 @@ class Engine(ServicesMixin):
         with self.write() as conn:
             if conn.execute("SELECT 1 FROM stores WHERE name = ?", (name,)).fetchone():
                 raise InvalidInput(
-                    f"a KV store named {name!r} already exists", "choose another name (store names are unique)"
+                    f"a KV store named {name!r} already exists", "choose another name: store names are unique"
                 )
             store_id = new_store_id()
             conn.execute(

@@ -112,7 +112,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise UsageError(
             f"cannot listen on {url_for(host, port)}: {exc.strerror or exc}",
-            "pick another --port (or --port 0 for a free one)",
+            "pick another --port, or --port 0 for a free one",
         ) from None
     sock.set_inheritable(True)
     return sock

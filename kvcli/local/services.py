@@ -113,7 +113,7 @@ def _service_not_found(service_id: str) -> NotFound:
 def _duplicate_service(name: str) -> Conflict:
     return Conflict(
         f"a service named {name!r} already exists",
-        "choose another name (service names are unique)",
+        "choose another name: service names are unique",
         title="Duplicate record",
         detail=f"Duplicate service: '{name}'",
     )
@@ -329,8 +329,8 @@ class ServicesMixin:
             if active:
                 raise Conflict(
                     f"service {service_id} has an active version ({active[0]}) and cannot be deleted",
-                    f"deactivate it first ('kvcli service version deactivate --service-id {service_id} "
-                    f"--version {active[0]}'), or pass --force to 'kvcli service delete'",
+                    f"deactivate it first with 'kvcli service version deactivate --service-id {service_id} "
+                    f"--version {active[0]}', or pass --force to 'kvcli service delete'",
                     detail=f"Service '{service_id}' has an active version",
                 )
             conn.execute("DELETE FROM resource_links WHERE service_id = ?", (service_id,))
@@ -497,7 +497,7 @@ class ServicesMixin:
         if row is not None and row[0] != except_id:
             raise Conflict(
                 f"version {number} of service {service_id} already has a resource link named {name!r} ({row[0]})",
-                "choose another name with -n/--name (link names are unique within a version)",
+                "choose another name with -n/--name: link names are unique within a version",
                 title="Duplicate record",
                 detail=f"Duplicate resource link: '{name}'",
             )

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -245,3 +246,53 @@ def test_only_the_root_offers_install_completion(cli):
     for group in ("kv-store", "kv-store-entry", "profile", "service", "resource-link", "local"):
         res = cli(group, "--help")
         assert res.exit_code == 0 and "--install-completion" not in res.stdout, group
+
+
+# ------------------------------------------------------------------------------------------------------ keys
+@pytest.fixture
+def keyed(cli, stores):
+    for key in ("user/1", "user/2", "users", "zeta"):
+        assert cli("-q", "kv-store-entry", "create", "-s", stores["alpha"], "-k", key, "--value", "v").exit_code == 0
+    return stores
+
+
+def test_keys_complete_from_the_selected_store(keyed):
+    assert values(completion("kvcli kv-store-entry get --store-name alpha -k ")) == ["user/1", "user/2", "users",
+                                                                                      "zeta"]  # fmt: skip
+    assert values(completion("kvcli kv-store-entry get --store-name alpha -k user/")) == ["user/1", "user/2"]
+    sid = keyed["alpha"]
+    assert values(completion(f"kvcli kv-store-entry describe -s {sid} --key us")) == ["user/1", "user/2", "users"]
+    assert values(completion(f"kvcli kv-store-entry delete -s {sid} -k z")) == ["zeta"]
+
+
+def test_keys_need_a_store_and_fail_silently(keyed):
+    assert values(completion("kvcli kv-store-entry get -k ")) == []  # no store typed yet
+    assert values(completion("kvcli kv-store-entry get --store-name nosuch -k ")) == []
+
+
+def test_the_typed_prefix_narrows_the_list_request(keyed, monkeypatch):
+    from kvcli.local.engine import Engine
+
+    asked = []
+    real = Engine.list_keys
+
+    def spy(self, store_id, prefix=None, *args, **kwargs):
+        asked.append(prefix)
+        return real(self, store_id, prefix, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "list_keys", spy)
+    assert values(completion("kvcli kv-store-entry get --store-name alpha -k user/")) == ["user/1", "user/2"]
+    assert asked and set(asked) == {"user/"}
+
+
+def test_keys_are_time_boxed(keyed, monkeypatch):
+    """A backend that does not answer within the time box gives no suggestions, quickly and silently."""
+    from kvcli.local.engine import Engine
+
+    release = threading.Event()
+    monkeypatch.setattr(complete, "TIMEOUT", 0.2)
+    monkeypatch.setattr(Engine, "list_keys", lambda self, *a, **k: release.wait(30) and None)
+    try:
+        assert values(completion("kvcli kv-store-entry get --store-name alpha -k ")) == []
+    finally:
+        release.set()

@@ -84,7 +84,7 @@ def test_create_duplicate_name_is_invalid_input(cli):
     _one_line_error(res, 2, "'dup'", "already exists")
 
 
-@pytest.mark.parametrize("location", ["eu", "MARS", "AU"])
+@pytest.mark.parametrize("location", ["EUR", "MARS", "AU"])
 def test_create_bad_location_is_a_usage_error(cli, location):
     _one_line_error(cli("kv-store", "create", "--name", "x", "-l", location), 2, "--location", location)
 
@@ -240,7 +240,7 @@ def test_delete_all_with_yes_empties_and_deletes(cli, eng, flag):
     res = cli("kv-store", "delete", "--store-name", "full", "--all", flag)
     assert res.exit_code == 0, res
     assert res.stdout == ""
-    assert "Deleted keys: 30" in res.stderr and f"Deleted KV Store '{s.id}'" in res.stderr
+    assert "Deleted keys: 30" in res.stderr and f"Deleted KV Store 'full' ({s.id})" in res.stderr
     assert eng.list_stores().items == []
 
 

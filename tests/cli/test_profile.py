@@ -108,7 +108,7 @@ def test_create_usage_errors(cli, cfg_path, args, needle):
 def test_create_existing_name_fails(cli, cfg_path):
     _ok(cli("profile", "create", "work", "--token", TOKEN))
     before = cfg_path.read_bytes()
-    _fails(cli("profile", "create", "work", "--token", "other"), 1, "'work'", "already exists")
+    _fails(cli("profile", "create", "work", "--token", "other"), 2, "'work'", "already exists")
     assert cfg_path.read_bytes() == before
 
 
@@ -257,11 +257,11 @@ def test_token_refuses_a_real_terminal(isolated, tmp_path):
     assert (piped.returncode, piped.stdout) == (0, (TOKEN + "\n").encode())
 
 
-@pytest.mark.parametrize("name, needle", [("dev", "no token"), ("ghost", "'ghost'")])
-def test_token_errors(cli, tmp_path, name, needle):
+@pytest.mark.parametrize("name, code, needle", [("dev", 2, "has no token"), ("ghost", 1, "'ghost'")])
+def test_token_errors(cli, tmp_path, name, code, needle):
     _three(cli, tmp_path)
     res = cli("profile", "token", name)
-    _fails(res, 1, needle)
+    _fails(res, code, needle)
     assert res.stdout == ""
 
 

@@ -81,7 +81,7 @@ def _check_header_metadata(metadata: str | None) -> None:
         raise InvalidInput(
             f"metadata {metadata[:40]!r} cannot be sent in an HTTP header (the Fastly API carries it in one)",
             "remove leading or trailing whitespace and control characters such as NUL, or import the entry "
-            "with a batch (--file), which carries metadata in JSON",
+            "with a batch, --file, which carries metadata in JSON",
         )
 
 
@@ -210,7 +210,7 @@ class HttpAdapter(ServicesHttpMixin, FastlyHttp):
             )
         except Conflict as exc:
             if "linked" in exc.detail.lower():  # kvcli local serve: still linked from a service version
-                exc.hint = "unlink it first with 'kvcli resource-link delete' (the message names the link)"
+                exc.hint = "unlink it first with 'kvcli resource-link delete'; the message names the link"
             raise
 
     def check_store_deletable(self, store_id: str) -> bool:
@@ -226,7 +226,7 @@ class HttpAdapter(ServicesHttpMixin, FastlyHttp):
             )
         except Conflict as exc:
             if "linked" in exc.detail.lower():
-                exc.hint = "unlink it first with 'kvcli resource-link delete' (the message names the link)"
+                exc.hint = "unlink it first with 'kvcli resource-link delete'; the message names the link"
             raise
         return resp.headers.get(H_DELETE_CHECK) == DELETE_CHECK_OK
 

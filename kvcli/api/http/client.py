@@ -68,18 +68,18 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _MAYBE_SENT = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadTimeout, httpx.WriteTimeout)
 
 AUTH_HINT = (
-    "check the API token: pass -t/--token, set FASTLY_API_TOKEN, or store one with 'kvcli profile create' "
-    "(see 'kvcli profile list')"
+    "check the API token: pass -t/--token, set FASTLY_API_TOKEN, or store one with 'kvcli profile create'; "
+    "'kvcli profile list' shows the stored ones"
 )
 FORBIDDEN_HINT = (
-    "the token is valid but may lack permission for this (KV stores need at least Engineer permissions); "
+    "the token is valid but may lack permission for this, as KV stores need at least Engineer permissions; "
     "check which token is used with 'kvcli profile list'"
 )
 RATE_HINT = (
-    "the API rate limit was reached; wait and try again "
-    f"(automatic retries: {ENV_MAX_ATTEMPTS}, {ENV_MAX_RETRY_SECONDS})"
+    "the API rate limit was reached; wait and try again, or tune the automatic retries with "
+    f"{ENV_MAX_ATTEMPTS} and {ENV_MAX_RETRY_SECONDS}"
 )
-SERVER_HINT = "the API had a problem; try again later (Fastly's status page: https://www.fastlystatus.com)"
+SERVER_HINT = "the API had a problem; try again later, and see Fastly's status page: https://www.fastlystatus.com"
 MAYBE_APPLIED_HINT = "it may or may not have been applied, and was not repeated automatically; check before rerunning"
 EARLIER_ATTEMPT_HINT = "an earlier attempt of this request failed and may already have been applied"
 MIB = 1024 * 1024
@@ -190,8 +190,8 @@ def _check_endpoint(endpoint: str) -> tuple[str, str]:
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         raise ConfigError(
             f"invalid API endpoint {endpoint!r}",
-            "use a URL such as https://api.fastly.com or http://127.0.0.1:7676 (--endpoint, FASTLY_API_ENDPOINT or "
-            "the profile's endpoint)",
+            "use a URL such as https://api.fastly.com or http://127.0.0.1:7676 in --endpoint, FASTLY_API_ENDPOINT or "
+            "the profile's endpoint",
         )
     return text.rstrip("/"), parts.hostname
 
@@ -232,7 +232,7 @@ class FastlyHttp:
             raise ConfigError(
                 "the API token contains a character an HTTP header cannot carry (a space, a line break, a control "
                 "or a non-ASCII character)",
-                "check the token given with -t/--token, FASTLY_API_TOKEN or the profile (no surrounding whitespace)",
+                "check the token given with -t/--token, FASTLY_API_TOKEN or the profile: no surrounding whitespace",
             )
         self.debug = debug
         self.description = f"Fastly API at {self.shown_endpoint}"
@@ -315,8 +315,9 @@ class FastlyHttp:
         if self.token is None and not is_loopback_host(self.host):
             raise ConfigError(
                 f"no API token for {self.shown_endpoint}",
-                "pass -t/--token, set FASTLY_API_TOKEN, or store one with 'kvcli profile create NAME' "
-                "(only loopback endpoints such as 'kvcli local serve' work without one)",
+                "pass -t/--token, set FASTLY_API_TOKEN, store one with 'kvcli profile create NAME', or import the "
+                "official Fastly CLI's with 'kvcli profile import'; only loopback endpoints such as 'kvcli local "
+                "serve' work without one",
             )
 
     # ----------------------------------------------------------------------------------------------- requests
@@ -441,7 +442,7 @@ class FastlyHttp:
                 self._wait_or_give_up(error, attempt, started, delay)
                 continue
             if status in RETRY_STATUSES and status != 429 and not retry_safe:
-                error.hint = _join(error.hint, f"this request ({method}) {MAYBE_APPLIED_HINT}")
+                error.hint = _join(error.hint, f"this {method} request {MAYBE_APPLIED_HINT}")
             elif applied_maybe and 400 <= status < 500:
                 error.hint = _join(error.hint, EARLIER_ATTEMPT_HINT)
             raise error
@@ -471,13 +472,13 @@ class FastlyHttp:
             if received > limit:
                 if value_body:
                     hint = (
-                        f"no value can be larger than KVCLI_MAX_VALUE_BYTES ({_size(value_limit)}); check --endpoint, "
+                        f"no value can be larger than KVCLI_MAX_VALUE_BYTES, {_size(value_limit)}; check --endpoint, "
                         "or raise KVCLI_MAX_VALUE_BYTES"
                     )
                 else:
                     hint = (
                         "no answer to this request needs that much; check that --endpoint is the Fastly API, or "
-                        f"raise {ENV_MAX_RESPONSE_BYTES} (bytes)"
+                        f"raise {ENV_MAX_RESPONSE_BYTES}, in bytes"
                     )
                 error = TransportError(
                     f"the answer to {info} is larger than {_size(limit)} (decoded); kvcli stopped reading it",
@@ -505,8 +506,8 @@ class FastlyHttp:
             f"{budget.received:,} bytes of the answer had arrived",
             self._maybe_applied(
                 "the transfer stalled or was too slow; try again, or raise "
-                f"{ENV_DEADLINE} (seconds, now {_secs(self.deadline)}) or lower {ENV_MIN_RATE} "
-                f"(bytes per second, now {self.min_rate:.0f})",
+                f"{ENV_DEADLINE}, now {_secs(self.deadline)} seconds, or lower {ENV_MIN_RATE}, "
+                f"now {self.min_rate:.0f} bytes per second",
                 retry_safe,
             ),
             request=info,
@@ -524,7 +525,7 @@ class FastlyHttp:
             f"the answer from {self.shown_endpoint} to {info.method} could not be decoded "
             f"(Content-Encoding {one_line(encoding, 40) or 'none'}: {what})",
             self._maybe_applied(
-                "the body arrived corrupt (e.g. a broken gzip stream); try again, and check --endpoint and any proxy "
+                "the body arrived corrupt, e.g. as a broken gzip stream; try again, and check --endpoint and any proxy "
                 "in between",
                 retry_safe,
             ),
@@ -624,7 +625,7 @@ class FastlyHttp:
 
     def _transport_error(self, exc: httpx.TransportError, info: RequestInfo, *, sent: bool, retry_safe: bool):
         what = one_line(redact(str(exc) or type(exc).__name__, self._secrets), 200)
-        hint = "is the server running? check --endpoint (or the profile's endpoint) and your network"
+        hint = "is the server running? check --endpoint or the profile's endpoint, and your network"
         if isinstance(exc, httpx.ConnectTimeout):
             msg = f"connecting to {self.shown_endpoint} timed out after {self.timeout.connect:g} s"
         elif isinstance(exc, httpx.ConnectError):
@@ -634,10 +635,10 @@ class FastlyHttp:
             hint = "too many requests in parallel; lower the concurrency"
         elif isinstance(exc, httpx.ReadTimeout):
             msg = f"{self.shown_endpoint} did not answer {info.method} within {self.timeout.read:g} s"
-            hint = f"raise {ENV_TIMEOUT} (seconds) or try again"
+            hint = f"raise {ENV_TIMEOUT}, in seconds, or try again"
         elif isinstance(exc, httpx.WriteTimeout):
             msg = f"sending {info.method} to {self.shown_endpoint} timed out after {self.timeout.write:g} s"
-            hint = f"raise {ENV_TIMEOUT} (seconds) or check your network"
+            hint = f"raise {ENV_TIMEOUT}, in seconds, or check your network"
         elif isinstance(exc, httpx.LocalProtocolError):
             msg = f"kvcli could not send {info.method} {info.url}: {what}"
             hint = "this is a bug in kvcli or a value that cannot travel over HTTP; please report it"
