@@ -259,7 +259,7 @@ class KV:
         except KvcliError as exc:
             _facts(exc, "store", name_or_id)
             raise
-        raise _facts(NotFound(f"no KV store named {name_or_id!r} or with that ID", "see kv.stores() for the stores"),
+        raise _facts(NotFound(f"no KV store named {name_or_id!r} or with that ID", "list them with kv.stores()"),
                      "store")
 
     def stores(self, *, page_size: int | None = None) -> Iterator[Store]:

@@ -199,7 +199,7 @@ class Store:
     def delete_prefix(self, prefix: str) -> int:
         """Delete every key starting with ``prefix``; the number deleted. PartialFailure if some could not be."""
         if not isinstance(prefix, str) or not prefix:
-            raise InvalidInput("the prefix is empty", "use clear() to delete every key")
+            raise InvalidInput("the prefix is empty", "call clear() to delete every key")
         return self._delete_many(prefix, "delete_prefix")
 
     def clear(self) -> int:

@@ -185,7 +185,7 @@ class ViceroyWriter(StreamWriter):
             text = item.value.decode("utf-8")
         except UnicodeDecodeError:
             raise Skip(
-                "binary_value", "value is not UTF-8 text; Viceroy's JSON cannot hold it (use --format ndjson or dir)"
+                "binary_value", "value is not UTF-8 text, which Viceroy's JSON cannot hold: use --format ndjson or dir"
             ) from None
         if item.info.expires_at is not None:
             report.dropped_ttl += 1
@@ -300,7 +300,7 @@ class DirWriter:
                     fd = self._open_dir(fd, d)
                 except (NotADirectoryError, OSError) as exc:
                     raise Skip(
-                        "path_conflict", f"cannot create directory {d!r} for this key ({exc.strerror or exc})"
+                        "path_conflict", f"cannot create directory {d!r} for this key: {exc.strerror or exc}"
                     ) from None
                 opened.append(fd)
             # only ever write regular files: opening a FIFO for writing blocks until a reader comes (forever), and
@@ -310,20 +310,20 @@ class DirWriter:
             except FileNotFoundError:
                 existing = None
             except OSError as exc:
-                raise Skip("path_conflict", f"cannot write the file ({exc.strerror or exc})") from None
+                raise Skip("path_conflict", f"cannot write the file: {exc.strerror or exc}") from None
             if existing is not None and not stat.S_ISREG(existing):
-                raise Skip("path_conflict", f"{_kind(existing)} of that name is in the way (not a regular file); "
+                raise Skip("path_conflict", f"{_kind(existing)} of that name is in the way, not a regular file; "
                                             "remove it or export into another directory")
             flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | \
                 getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
             try:
                 out = os.open(name, flags, 0o644, dir_fd=fd)
             except OSError as exc:
-                raise Skip("path_conflict", f"cannot write the file ({exc.strerror or exc})") from None
+                raise Skip("path_conflict", f"cannot write the file: {exc.strerror or exc}") from None
             try:
                 mode = os.fstat(out).st_mode
                 if not stat.S_ISREG(mode):
-                    raise Skip("path_conflict", f"{_kind(mode)} of that name is in the way (not a regular file); "
+                    raise Skip("path_conflict", f"{_kind(mode)} of that name is in the way, not a regular file; "
                                                 "remove it or export into another directory")
                 view = memoryview(item.value)
                 while view:

@@ -490,7 +490,7 @@ class Importer:
 
     def _unreadable(self, exc: OSError) -> KvcliError:
         return KvcliError(f"reading {self.source.label} failed: {exc.strerror or exc}",
-                          "check the input, then run the import again (--resume continues a file import)")
+                          "check the input, then run the import again; --resume continues a file import")
 
     def _stop_fatal(self, exc: KvcliError) -> None:
         if self.report.stopped is None:

@@ -444,7 +444,7 @@ def export_cmd(
     out_fh = None
     if fmt == "dir":
         if os.path.exists(output) and not os.path.isdir(output):  # type: ignore[arg-type]
-            raise UsageError(f"{output} exists and is not a directory", "pass a directory (or a new path) to -O")
+            raise UsageError(f"{output} exists and is not a directory", "pass a directory, or a new path, to -O")
         writer: ex.DirWriter | ex.StreamWriter = ex.DirWriter(output)  # type: ignore[arg-type]
     else:
         if output is None:
@@ -684,5 +684,5 @@ def _unreadable_error(plan, *, dry_run: bool) -> PartialFailure:
     return PartialFailure(
         f"sync incomplete (partial): cannot read {first.path} ({first.reason}){more}; only what could be read was "
         f"{done}, and the {len(plan.kept)} keys under unreadable paths were kept",
-        "make the paths readable (check their permissions) and sync again",
+        "make the paths readable, checking their permissions, and sync again",
     )

@@ -141,7 +141,7 @@ def _allowed_host(name: str) -> str:
     if len(bare) > 253 or not re.fullmatch(rf"{label}(\.{label})*\.?", bare):
         raise UsageError(
             f"--allow-host {name!r} is not a host name or an IP address",
-            "pass a name such as kv.internal (no scheme, path or port); repeat --allow-host for several",
+            "pass a bare name such as kv.internal, without scheme, path or port; repeat --allow-host for several",
         )
     return bare.lower().rstrip(".")
 

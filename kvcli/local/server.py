@@ -286,7 +286,7 @@ class Call:
             raise InvalidInput(f"request body is not valid JSON: {NESTED_TOO_DEEPLY}") from None
         if not unicode_only(obj):
             raise InvalidInput("request body is not valid JSON: a string holds a lone surrogate (\\ud800-\\udfff)",
-                               "send Unicode text (a surrogate pair escapes one character beyond U+FFFF)")
+                               "send Unicode text; a surrogate pair escapes one character beyond U+FFFF")
         return obj
 
 

@@ -91,7 +91,7 @@ def detect_format(head: bytes, name: str | None) -> tuple[str, str]:
         return "viceroy", "a JSON object mapping keys to values"
     raise UsageError(
         f"cannot tell the format of {name or 'the input'}",
-        f"pass --format ({', '.join(FORMATS)})",
+        f"pass --format, one of: {', '.join(FORMATS)}",
     )
 
 

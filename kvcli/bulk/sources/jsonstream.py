@@ -58,7 +58,7 @@ class JsonStream:
 
     def error(self, message: str, pos: int | None = None) -> SourceError:
         line = self.line if pos is None else self.line_at(pos)
-        return SourceError(f"{self.label}:{line}: {message}", "fix the JSON document (it is read as one document)")
+        return SourceError(f"{self.label}:{line}: {message}", "fix the JSON document: it is read as one document")
 
     # -------------------------------------------------------------------------------------------- scanning
     def skip_ws(self) -> None:

@@ -95,7 +95,7 @@ class TomlSource(Source):
             listed = ", ".join(f"{_SECTION_NAMES[f]}.{n}" for f, n in candidates)
             hint = "pick one with --toml-store NAME"
             if store is not None:
-                hint = "pass --format fastly-toml (local_server) or --format setup-toml (setup)"
+                hint = "pass --format fastly-toml for local_server, or --format setup-toml for setup"
             raise SourceError(f"{path} defines several KV stores ({listed})", hint)
         self.format, self.store = candidates[0]
         if self.format == LOCAL:
