@@ -529,3 +529,25 @@ def test_redirects_are_not_followed():
     with pytest.raises(E.ApiError) as info:
         adapter(srv).list_stores()
     assert len(srv.requests) == 1 and info.value.status == 302
+
+
+def _certificate_refused() -> httpx.ConnectError:
+    """What httpx raises when the server's certificate does not verify (the ssl error is its cause)."""
+    import ssl
+
+    cause = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed")
+    try:
+        raise httpx.ConnectError(str(cause)) from cause
+    except httpx.ConnectError as exc:
+        return exc
+
+
+def test_an_untrusted_certificate_fails_at_once_with_a_certificate_hint():
+    """A certificate that does not verify will not verify on a retry: one attempt, and a hint about trust, not
+    'is the server running?'."""
+    srv = Server(_certificate_refused(), ok_listing())
+    with pytest.raises(E.TransportError) as caught:
+        adapter(srv).list_stores()
+    assert len(srv.requests) == 1
+    assert "certificate" in caught.value.message and "not trusted" in caught.value.message
+    assert "SSL_CERT_FILE" in (caught.value.hint or "") and "server running" not in (caught.value.hint or "")

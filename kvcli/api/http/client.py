@@ -64,6 +64,21 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
 # failures before the request left this machine: repeating them is always harmless
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _certificate_refused(exc: BaseException) -> bool:
+    """The connection failed because the server's TLS certificate did not verify (its cause chain holds the ssl
+    error): not a transient failure."""
+    import ssl
+
+    seen: BaseException | None = exc
+    for _ in range(8):  # httpx error <- httpcore error <- ssl error
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 # failures after the request may have reached the server
 _MAYBE_SENT = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadTimeout, httpx.WriteTimeout)
 
@@ -386,7 +401,9 @@ class FastlyHttp:
                 if budget.expired:
                     error = self._deadline_error(info, budget, uploaded, retry_safe=retry_safe)
                 self._debug_line(f"! {type(exc).__name__}: {one_line(str(exc) or type(exc).__name__)}")
-                retryable = isinstance(exc, _NOT_SENT) or (retry_safe and isinstance(exc, _MAYBE_SENT))
+                retryable = (isinstance(exc, _NOT_SENT) or (retry_safe and isinstance(exc, _MAYBE_SENT))) and not (
+                    _certificate_refused(exc)  # a certificate that did not verify will not on a retry
+                )
                 applied_maybe = applied_maybe or sent
                 if not retryable:
                     raise error from None
@@ -626,7 +643,10 @@ class FastlyHttp:
     def _transport_error(self, exc: httpx.TransportError, info: RequestInfo, *, sent: bool, retry_safe: bool):
         what = one_line(redact(str(exc) or type(exc).__name__, self._secrets), 200)
         hint = "is the server running? check --endpoint or the profile's endpoint, and your network"
-        if isinstance(exc, httpx.ConnectTimeout):
+        if _certificate_refused(exc):
+            msg = f"the certificate of {self.shown_endpoint} is not trusted: {what}"
+            hint = "check the endpoint; for a server of your own, point SSL_CERT_FILE at the certificate it uses"
+        elif isinstance(exc, httpx.ConnectTimeout):
             msg = f"connecting to {self.shown_endpoint} timed out after {self.timeout.connect:g} s"
         elif isinstance(exc, httpx.ConnectError):
             msg = f"cannot connect to {self.shown_endpoint}: {what}"
