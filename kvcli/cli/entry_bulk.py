@@ -598,8 +598,8 @@ def sync_cmd(
             raise _unreadable_error(plan, dry_run=True)
         return 0
 
-    if plan.delete and not state.confirm(f"sync will delete {len(plan.delete)} keys from KV Store '{sid}'"):
-        raise UsageError("sync cancelled; nothing was changed")
+    if plan.delete:
+        state.confirm_or_cancel(f"sync will delete {len(plan.delete)} keys from KV Store '{sid}'")
 
     uploads = plan.add + plan.update
     report = None

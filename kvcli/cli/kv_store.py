@@ -156,8 +156,7 @@ def delete(
             warning += f" ({NOT_CHECKED}: if one links the store, its keys are deleted and the store is kept)"
             if state.auto_yes or state.non_interactive:
                 message(f"Note: {NOT_CHECKED} before emptying KV store {label}")
-        if not state.confirm(warning):
-            raise typer.Exit(0)
+        state.confirm_or_cancel(warning)
         report = run_bulk_delete(api, sid, None, concurrency=concurrency, max_errors=max_errors, json_out=False)
         if not report.ok:
             from kvcli.api.errors import PartialFailure

@@ -700,9 +700,8 @@ def _delete_many(
             count_text = "0"
         else:
             count_text = f"more than {n:,}" if more else f"{n:,}"
-    if count_text != "0" and not state.confirm(f"This will delete {_what(prefix, sid, count_text)}!"):
-        message("Nothing was deleted.")
-        raise typer.Exit(0)
+    if count_text != "0":
+        state.confirm_or_cancel(f"This will delete {_what(prefix, sid, count_text)}!")
     report = run_bulk_delete(api, sid, prefix, concurrency=concurrency, max_errors=max_errors, json_out=json_out)
     summary = {"store_id": sid, **report.to_json()}
     if json_out:

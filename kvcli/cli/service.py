@@ -178,8 +178,7 @@ def delete(
     api = state.api(writes=True)
     sid = resolve_service_id(api, service_id, service_name)
     svc = api.get_service(sid)
-    if not state.confirm(f"This will delete service {svc.name!r} ({sid}) with all its versions and resource links"):
-        raise typer.Exit(0)
+    state.confirm_or_cancel(f"This will delete service {svc.name!r} ({sid}) with all its versions and resource links")
     active = svc.active_version
     if active is not None and force:
         api.deactivate_version(sid, active)

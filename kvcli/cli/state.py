@@ -92,9 +92,23 @@ class State:
         err(f"WARNING: {warning}")
         sys.stderr.write(f"{question} [y/N]: ")
         sys.stderr.flush()
-        answer = sys.stdin.readline().strip().lower()
-        return answer in ("y", "yes")
+        line = sys.stdin.readline()
+        if not line.endswith("\n"):  # end of input (Ctrl-D): the terminal echoed no newline after the question
+            sys.stderr.write("\n")
+        return line.strip().lower() in ("y", "yes")
 
+    def confirm_or_cancel(self, warning: str, question: str = "Are you sure you want to continue?") -> None:
+        """The one way a command asks before a destructive action: yes returns; no (or end of input) ends the command
+        here with one line saying nothing was changed, and exit 0 (README: answering no is not an error)."""
+        if self.confirm(warning, question):
+            return
+        message(CANCELLED)
+        import click
+
+        raise click.exceptions.Exit(0)
+
+
+CANCELLED = "Cancelled: nothing was changed."
 
 _fallback = State()
 

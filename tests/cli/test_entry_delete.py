@@ -183,7 +183,7 @@ def test_answering_no_deletes_nothing_and_exits_0(cli, filled, prompt):
     prompt(False)
     res = cli("kv-store-entry", "delete", "-s", filled, "--all")
     assert res.exit_code == 0, res
-    assert "Nothing was deleted" in res.stderr
+    assert "Cancelled: nothing was changed." in res.stderr
     assert len(keys(cli, filled)) == 1500
 
 
