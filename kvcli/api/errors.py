@@ -189,15 +189,17 @@ class ServerError(ApiError):
 class StorageError(ServerError):
     """The backend could not read or write its storage: the disk is full, the database is read-only, or an I/O error.
 
-    ``kind`` is ``"full"``, ``"read-only"`` or ``"io"``. Not transient: repeating the request cannot help until
-    someone frees space or fixes permissions, so it is never retried (``kvcli local serve`` answers 507).
+    ``storage`` says which: ``"full"``, ``"read-only"`` or ``"io"`` (``kind``, the library's stable name, is
+    ``"storage"``). Not transient: repeating the request cannot help until someone frees space or fixes permissions,
+    so it is never retried (``kvcli local serve`` answers 507).
     """
 
+    kind = "storage"
     status = 507
 
-    def __init__(self, message: str, hint: str | None = None, *, kind: str = "io", **kwargs) -> None:
+    def __init__(self, message: str, hint: str | None = None, *, storage: str = "io", **kwargs) -> None:
         super().__init__(message, hint, **kwargs)
-        self.kind = kind
+        self.storage = storage
 
 
 _BY_STATUS: dict[int, type[ApiError]] = {

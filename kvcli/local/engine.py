@@ -94,27 +94,29 @@ def storage_error(exc: sqlite3.Error, path: Path) -> StorageError | None:
         return StorageError(
             f"disk full: cannot write {path} ({exc})",
             "free space on its file system or raise the file size limit, ulimit -f, then run the command again",
-            kind="full",
+            storage="full",
         )
     if name.startswith("SQLITE_READONLY"):
-        return StorageError(f"read-only database: {path} cannot be written ({exc})", READ_ONLY_HINT, kind="read-only")
+        return StorageError(
+            f"read-only database: {path} cannot be written ({exc})", READ_ONLY_HINT, storage="read-only"
+        )
     if name == "SQLITE_IOERR_WRITE":
         limit = _file_size_limit()
         if limit is not None:
             return StorageError(
                 f"file size limit reached: cannot write {path} beyond {limit} bytes ({exc})",
                 "raise the file size limit with ulimit -f, then run the command again",
-                kind="full",
+                storage="full",
             )
     if name == "SQLITE_CANTOPEN" and not os.access(path.parent, os.W_OK):
         what = "open the database" if path.exists() else "create the database"
-        return StorageError(f"read-only data directory: cannot {what} {path}", READ_ONLY_HINT, kind="read-only")
+        return StorageError(f"read-only data directory: cannot {what} {path}", READ_ONLY_HINT, storage="read-only")
     if name.startswith("SQLITE_IOERR") or name == "SQLITE_CANTOPEN":
         return StorageError(
             f"I/O error on {path}: {exc} ({name})",
             "check the disk and the data directory, where kvcli.db-wal and kvcli.db-shm must not be removed while "
             "kvcli runs; stop every kvcli using it, then run the command again",
-            kind="io",
+            storage="io",
         )
     return None
 
@@ -255,7 +257,7 @@ class Engine(ServicesMixin):
             try:
                 self._migrate()
             except StorageError as exc:
-                if exc.kind != "read-only":
+                if exc.storage != "read-only":
                     raise
                 self.close()
                 self._open_read_only()
@@ -289,7 +291,7 @@ class Engine(ServicesMixin):
             raise StorageError(
                 f"cannot create the data directory {data_dir}: {exc.strerror}",
                 READ_ONLY_HINT if kind == "read-only" else "check the path and its file system",
-                kind=kind,
+                storage=kind,
             ) from None
         return cls(data_dir / DB_FILENAME, **kwargs)
 
@@ -306,7 +308,7 @@ class Engine(ServicesMixin):
 
         if not self.path.exists():
             raise StorageError(
-                f"read-only data directory: cannot create the database {self.path}", READ_ONLY_HINT, kind="read-only"
+                f"read-only data directory: cannot create the database {self.path}", READ_ONLY_HINT, storage="read-only"
             )
         wal = self.path.with_name(self.path.name + "-wal")
         try:
@@ -327,13 +329,13 @@ class Engine(ServicesMixin):
                 f"{self.path.name}-shm, which this user cannot do in {self.path.parent}",
                 "open it once as a user who can write the directory, as any kvcli command folds those changes into "
                 f"{self.path.name}, or make the directory writable",
-                kind="read-only",
+                storage="read-only",
             ) from None
         if not current:
             raise StorageError(
                 f"read-only database: {self.path} must be created or upgraded before use, and cannot be written",
                 READ_ONLY_HINT,
-                kind="read-only",
+                storage="read-only",
             )
 
     @property
@@ -376,7 +378,7 @@ class Engine(ServicesMixin):
         """A write transaction (BEGIN IMMEDIATE): committed on success, rolled back on any exception."""
         if self.read_only:
             raise StorageError(
-                f"read-only database: {self.path} was opened read-only", READ_ONLY_HINT, kind="read-only"
+                f"read-only database: {self.path} was opened read-only", READ_ONLY_HINT, storage="read-only"
             )
         conn = self.conn
         with self._write_lock:
@@ -555,7 +557,7 @@ class Engine(ServicesMixin):
         calls it before deleting any key."""
         if self.read_only:
             raise StorageError(
-                f"read-only database: {self.path} was opened read-only", READ_ONLY_HINT, kind="read-only"
+                f"read-only database: {self.path} was opened read-only", READ_ONLY_HINT, storage="read-only"
             )
         conn = self.conn
         conn.execute("BEGIN")  # one consistent snapshot for every check

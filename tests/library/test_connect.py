@@ -126,7 +126,7 @@ def test_errors_have_stable_kinds():
         kvcli.InvalidInput: "invalid_input", kvcli.TooLarge: "too_large", kvcli.TransportError: "transport",
         kvcli.PartialFailure: "partial_failure", kvcli.ConfigError: "config", kvcli.ServerError: "server_error",
         kvcli.Interrupted: "interrupted", kvcli.Closed: "closed", kvcli.UsageError: "usage",
-        kvcli.VersionLocked: "version_locked", kvcli.ApiError: "api_error",
+        kvcli.VersionLocked: "version_locked", kvcli.ApiError: "api_error", kvcli.StorageError: "storage",
     }
     for cls, kind in kinds.items():
         assert cls.kind == kind

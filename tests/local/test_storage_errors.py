@@ -147,7 +147,7 @@ def test_engine_on_a_full_disk_raises_storage_error_and_stays_usable(tmp_path):
             eng.put_item(sid, "small", b"1")
             with pytest.raises(StorageError) as info:
                 eng.put_item(sid, "big", os.urandom(2 * 1024 * 1024))
-            assert info.value.kind == "full" and info.value.message.startswith("disk full: ")
+            assert info.value.storage == "full" and info.value.message.startswith("disk full: ")
             assert info.value.status == 507
             assert not eng.conn.in_transaction
             assert eng.get_item(sid, "small").value == b"1"
