@@ -113,7 +113,7 @@ def run_fast(argv: list[str]) -> int | None:
     if target.kind != "local":
         return None
 
-    from kvcli.cli import core
+    from kvcli.cli import core, exits
 
     opened = []
 
@@ -125,14 +125,14 @@ def run_fast(argv: list[str]) -> int | None:
     try:
         core.get_entry(open_api, **args)
     except KeyboardInterrupt:
-        return 130  # as Typer's main answers Ctrl-C inside a command: exit 130, no message
+        return exits.INTERRUPTED  # as Typer's main answers Ctrl-C inside a command: exit 130, no message
     except OSError as exc:
         import errno
 
         if exc.errno != errno.EPIPE:
             return core.report_error(exc)
         silence_stdout()  # as kvcli.cli.main.run answers a closed pipe: quietly, exit 141
-        return 141
+        return exits.CLOSED_PIPE
     except Exception as exc:  # noqa: BLE001 - the same boundary as kvcli.cli.main.run
         return core.report_error(exc)
     finally:

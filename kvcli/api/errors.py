@@ -1,33 +1,33 @@
-"""One exception tree for everything kvcli can report.
+"""One exception tree for everything kvcli can report; each class has a ``kind``.
 
 ::
 
-    KvcliError                  message + optional hint (how to fix it); exit_code for the CLI
-    ├── UsageError              bad flags or flag combinations (exit 2)
-    ├── ConfigError             unreadable or invalid config, unknown profile (exit 1)
-    ├── TransportError          the request never got an answer: refused, reset, timed out (exit 1)
-    ├── PartialFailure          a bulk operation finished with some items failed (exit 7)
-    ├── Interrupted             Ctrl-C / SIGTERM (exit 130)
-    ├── Closed                  a library connection used after close()
-    └── ApiError                the backend answered with an error status (status, title, detail)
-        ├── InvalidInput        400 / 413 / 422: invalid key, metadata, value, name, location (exit 2)
-        │   ├── TooLarge        413: value over the size limit
-        │   └── VersionLocked   422 "Version locked": editing an active or locked service version (exit 4)
-        ├── AuthError           401 / 403 (exit 5)
-        ├── NotFound            404: store, key, service, version or link (exit 3); also a KeyError
-        ├── Conflict            409: e.g. deleting a non-empty store (exit 4)
-        ├── PreconditionFailed  412: generation mismatch or key exists with add (exit 4)
-        ├── RateLimited         429 (exit 6)
-        └── ServerError         5xx (exit 1)
-            └── StorageError    507: the backend's storage failed: disk full, read-only, I/O error (exit 1)
+    KvcliError                  kind "error": message + optional hint (how to fix it)
+    ├── UsageError              "usage": bad arguments or combinations
+    ├── ConfigError             "config": unreadable or invalid config, unknown profile
+    ├── TransportError          "transport": the request never got an answer: refused, reset, timed out
+    ├── PartialFailure          "partial_failure": a bulk operation finished with some items failed
+    ├── Interrupted             "interrupted": Ctrl-C / SIGTERM
+    ├── Closed                  "closed": a library connection used after close()
+    └── ApiError                "api_error": the backend answered with an error status (status, title, detail)
+        ├── InvalidInput        "invalid_input": 400 / 413 / 422: invalid key, metadata, value, name, location
+        │   ├── TooLarge        "too_large": 413: value over the size limit
+        │   └── VersionLocked   "version_locked": 422: editing an active or locked service version
+        ├── AuthError           "auth": 401 / 403
+        ├── NotFound            "not_found": 404: store, key, service, version or link; also a KeyError
+        ├── Conflict            "conflict": 409: e.g. deleting a non-empty store
+        ├── PreconditionFailed  "precondition_failed": 412: generation mismatch or key exists with add
+        ├── RateLimited         "rate_limited": 429
+        └── ServerError         "server_error": 5xx
+            └── StorageError    "storage": 507: the backend's storage failed: disk full, read-only, I/O error
 
 Errors raised by the HTTP adapter carry the ``request`` (method and URL, never headers) they belong to.
 
-Every class has a ``kind``: a short, stable string (``"not_found"``, ``"precondition_failed"``, …) that is the
-library's contract (see docs/library.md); ``exit_code`` is what the CLI exits with and may move to the CLI. The
-library (:mod:`kvcli.library`) also records the structured facts of a failure on the error it raises: ``operation``
-(e.g. ``"get"``), ``store_id`` and ``key`` (each None when it does not apply). ``NotFound`` is also a ``KeyError``
-(so ``store[key]`` behaves like a mapping), with ``str(err)`` the plain message.
+The ``kind`` is a short, stable string: the library's contract (see docs/library.md). Errors know nothing of exit
+codes: the CLI maps kinds to them in one place, :mod:`kvcli.cli.exits`. The library (:mod:`kvcli.library`) also
+records the structured facts of a failure on the error it raises: ``operation`` (e.g. ``"get"``), ``store_id`` and
+``key`` (each None when it does not apply). ``NotFound`` is also a ``KeyError`` (so ``store[key]`` behaves like a
+mapping), with ``str(err)`` the plain message.
 """
 
 from __future__ import annotations
@@ -49,7 +49,6 @@ class RequestInfo:
 class KvcliError(Exception):
     #: a short stable name of the kind of failure, for programs (the library's contract; exit codes are the CLI's)
     kind = "error"
-    exit_code = 1
     #: the structured facts of the failure, filled in by the library where they apply
     operation: str | None = None
     store_id: str | None = None
@@ -67,22 +66,18 @@ class KvcliError(Exception):
 
 class UsageError(KvcliError):
     kind = "usage"
-    exit_code = 2
 
 
 class ConfigError(KvcliError):
     kind = "config"
-    exit_code = 1
 
 
 class TransportError(KvcliError):
     kind = "transport"
-    exit_code = 1
 
 
 class PartialFailure(KvcliError):
     kind = "partial_failure"
-    exit_code = 7
 
     def __init__(
         self, message: str, hint: str | None = None, *, summary: dict | None = None, report: object | None = None
@@ -95,7 +90,6 @@ class PartialFailure(KvcliError):
 
 class Interrupted(KvcliError):
     kind = "interrupted"
-    exit_code = 130
 
 
 class Closed(KvcliError):
@@ -107,7 +101,6 @@ class Closed(KvcliError):
 class ApiError(KvcliError):
     kind = "api_error"
     status: int = 0
-    exit_code = 1
 
     def __init__(
         self,
@@ -131,7 +124,6 @@ class ApiError(KvcliError):
 class InvalidInput(ApiError):
     kind = "invalid_input"
     status = 400
-    exit_code = 2
 
 
 class TooLarge(InvalidInput):
@@ -147,43 +139,36 @@ class VersionLocked(InvalidInput):
 
     kind = "version_locked"
     status = 422
-    exit_code = 4
 
 
 class AuthError(ApiError):
     kind = "auth"
     status = 401
-    exit_code = 5
 
 
 class NotFound(ApiError, KeyError):
     kind = "not_found"
     status = 404
-    exit_code = 3
 
 
 class Conflict(ApiError):
     kind = "conflict"
     status = 409
-    exit_code = 4
 
 
 class PreconditionFailed(ApiError):
     kind = "precondition_failed"
     status = 412
-    exit_code = 4
 
 
 class RateLimited(ApiError):
     kind = "rate_limited"
     status = 429
-    exit_code = 6
 
 
 class ServerError(ApiError):
     kind = "server_error"
     status = 500
-    exit_code = 1
 
 
 class StorageError(ServerError):
@@ -223,12 +208,3 @@ def error_for_status(status: int) -> type[ApiError]:
     if status >= 500:
         return ServerError
     return ApiError
-
-
-def exit_code_for(exc: BaseException) -> int:
-    """The one place that maps errors to process exit codes (documented in README)."""
-    if isinstance(exc, KvcliError):
-        return exc.exit_code
-    if isinstance(exc, KeyboardInterrupt):
-        return 130
-    return 1

@@ -11,7 +11,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from kvcli.api.errors import KvcliError, PreconditionFailed, UsageError, exit_code_for
+from kvcli.api.errors import KvcliError, PreconditionFailed, UsageError
+from kvcli.cli import exits
 from kvcli.cli.state import err, error_line, stdout_is_tty, write_line
 from kvcli.entry import finish, silence_stdout
 
@@ -117,18 +118,18 @@ def report_error(exc: BaseException, *, debug: bool = False) -> int:
     if isinstance(exc, KvcliError):
         _traceback(exc, debug)
         write_line(error_line(exc))
-        return exit_code_for(exc)
+        return exits.exit_code_for(exc)
     if isinstance(exc, KeyboardInterrupt):
         err("Interrupted.")
-        return 130
+        return exits.INTERRUPTED
     if isinstance(exc, BrokenPipeError):
         silence_stdout()
-        return 141
+        return exits.CLOSED_PIPE
     if isinstance(exc, OSError):  # the environment, not kvcli: unreadable or full disk, missing permissions
         _traceback(exc, debug)
         where = f": {exc.filename}" if exc.filename else ""
         err(f"Error: {exc.strerror or exc}{where} (hint: check the path, its permissions and free space)")
-        return 1
+        return exits.ERROR
     # the last line of defence: no traceback, no locals
     _traceback(exc, debug)
     detail = " ".join(str(exc).split())
@@ -136,7 +137,7 @@ def report_error(exc: BaseException, *, debug: bool = False) -> int:
         f"Error: internal error: {type(exc).__name__}: {detail} "
         "(hint: re-run with --debug-mode for a traceback and report it as a bug)"
     )
-    return 1
+    return exits.ERROR
 
 
 def _traceback(exc: BaseException, debug: bool) -> None:

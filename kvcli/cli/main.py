@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from kvcli import __version__
-from kvcli.cli import complete
+from kvcli.cli import complete, exits
 from kvcli.cli.state import State, err
 
 # command name -> (module, attribute); modules are imported only when their command runs
@@ -206,7 +206,6 @@ def hoist_globals(argv: list[str], root_cmd: click.Command) -> list[str]:
     return hoisted + rest
 
 
-CLOSED_PIPE_EXIT = 141  # as a shell reports a program killed by SIGPIPE (128 + 13), like `yes | head -1`
 
 
 def _closed_pipe(exc: BaseException) -> bool:
@@ -239,7 +238,7 @@ def run(argv: list[str]) -> int:
         text = exc.format_message()
         if text.strip():
             sys.stdout.write(text + "\n")
-        return 2
+        return exits.USAGE
     except click.UsageError as exc:
         return _usage_error(exc)
     except click.ClickException as exc:
@@ -247,14 +246,14 @@ def run(argv: list[str]) -> int:
         return exc.exit_code
     except click.Abort:
         err("Interrupted.")
-        return 130
+        return exits.INTERRUPTED
     except SystemExit as exc:
         if not _closed_pipe(exc):
             raise
         from kvcli.cli.core import silence_stdout
 
         silence_stdout()  # what is still buffered goes nowhere, and the final flush cannot fail again
-        return CLOSED_PIPE_EXIT
+        return exits.CLOSED_PIPE
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - KvcliError, OS errors, the last line of defence
         return report_error(exc, debug=debug)  # shared with the fast entry point (kvcli.entry)
 
@@ -295,7 +294,7 @@ def _usage_error(exc: click.UsageError) -> int:
 
     msg = re.sub(r"(Did you mean [^?]*\?)(\s*\1)+", r"\1", msg)  # click and typer both add the suggestion
     err(f"Error: {msg} (hint: see '{where} --help')")
-    return 2
+    return exits.USAGE
 
 
 def main() -> None:

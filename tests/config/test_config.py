@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from kvcli import config as cfgmod
-from kvcli.api.errors import ConfigError, UsageError, exit_code_for
+from kvcli.api.errors import ConfigError, UsageError
+from kvcli.cli.exits import exit_code_for
 from kvcli.config import DEFAULT_ENDPOINT, Config, Profile, load, resolve_target, save
 
 

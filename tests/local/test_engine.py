@@ -17,9 +17,9 @@ from kvcli.api.errors import (
     NotFound,
     PreconditionFailed,
     TooLarge,
-    exit_code_for,
 )
 from kvcli.api.models import BatchEntry, PutMode
+from kvcli.cli.exits import exit_code_for
 from kvcli.local import engine as engine_mod
 from kvcli.local.engine import DB_FILENAME, MIGRATIONS, Engine, _statements
 

@@ -7,7 +7,8 @@ import sqlite3
 
 import pytest
 
-from kvcli.api.errors import Conflict, InvalidInput, NotFound, VersionLocked, exit_code_for
+from kvcli.api.errors import Conflict, InvalidInput, NotFound, VersionLocked
+from kvcli.cli.exits import exit_code_for
 from kvcli.local.engine import MIGRATIONS, Engine
 
 ID_RE = re.compile(r"^[0-9A-Za-z]{22}$")

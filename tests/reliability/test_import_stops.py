@@ -19,6 +19,7 @@ from kvcli.api.models import BatchResult
 from kvcli.bulk.importer import SERVER_ERROR_STREAK, Importer, ImportOptions
 from kvcli.bulk.journal import Journal
 from kvcli.bulk.sources import NdjsonSource
+from kvcli.cli.exits import exit_code_for
 
 
 class FakeApi:
@@ -58,7 +59,7 @@ def _503():
 
 def test_a_rate_limit_that_outlasted_the_retries_stops_at_once(tmp_path):
     api, imp = _run(tmp_path, ["ok", RateLimited("the Fastly API returned 429 Too Many Requests", status=429)])
-    assert isinstance(imp.fatal, RateLimited) and imp.fatal.exit_code == 6
+    assert isinstance(imp.fatal, RateLimited) and exit_code_for(imp.fatal) == 6
     assert api.calls == 2 and imp.report.written == 5 and imp.report.failed == 0
     assert imp.report.bytes == 5  # the refused batch is not counted as written
 
@@ -73,7 +74,7 @@ def test_server_errors_on_several_batches_in_a_row_stop_the_import_for_resume(tm
     journal = Journal.for_input(target="test", store_id="sid", fmt="ndjson", identity={"t": 1})
     journal.start()
     api, imp = _run(tmp_path, ["ok"] + [_503()] * 10, journal=journal)
-    assert isinstance(imp.fatal, ServerError) and imp.fatal.exit_code == 1
+    assert isinstance(imp.fatal, ServerError) and exit_code_for(imp.fatal) == 1
     assert f"{SERVER_ERROR_STREAK} chunks in a row failed" in imp.fatal.message
     assert api.calls == 1 + SERVER_ERROR_STREAK  # not one more batch after the streak
     assert imp.report.written == 5

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from kvcli.api import errors as E
-from kvcli.api.errors import exit_code_for
 from kvcli.api.http import HttpAdapter
 from kvcli.api.models import PutMode
+from kvcli.cli.exits import exit_code_for
 
 TOKEN = "s3cr3t-token-value"
 URL = "http://127.0.0.1:7676"

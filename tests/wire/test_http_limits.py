@@ -21,8 +21,8 @@ import httpx
 import pytest
 
 from kvcli.api import errors as E
-from kvcli.api.errors import exit_code_for
 from kvcli.api.http import HttpAdapter
+from kvcli.cli.exits import exit_code_for
 from tests.conftest import subprocess_env
 
 TOKEN = "limits-token-value"

@@ -14,7 +14,8 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from kvcli.api.errors import Conflict, NotFound, ServerError, VersionLocked, exit_code_for
+from kvcli.api.errors import Conflict, NotFound, ServerError, VersionLocked
+from kvcli.cli.exits import exit_code_for
 
 TOKEN = "wire-token"
 H = {"Fastly-Key": TOKEN}
