@@ -9,8 +9,17 @@ import typer
 from kvcli.api.errors import KvcliError
 from kvcli.api.models import LOCATIONS, Store
 from kvcli.cli.core import store_label
-from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt, human_time, resolve_store_id, rfc3339
-from kvcli.cli.state import State, emit_json, message, print_fields, print_table, success
+from kvcli.cli.options import JsonOpt, OutputFormatOpt, StoreIdOpt, StoreNameOpt, human_time, resolve_store_id, rfc3339
+from kvcli.cli.state import (
+    State,
+    emit_json,
+    emit_ndjson,
+    message,
+    output_format,
+    print_fields,
+    print_table,
+    success,
+)
 
 NOT_CHECKED = "links from service versions were not checked (the API cannot tell before the store is empty)"
 
@@ -63,24 +72,29 @@ def create(
 
 
 @app.command("list")
-def list_(json_out: JsonOpt = False) -> None:
+def list_(json_out: JsonOpt = False, fmt: OutputFormatOpt = None) -> None:
     """List every KV store (all pages).
 
     Example: kvcli kv-store list --json
     """
     from kvcli.api.port import iter_stores
 
+    fmt = output_format(fmt, json_out)
     api = State.current().api()
     stores = list(iter_stores(api))
-    if json_out:
+    if fmt == "ndjson":
+        emit_ndjson([store_json(s) for s in stores])
+        return
+    if fmt == "json":
         emit_json({"Data": [store_json(s) for s in stores], "Meta": {"limit": "1000", "total": str(len(stores))}})
         return
     if not stores:
         message("No KV stores. Create one with: kvcli kv-store create --name NAME")
         return
     print_table(
-        ["ID", "Name", "Location", "Created (UTC)", "Last edited (UTC)"],
-        [[s.id, s.name, s.location or "-", human_time(s.created_at), human_time(s.updated_at)] for s in stores],
+        fmt=fmt,
+        columns=["ID", "Name", "Location", "Created (UTC)", "Last edited (UTC)"],
+        rows=[[s.id, s.name, s.location or "-", human_time(s.created_at), human_time(s.updated_at)] for s in stores],
     )
 
 

@@ -21,7 +21,7 @@ from kvcli.api.errors import PartialFailure, TooLarge, UsageError
 from kvcli.api.models import Page, PutMode
 from kvcli.cli import complete, core
 from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt, human_time, resolve_store_id, rfc3339
-from kvcli.cli.state import State, emit_json, err, message, print_fields, stdout_is_tty, success
+from kvcli.cli.state import State, emit_json, err, message, output_format, print_fields, success
 
 
 class _EntryGroup(TyperGroup):
@@ -380,16 +380,14 @@ def describe(
     if json_out:
         emit_json(item_json(info))
         return
-    from rich.markup import escape
-
     print_fields(
         [
-            ("Key", escape(info.key)),
+            ("Key", info.key),
             ("Generation", str(info.generation)),
-            ("Metadata", escape(info.metadata)),
+            ("Metadata", info.metadata),
             ("Size", f"{info.size} byte{'' if info.size == 1 else 's'}"),
-            ("Last modified", human_time(info.last_modified)),
-            ("Expires", human_time(info.expires_at) if info.expires_at else "never"),
+            ("Last modified (UTC)", human_time(info.last_modified)),
+            ("Expires (UTC)", human_time(info.expires_at) if info.expires_at else "never"),
         ]
     )
 
@@ -485,13 +483,18 @@ def list_(
     fmt: Annotated[
         str | None,
         typer.Option(
-            "--format", help="table, json, ndjson or plain (default: table on a terminal, plain otherwise).",
+            "--output-format", help="table, plain, json or ndjson (default: table on a terminal, plain otherwise).",
             click_type=click.Choice(FORMATS), show_default=False,
         ),
     ] = None,
     json_out: Annotated[
-        bool, typer.Option("--json", "-j", help="Print one JSON array of keys (same as --format json).")
+        bool, typer.Option("--json", "-j", help="Print one JSON array of keys (same as --output-format json).")
     ] = False,
+    legacy_fmt: Annotated[
+        str | None,
+        typer.Option("--format", hidden=True, click_type=click.Choice(FORMATS), show_default=False,
+                     help="Old name of --output-format."),
+    ] = None,
 ) -> None:
     """List keys, printing each page as it arrives (any number of keys, flat memory).
 
@@ -499,9 +502,11 @@ def list_(
 
     Example: kvcli kv-store-entry list --store-name my-store --prefix user/ --limit 100
     """
-    if json_out and fmt not in (None, "json"):
-        raise UsageError(f"--json and --format {fmt} cannot be combined", "use one of them")
-    fmt = "json" if json_out else fmt or ("table" if stdout_is_tty() else "plain")
+    if legacy_fmt is not None:
+        if fmt is not None and fmt != legacy_fmt:
+            raise UsageError(f"--output-format {fmt} and --format {legacy_fmt} disagree", "use --output-format only")
+        fmt = legacy_fmt
+    fmt = output_format(fmt, json_out)
     from kvcli.api.port import iter_keys
 
     api = State.current().api()

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import click
 import typer
 
 from kvcli.cli import complete
 from kvcli.cli.core import resolve_store_id  # noqa: F401  (typer-free, shared with kvcli.entry)
 
 JsonOpt = Annotated[bool, typer.Option("--json", "-j", help="Print machine-readable JSON on stdout.")]
+OutputFormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--output-format",
+        help="table, plain, json or ndjson (default: table on a terminal, plain otherwise; json = --json).",
+        click_type=click.Choice(["table", "plain", "json", "ndjson"]),
+        show_default=False,
+    ),
+]
 StoreIdOpt = Annotated[
     str | None,
     typer.Option("--store-id", "-s", help="ID of the KV store.", autocompletion=complete.store_ids, show_default=False),
@@ -38,4 +48,4 @@ def human_time(dt) -> str:
         return "-"
     from datetime import UTC
 
-    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")  # the header says (UTC), once

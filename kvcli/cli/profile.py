@@ -10,8 +10,8 @@ import typer
 from kvcli import config as cfgmod
 from kvcli.api.errors import ConfigError, UsageError
 from kvcli.cli import complete
-from kvcli.cli.options import JsonOpt
-from kvcli.cli.state import emit_json, message, print_table, stdout_is_tty, success
+from kvcli.cli.options import JsonOpt, OutputFormatOpt
+from kvcli.cli.state import emit_json, emit_ndjson, message, output_format, print_table, stdout_is_tty, success
 
 app = typer.Typer(name="profile", help="Manage profiles: which backend and token to use.", no_args_is_help=True)
 
@@ -180,22 +180,24 @@ def _say_how_to_make_default(name: str, current: str | None) -> None:
 
 
 @app.command("list")
-def list_(json_out: JsonOpt = False) -> None:
+def list_(json_out: JsonOpt = False, fmt: OutputFormatOpt = None) -> None:
     """List profiles (tokens are never shown).
 
     Example: kvcli profile list --json
     """
+    fmt = output_format(fmt, json_out)
     cfg = _load()
     rows = [p.public(p.name == cfg.default_profile) for _, p in sorted(cfg.profiles.items())]
-    if json_out:
-        emit_json(rows)
+    if fmt in ("json", "ndjson"):
+        (emit_json if fmt == "json" else emit_ndjson)(rows)
         return
     if not rows:
         message("No profiles. The embedded local backend is used. Create one with: kvcli profile create NAME --token T")
         return
     print_table(
-        ["Name", "Type", "Default", "Endpoint / data dir", "Token"],
-        [
+        fmt=fmt,
+        columns=["Name", "Type", "Default", "Endpoint / data dir", "Token"],
+        rows=[
             [
                 r["name"],
                 r["type"],

@@ -8,7 +8,7 @@ import typer
 
 from kvcli.api.errors import UsageError
 from kvcli.cli import complete
-from kvcli.cli.options import JsonOpt, human_time
+from kvcli.cli.options import JsonOpt, OutputFormatOpt, human_time
 from kvcli.cli.service_options import (
     AutocloneOpt,
     ServiceIdOpt,
@@ -17,7 +17,7 @@ from kvcli.cli.service_options import (
     link_json,
     resolve_service_id,
 )
-from kvcli.cli.state import State, emit_json, message, print_fields, print_table, success
+from kvcli.cli.state import State, emit_json, emit_ndjson, message, output_format, print_fields, print_table, success
 
 app = typer.Typer(
     name="resource-link",
@@ -132,23 +132,26 @@ def list_(
     service_id: ServiceIdOpt = None,
     service_name: ServiceNameOpt = None,
     json_out: JsonOpt = False,
+    fmt: OutputFormatOpt = None,
 ) -> None:
     """List the resource links of a service version.
 
     Example: kvcli resource-link list --service-id SVC --version active --json
     """
+    fmt = output_format(fmt, json_out)
     api = State.current().api()
     sid, number = _readable(api, service_id, service_name, version)
     links = api.list_links(sid, number)
-    if json_out:
-        emit_json([link_json(x) for x in links])
+    if fmt in ("json", "ndjson"):
+        (emit_json if fmt == "json" else emit_ndjson)([link_json(x) for x in links])
         return
     if not links:
         message(f"No resource links on service {sid} version {number}.")
         return
     print_table(
-        ["ID", "Name", "Resource ID", "Type", "Created (UTC)", "Last edited (UTC)"],
-        [[x.id, x.name, x.resource_id, x.resource_type, human_time(x.created_at), human_time(x.updated_at)]
+        fmt=fmt,
+        columns=["ID", "Name", "Resource ID", "Type", "Created (UTC)", "Last edited (UTC)"],
+        rows=[[x.id, x.name, x.resource_id, x.resource_type, human_time(x.created_at), human_time(x.updated_at)]
          for x in links],
         title=f"Service {sid} version {number}",
     )

@@ -8,7 +8,7 @@ import typer
 
 from kvcli.api.errors import UsageError
 from kvcli.api.models import SERVICE_TYPES
-from kvcli.cli.options import JsonOpt, human_time
+from kvcli.cli.options import JsonOpt, OutputFormatOpt, human_time
 from kvcli.cli.resource_link import app as resource_link_app
 from kvcli.cli.service_options import (
     AutocloneOpt,
@@ -20,7 +20,7 @@ from kvcli.cli.service_options import (
     version_json,
     version_state,
 )
-from kvcli.cli.state import State, emit_json, message, print_fields, print_table, success
+from kvcli.cli.state import State, emit_json, emit_ndjson, message, output_format, print_fields, print_table, success
 
 app = typer.Typer(
     name="service",
@@ -63,34 +63,37 @@ def create(
 
 
 @app.command("list")
-def list_(json_out: JsonOpt = False) -> None:
+def list_(json_out: JsonOpt = False, fmt: OutputFormatOpt = None) -> None:
     """List services.
 
     Example: kvcli service list --json
     """
+    fmt = output_format(fmt, json_out)
     services = State.current().api().list_services()
-    if json_out:
-        emit_json([service_json(s) for s in services])
+    if fmt in ("json", "ndjson"):
+        (emit_json if fmt == "json" else emit_ndjson)([service_json(s) for s in services])
         return
     if not services:
         message("No services. Create one with: kvcli service create --name NAME")
         return
     print_table(
-        ["ID", "Name", "Type", "Active version", "Latest version", "Last edited (UTC)"],
-        [
+        fmt=fmt,
+        columns=["ID", "Name", "Type", "Active version", "Latest version", "Last edited (UTC)"],
+        rows=[
             [s.id, s.name, s.type, str(s.active_version or "-"), str(s.latest_version or "-"), human_time(s.updated_at)]
             for s in services
         ],
     )
 
 
-def _versions_table(versions, title: str | None = None) -> None:
-    print_table(
-        ["Number", "State", "Comment", "Created (UTC)", "Last edited (UTC)"],
-        [[str(v.number), version_state(v), v.comment, human_time(v.created_at), human_time(v.updated_at)]
-         for v in versions],
-        title=title,
-    )
+def _versions_table(versions, title: str | None = None, fmt: str | None = None, label: str | None = None) -> None:
+    """The versions as a listing; ``label`` (plain only) starts each row, as under a record's fields."""
+    rows = [[str(v.number), version_state(v), v.comment, human_time(v.created_at), human_time(v.updated_at)]
+            for v in versions]  # fmt: skip
+    fmt = fmt or output_format(None)
+    if label and fmt == "plain":
+        rows = [[label, *row] for row in rows]
+    print_table(["Number", "State", "Comment", "Created (UTC)", "Last edited (UTC)"], rows, title=title, fmt=fmt)
 
 
 def _describe(service_id: str | None, service_name: str | None, json_out: bool) -> None:
@@ -113,7 +116,7 @@ def _describe(service_id: str | None, service_name: str | None, json_out: bool) 
         ]
     )
     if svc.versions:
-        _versions_table(svc.versions, title="Versions")
+        _versions_table(svc.versions, title="Versions", label="Version")
 
 
 @app.command("describe")
@@ -200,18 +203,24 @@ def _service_and_version(api, service_id, service_name, version: str):
 
 
 @version_app.command("list")
-def version_list(service_id: ServiceIdOpt = None, service_name: ServiceNameOpt = None, json_out: JsonOpt = False):
+def version_list(
+    service_id: ServiceIdOpt = None,
+    service_name: ServiceNameOpt = None,
+    json_out: JsonOpt = False,
+    fmt: OutputFormatOpt = None,
+):
     """List the versions of a service.
 
     Example: kvcli service version list --service-id SVC
     """
+    fmt = output_format(fmt, json_out)
     api = State.current().api()
     sid = resolve_service_id(api, service_id, service_name)
     versions = api.list_versions(sid)
-    if json_out:
-        emit_json([version_json(v) for v in versions])
+    if fmt in ("json", "ndjson"):
+        (emit_json if fmt == "json" else emit_ndjson)([version_json(v) for v in versions])
         return
-    _versions_table(versions, title=f"Service {sid}")
+    _versions_table(versions, title=f"Service {sid}", fmt=fmt)
 
 
 @version_app.command("update")

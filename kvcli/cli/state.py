@@ -207,31 +207,152 @@ def console():
 
     return Console(
         file=sys.stdout,
-        width=None if stdout_is_tty() else 200,
+        # at a terminal its width; a forced table into a pipe honours $COLUMNS, else 200 columns
+        width=None if stdout_is_tty() or os.environ.get("COLUMNS") else 200,
         no_color=bool(os.environ.get("NO_COLOR")),
         highlight=False,
         soft_wrap=False,
     )
 
 
-def print_table(columns: list[str], rows: list[list[str]], title: str | None = None) -> None:
-    from rich.table import Table
+# ------------------------------------------------------------------------------------- listings and records
+# The one output rule (docs/scripting.md): at a terminal a listing is a table and a record an aligned key/value
+# panel; when stdout is not a terminal both are "plain": one line per row (a record: one ``label<TAB>value`` line
+# per field), fields separated by one tab, no header line, no padding, no box drawing. Tabs and line breaks inside
+# a value are written as \t, \n and \r so every row stays one line.
+OUTPUT_FORMATS = ("table", "plain", "json", "ndjson")
 
-    table = Table(title=title, show_lines=False, header_style="bold")
-    for col in columns:
-        table.add_column(col, overflow="fold")
+# columns that are never wrapped nor cut (identifiers a user copies): other columns give way first, and when even
+# that does not fit the terminal the rows are shown as key/value records instead
+KEEP_WHOLE = frozenset({"ID", "Name", "Key", "Resource ID", "Service ID", "Number"})
+
+
+def output_format(choice: str | None, json_out: bool = False) -> str:
+    """The format a listing is printed in: --json, else --output-format, else table at a terminal, plain otherwise."""
+    if json_out and choice not in (None, "json"):
+        raise UsageError(f"--json and --output-format {choice} cannot be combined", "use one of them")
+    if json_out:
+        return "json"
+    return choice or ("table" if stdout_is_tty() else "plain")
+
+
+def emit_ndjson(items: list[Any]) -> None:
+    import json
+
+    out = sys.stdout
+    for item in items:
+        out.write(json.dumps(item, ensure_ascii=False) + "\n")
+    out.flush()
+
+
+def _plain_field(text: str) -> str:
+    return text.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _visible(text: str) -> str:
+    """At a terminal: control characters shown escaped instead of acting."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
+def _write_plain(rows: list[list[str]]) -> None:
+    out = sys.stdout
     for row in rows:
-        table.add_row(*row)
-    console().print(table)
+        out.write("\t".join(_plain_field(c) for c in row) + "\n")
+    out.flush()
 
 
-def print_fields(pairs: list[tuple[str, str]], title: str | None = None) -> None:
-    """A key/value panel."""
+def _table_width(columns: list[str], rows: list[list[str]], whole: set[int]) -> int:
+    """The narrowest table (as _box_table draws it) that wraps neither a header nor a column in ``whole``, and any
+    other column only between words."""
+    from rich.cells import cell_len
+
+    need = 2 * len(columns) - 1  # rich keeps one padding cell after the last column
+    for i, col in enumerate(columns):
+        cells = [_visible(r[i]) for r in rows]
+        if i in whole:
+            need += max(cell_len(c) for c in [col, *cells])
+        else:
+            need += max([cell_len(col)] + [cell_len(w) for c in cells for w in c.split()])
+    return need
+
+
+def _column_widths(columns: list[str], rows: list[list[str]], whole: set[int], room: int) -> list[int]:
+    """Each column's width: its widest cell, less what the others than ``whole`` give way (widest first, never
+    below their header or their longest word) until the table fits ``room``."""
+    from rich.cells import cell_len
+
+    widths = [max(cell_len(c) for c in [col, *(_visible(r[i]) for r in rows)]) for i, col in enumerate(columns)]
+    floors = [w if i in whole else _table_width([columns[i]], [[r[i]] for r in rows], set()) + 0
+              for i, w in enumerate(widths)]  # fmt: skip
+    excess = sum(widths) + 2 * len(columns) - 1 - room
+    while excess > 0:
+        give = [i for i, w in enumerate(widths) if w > floors[i]]
+        if not give:
+            break
+        i = max(give, key=lambda j: widths[j])
+        widths[i] -= 1
+        excess -= 1
+    return widths
+
+
+def _box_table(columns: list[str], rows: list[list[str]], title: str | None, whole: set[int], room: int):
+    from rich import box
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(show_header=False, title=title, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column(overflow="fold")
+    # a rule under the header and no vertical borders: two spaces between columns (one padding, one blank
+    # border), nothing at the edges; _table_width counts the same
+    table = Table(title=title, show_lines=False, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False,
+                  show_edge=False, padding=(0, 1, 0, 0))  # fmt: skip
+    for i, (col, width) in enumerate(zip(columns, _column_widths(columns, rows, whole, room), strict=True)):
+        # a fixed width each: wrapped (between words only, as the width is at least the longest word) or whole
+        table.add_column(col, no_wrap=i in whole, overflow="fold", width=width)
+    for row in rows:
+        table.add_row(*(Text(_visible(c)) for c in row))
+    return table
+
+
+def print_table(
+    columns: list[str], rows: list[list[str]], title: str | None = None, *, fmt: str | None = None
+) -> None:
+    """A listing in ``fmt`` (table or plain; default by :func:`output_format`). A table keeps every cell on one line
+    when the terminal is wide enough, else wraps only the columns outside KEEP_WHOLE, and only between words; when
+    even that does not fit, each row becomes a key/value record."""
+    fmt = fmt or output_format(None)
+    if fmt != "table":
+        _write_plain(rows)
+        return
+    from rich.text import Text
+
+    con = console()
+    keep = {i for i, c in enumerate(columns) if c in KEEP_WHOLE}
+    for whole in (set(range(len(columns))), keep):
+        if _table_width(columns, rows, whole) <= con.width:
+            con.print(_box_table(columns, rows, title, whole, con.width))
+            return
+    if title:
+        con.print(Text(title, style="italic"))
+    for n, row in enumerate(rows):
+        if n:
+            sys.stdout.write("\n")
+        print_fields(list(zip(columns, row, strict=True)), fmt="table")
+
+
+def print_fields(pairs: list[tuple[str, str]], title: str | None = None, *, fmt: str | None = None) -> None:
+    """A record: aligned ``label  value`` lines at a terminal (values never cut; the terminal wraps a long one),
+    ``label<TAB>value`` lines otherwise. Values are plain text (no markup)."""
+    fmt = fmt or output_format(None)
+    out = sys.stdout
+    if fmt != "table":
+        _write_plain([[k, v] for k, v in pairs])
+        return
+    width = max((len(k) for k, _ in pairs), default=0)
+    bold = not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb" and stdout_is_tty()
+    if title:
+        out.write(title + "\n")
     for k, v in pairs:
-        table.add_row(k, v)
-    console().print(table)
+        label = f"\x1b[1m{k}\x1b[0m" if bold else k
+        out.write(label + " " * (width - len(k) + 2) + _visible(v) + "\n")
+    out.flush()

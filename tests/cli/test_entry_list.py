@@ -41,7 +41,7 @@ def test_default_is_plain_when_stdout_is_not_a_terminal(cli, filled):
 
 
 def test_default_is_a_table_on_a_terminal(cli, store_id, monkeypatch):
-    import kvcli.cli.kv_store_entry as mod
+    import kvcli.cli.state as mod
 
     cli("kv-store-entry", "create", "-s", store_id, "-k", "k1", "--value", "")
     monkeypatch.setattr(mod, "stdout_is_tty", lambda: True)

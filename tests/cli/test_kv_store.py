@@ -137,7 +137,7 @@ def test_list_json_shape_has_every_store_across_pages(cli, eng, monkeypatch):
 def test_list_table(cli, eng):
     a = eng.create_store("alpha", "EU")
     b = eng.create_store("beta")
-    res = cli("kv-store", "list")
+    res = cli("kv-store", "list", "--output-format", "table", env={"COLUMNS": "200"})
     assert res.exit_code == 0 and res.stderr == "", res
     for header in ("ID", "Name", "Location", "Created (UTC)", "Last edited (UTC)"):
         assert header in res.stdout
@@ -145,7 +145,8 @@ def test_list_table(cli, eng):
     assert len(rows) == 2
     assert "alpha" in rows[0] and "EU" in rows[0]
     assert "beta" in rows[1]
-    assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC", rows[0])
+    assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", rows[0])
+    assert res.stdout.count("UTC") == 2  # once per time column, in its header; never in a cell
 
 
 def test_object_store_is_a_hidden_alias(cli, eng):
@@ -172,9 +173,12 @@ def test_describe_text(cli, eng):
     s = eng.create_store("shown")
     res = cli("kv-store", "describe", "-s", s.id)
     assert res.exit_code == 0 and res.stderr == "", res
-    fields = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in res.stdout.strip().splitlines())
+    # not a terminal: one "label<TAB>value" line per field, nothing padded
+    lines = res.stdout.splitlines()
+    assert all(line.count("\t") == 1 and line == line.strip() for line in lines), res.stdout
+    fields = dict(line.split("\t") for line in lines)
     assert fields["ID"] == s.id and fields["Name"] == "shown" and fields["Location"] == "-"
-    assert fields["Created (UTC)"].endswith(" UTC")
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", fields["Created (UTC)"])
 
 
 def test_describe_unknown_id_is_not_found(cli):

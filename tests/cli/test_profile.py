@@ -147,7 +147,7 @@ def test_list_table_and_no_tokens(cli, tmp_path):
     _three(cli, tmp_path)
     res = _ok(cli("profile", "list"))
     assert TOKEN not in res.stdout and TOKEN not in res.stderr
-    rows = {line.split()[1]: line for line in res.stdout.splitlines() if line.startswith("│")}
+    rows = {line.split("\t")[0]: line for line in res.stdout.splitlines()}  # piped: plain, tab-separated
     assert set(rows) == {"dev", "stage", "work"}
     assert "yes" in rows["work"] and "yes" not in rows["stage"]
     assert "https://api.fastly.com" in rows["work"] and "set" in rows["work"]

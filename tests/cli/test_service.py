@@ -61,7 +61,9 @@ def test_describe_by_id_name_env(cli, sid):
     by_env = cli("service", "get", "--json", env={"FASTLY_SERVICE_ID": sid})
     assert by_env.json() == by_name.json()
     text = cli("service", "describe", "-s", sid)
-    assert sid in text.stdout and "Versions" in text.stdout and "editable" in text.stdout
+    assert f"ID\t{sid}\n" in text.stdout and "\nVersion\t1\teditable\t" in text.stdout  # piped: plain lines
+    table = cli("service", "describe", "-s", sid, env={"COLUMNS": "200"})
+    assert table.stdout == text.stdout
     missing = cli("service", "describe", "-s", "nope")
     assert missing.exit_code == 3 and "nope" in missing.stderr
 
