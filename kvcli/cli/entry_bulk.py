@@ -250,7 +250,8 @@ def run_import(
             if resume_state.complete:
                 message("An earlier run finished this import; nothing is left to resume")
             else:
-                message(f"Resuming: {resume_state.done} records were done by an earlier run")
+                message(f"Resuming: {count(resume_state.done, 'record')} {'was' if resume_state.done == 1 else 'were'} "
+                        "done by an earlier run")
             journal.resume()
         else:
             if resume:
@@ -295,8 +296,8 @@ def run_import(
             api, sid, source, options=options, journal=journal, resume=resume_state,
             failed_out=FailedOut(fo_handle) if fo_handle is not None else None,
             on_progress=on_progress if show else None, interrupts=gate,
-            on_interrupt=lambda n: message(f"Interrupted: waiting for the {n} batches already sent (Ctrl-C again to "
-                                           "stop waiting)"),
+            on_interrupt=lambda n: message(f"Interrupted: waiting for the {count(n, 'batch', 'batches')} already sent "
+                                           "(Ctrl-C again to stop waiting)"),
         )
         interrupted: KvcliError | None = None
         try:
@@ -375,13 +376,14 @@ def _render_import(report, *, json_out: bool, failed_out: str | None, journal: b
         for e in shown[:50]:
             place = e["title"][len("error at "):]
             if "entries" in e:
-                err(f"{place}: {e['entries']} entries not written: {e['detail']}")
+                err(f"{place}: {count(e['entries'], 'entry')} not written: {e['detail']}")
                 continue
             key = f" key {e['key']!r}:" if e.get("key") is not None else ""
             err(f"{place}:{key} {e['detail']}")
         more = len(shown) - 50 + report.errors_omitted
         if more > 0:
-            err(f"… and {more} more errors" + (f" (all failed entries are in {failed_out})" if failed_out else ""))
+            err(f"… and {count(more, 'more error')}"
+                + (f" (all failed entries are in {failed_out})" if failed_out else ""))
     for note in report.notes:
         warning(note)
     rate = (report.written / report.elapsed) if report.elapsed > 0 else 0.0
@@ -644,7 +646,7 @@ def sync_cmd(
         for e in report.errors:
             if "entries" in e:  # a whole batch failed: one error for its files
                 errors.append({"key": None, "keys": [e["first_key"], e["last_key"]], "entries": e["entries"],
-                               "detail": f"{e['entries']} files ({e['first_key']!r} … {e['last_key']!r}) not "
+                               "detail": f"{count(e['entries'], 'file')} ({e['first_key']!r} … {e['last_key']!r}) not "
                                          f"uploaded: {e['detail']}"})
             else:
                 errors.append({"key": e.get("key"), "detail": e["detail"]})
