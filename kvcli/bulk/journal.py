@@ -137,14 +137,14 @@ class Journal:
             try:
                 with open(path, encoding="utf-8") as fh:
                     header = json.loads(fh.readline())
-                    finished = any(_is_done(line) for line in fh)
+                    if not isinstance(header, dict) or header.get("input") == mine.get("input") or \
+                            _input_name(header.get("input")) != name or \
+                            any(header.get(k) != mine.get(k) for k in ("target", "store", "format")):
+                        continue
+                    if not any(_is_done(line) for line in fh):  # only then is the rest of it read
+                        return True
             except (OSError, ValueError):
                 continue
-            if not isinstance(header, dict) or finished:
-                continue
-            if all(header.get(k) == mine.get(k) for k in ("target", "store", "format")) and \
-                    _input_name(header.get("input")) == name and header.get("input") != mine.get("input"):
-                return True
         return False
 
     def load(self) -> ResumeState:
