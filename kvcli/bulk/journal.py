@@ -71,6 +71,25 @@ class ResumeState:
         return sum(e - s + 1 for s, e in self.ranges)
 
 
+def _input_name(identity: object) -> object:
+    """The part of an input's identity that names it (its path), without what changes when it is edited."""
+    if not isinstance(identity, dict):
+        return None
+    for k in ("path", "dir", "toml"):
+        if k in identity:
+            v = identity[k]
+            return _input_name(v) if isinstance(v, dict) else v
+    return None
+
+
+def _is_done(line: str) -> bool:
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(rec, dict) and rec.get("done") is True
+
+
 def _merge(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     for s, e in sorted(ranges):
@@ -102,6 +121,31 @@ class Journal:
 
     def exists(self) -> bool:
         return self.path.exists()
+
+    def changed_since(self) -> bool:
+        """Whether another journal records an unfinished import of the same input (same backend, store, format and
+        path) that has since changed: its size, modification time or options differ, so that journal is not used."""
+        mine = self.header
+        name = _input_name(mine.get("input"))
+        if name is None:
+            return False
+        try:
+            others = [p for p in self.path.parent.glob("*.journal") if p != self.path]
+        except OSError:
+            return False
+        for path in others:
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    header = json.loads(fh.readline())
+                    if not isinstance(header, dict) or header.get("input") == mine.get("input") or \
+                            _input_name(header.get("input")) != name or \
+                            any(header.get(k) != mine.get(k) for k in ("target", "store", "format")):
+                        continue
+                    if not any(_is_done(line) for line in fh):  # only then is the rest of it read
+                        return True
+            except (OSError, ValueError):
+                continue
+        return False
 
     def load(self) -> ResumeState:
         """Read what earlier runs recorded (a torn last line from a killed run is ignored)."""

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from kvcli.api.port import iter_keys
 from kvcli.bulk.delete import DeleteReport, delete_keys
+from kvcli.cli.numbers import count, num
 from kvcli.cli.state import State, err, message
 
 
@@ -26,7 +27,7 @@ def run_bulk_delete(
         done = report.deleted + report.failed
         if show_progress and done - last[0] >= 100:
             last[0] = done
-            sys.stderr.write(f"\rDeleting keys… {report.deleted} deleted, {report.failed} failed")
+            sys.stderr.write(f"\rDeleting keys… {num(report.deleted)} deleted, {num(report.failed)} failed")
             sys.stderr.flush()
 
     report = delete_keys(
@@ -45,6 +46,7 @@ def run_bulk_delete(
         if report.list_error:
             err(f"listing failed: {report.list_error}")
         if report.stopped_early:
-            err(f"stopped after {report.failed} failures (--max-errors {max_errors}); remaining keys were not deleted")
-        message(f"Deleted keys: {report.deleted}, failed: {report.failed}")
+            err(f"stopped after {count(report.failed, 'failure')} (--max-errors {max_errors}); remaining keys were "
+                "not deleted")
+        message(f"Deleted keys: {num(report.deleted)}, failed: {num(report.failed)}")
     return report

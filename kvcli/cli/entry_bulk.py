@@ -17,6 +17,7 @@ import typer
 
 from kvcli.api.errors import KvcliError, PartialFailure, UsageError
 from kvcli.cli.kv_store_entry import app
+from kvcli.cli.numbers import count, num
 from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt, resolve_store_id
 from kvcli.cli.state import State, emit_json, err, message, success, warning
 
@@ -249,11 +250,16 @@ def run_import(
             if resume_state.complete:
                 message("An earlier run finished this import; nothing is left to resume")
             else:
-                message(f"Resuming: {resume_state.done} records were done by an earlier run")
+                message(f"Resuming: {count(resume_state.done, 'record')} {'was' if resume_state.done == 1 else 'were'} "
+                        "done by an earlier run")
             journal.resume()
         else:
             if resume:
-                message("Nothing to resume for this input; importing everything")
+                if journal.changed_since():
+                    message("The input changed since the interrupted import, so its journal is not used; importing "
+                            "everything")
+                else:
+                    message("Nothing to resume for this input; importing everything")
             elif journal.exists() and not _finished(journal):
                 message("An unfinished earlier import of this input was found; starting over (use --resume to "
                         "continue it instead)")
@@ -290,8 +296,8 @@ def run_import(
             api, sid, source, options=options, journal=journal, resume=resume_state,
             failed_out=FailedOut(fo_handle) if fo_handle is not None else None,
             on_progress=on_progress if show else None, interrupts=gate,
-            on_interrupt=lambda n: message(f"Interrupted: waiting for the {n} batches already sent (Ctrl-C again to "
-                                           "stop waiting)"),
+            on_interrupt=lambda n: message(f"Interrupted: waiting for the {count(n, 'batch', 'batches')} already sent "
+                                           "(Ctrl-C again to stop waiting)"),
         )
         interrupted: KvcliError | None = None
         try:
@@ -303,6 +309,11 @@ def run_import(
             if fo_handle is not None:
                 fo_handle.close()
         report = importer.report
+        subdirs = getattr(source, "skipped_dirs", 0)
+        if subdirs:
+            report.notes.append(f"{count(subdirs, 'sub-directory', 'sub-directories')} of {dir} "
+                                f"{'was' if subdirs == 1 else 'were'} skipped with the files in "
+                                f"{'it' if subdirs == 1 else 'them'}; --recursive imports them too")
         if interrupted is None and gate.pending:  # Ctrl-C while the last chunk was written: it is all there
             interrupted = Interrupted("import interrupted (it had finished)" if importer.finished else
                                       "import interrupted")
@@ -326,7 +337,7 @@ def run_import(
         raise interrupted
     if importer.fatal is not None:
         fatal = importer.fatal
-        more = f"{report.written} entries were written before it stopped"
+        more = f"{count(report.written, 'entry')} {'was' if report.written == 1 else 'were'} written before it stopped"
         fatal.message = f"import stopped: {fatal.message} ({more})"
         from kvcli.api.errors import ServerError
         from kvcli.bulk.importer import FATAL
@@ -335,7 +346,7 @@ def run_import(
             fatal.hint = (fatal.hint + "; then " if fatal.hint else "") + "re-run with --resume to continue"
         raise fatal
     if not report.ok:
-        what = f"{report.failed} of {report.written + report.failed} entries failed"
+        what = f"{num(report.failed)} of {count(report.written + report.failed, 'entry')} failed"
         if report.stopped:
             what += f"; stopped early: {report.stopped}"
         hint = f"fix the entries in {failed_out} and import that file" if failed_out else \
@@ -345,9 +356,10 @@ def run_import(
         raise PartialFailure(f"bulk import incomplete: {what}", hint, summary=summary)
     if not json_out:
         if dry_run:
-            success(f"{report.valid} entries are valid (dry run: nothing was written)")
+            verb = "is" if report.valid == 1 else "are"
+            success(f"{count(report.valid, 'entry')} {verb} valid (dry run: nothing was written)")
         else:
-            success(f"Inserted {report.written} keys into KV Store '{sid}'")
+            success(f"Inserted {count(report.written, 'key')} into KV Store '{sid}'")
     return 0
 
 
@@ -364,13 +376,14 @@ def _render_import(report, *, json_out: bool, failed_out: str | None, journal: b
         for e in shown[:50]:
             place = e["title"][len("error at "):]
             if "entries" in e:
-                err(f"{place}: {e['entries']} entries not written: {e['detail']}")
+                err(f"{place}: {count(e['entries'], 'entry')} not written: {e['detail']}")
                 continue
             key = f" key {e['key']!r}:" if e.get("key") is not None else ""
             err(f"{place}:{key} {e['detail']}")
         more = len(shown) - 50 + report.errors_omitted
         if more > 0:
-            err(f"… and {more} more errors" + (f" (all failed entries are in {failed_out})" if failed_out else ""))
+            err(f"… and {count(more, 'more error')}"
+                + (f" (all failed entries are in {failed_out})" if failed_out else ""))
     for note in report.notes:
         warning(note)
     rate = (report.written / report.elapsed) if report.elapsed > 0 else 0.0
@@ -502,13 +515,14 @@ def export_cmd(
     else:
         for e in report.errors[:50]:
             err(f"not exported: {e['key']!r}: {e['detail']}")
-    dropped = []
-    if report.dropped_metadata:
-        dropped.append(f"{report.dropped_metadata} items' metadata")
-    if report.dropped_ttl:
-        dropped.append(f"{report.dropped_ttl} items' expiry")
+    dropped, lost = [], []
+    for n, what in ((report.dropped_metadata, "metadata"), (report.dropped_ttl, "expiry")):
+        if n:
+            lost.append(what)
+            dropped.append(f"{count(n, 'item')} without {'its' if n == 1 else 'their'} {what}")
     if dropped:
-        warning(f"the {fmt} format cannot hold {' and '.join(dropped)}; they were not exported")
+        warning(f"the {fmt} format cannot hold {' or '.join(lost)}: exported {' and '.join(dropped)} (keys and "
+                "values are all in the export; --format ndjson keeps everything)")
     message(
         f"Export summary: exported {report.exported:,}, failed {report.failed:,}"
         + (f", vanished while exporting {report.vanished:,}" if report.vanished else "")
@@ -516,7 +530,7 @@ def export_cmd(
     )
     if not report.ok:
         raise PartialFailure(
-            f"export incomplete: {report.failed} entries could not be exported",
+            f"export incomplete: {count(report.failed, 'entry')} could not be exported",
             "see the errors above" + ("; --format ndjson can hold any key and value" if fmt != "ndjson" else ""),
             summary=summary,
         )
@@ -578,7 +592,7 @@ def sync_cmd(
             err(f"cannot read {u.path}: {u.reason}; its keys are neither updated nor deleted")
     if dry_run:
         if json_out:
-            emit_json({"store_id": sid, "dry_run": True, **plan.to_json()})
+            emit_json(_sync_summary(sid, plan, dry_run=True, uploaded=0, deleted=0, errors=list(plan.errors)))
         else:
             out = sys.stdout
             for k in plan.add:
@@ -591,15 +605,15 @@ def sync_cmd(
             for e in plan.errors:
                 err(f"cannot compare {e['key']!r}: {e['detail']}")
             message(
-                f"Plan: {counts['add']} to add, {counts['update']} to update, {counts['delete']} to delete, "
-                f"{counts['unchanged']} unchanged (dry run: nothing was changed)"
+                f"Plan: {num(counts['add'])} to add, {num(counts['update'])} to update, {num(counts['delete'])} to "
+                f"delete, {num(counts['unchanged'])} unchanged (dry run: nothing was changed)"
             )
         if plan.unreadable:
             raise _unreadable_error(plan, dry_run=True)
         return 0
 
     if plan.delete:
-        state.confirm_or_cancel(f"sync will delete {len(plan.delete)} keys from KV Store '{sid}'")
+        state.confirm_or_cancel(f"sync will delete {count(len(plan.delete), 'key')} from KV Store '{sid}'")
 
     uploads = plan.add + plan.update
     report = None
@@ -632,7 +646,7 @@ def sync_cmd(
         for e in report.errors:
             if "entries" in e:  # a whole batch failed: one error for its files
                 errors.append({"key": None, "keys": [e["first_key"], e["last_key"]], "entries": e["entries"],
-                               "detail": f"{e['entries']} files ({e['first_key']!r} … {e['last_key']!r}) not "
+                               "detail": f"{count(e['entries'], 'file')} ({e['first_key']!r} … {e['last_key']!r}) not "
                                          f"uploaded: {e['detail']}"})
             else:
                 errors.append({"key": e.get("key"), "detail": e["detail"]})
@@ -640,49 +654,65 @@ def sync_cmd(
         errors.extend({"key": k, "detail": m} for k, m in deleted.errors)
     uploaded = report.written if report is not None else 0
     failed = sum(e.get("entries", 1) for e in errors)
-    summary = {
-        "store_id": sid,
-        "success": not errors,
-        "plan": counts,
-        "uploaded": uploaded,
-        "deleted": deleted.deleted if deleted is not None else 0,
-        "unchanged": counts["unchanged"],
-        "failed": failed,
-        "errors": errors,
-        "complete": plan.complete,
-        "unreadable": [{"path": u.path, "detail": u.reason} for u in plan.unreadable],
-        "kept": plan.kept,
-    }
+    summary = _sync_summary(sid, plan, dry_run=False, uploaded=uploaded,
+                            deleted=deleted.deleted if deleted is not None else 0, errors=errors)
     if json_out:
         emit_json(summary)
     else:
         for e in errors[:50]:
             err(f"failed: {e['detail']}" if e.get("key") is None else f"failed: {e['key']!r}: {e['detail']}")
     message(
-        f"Sync summary: uploaded {uploaded} ({counts['add']} new, {counts['update']} changed), "
-        f"deleted {summary['deleted']}, unchanged {counts['unchanged']}, failed {failed}"
-        + (f"; partial: {len(plan.unreadable)} unreadable paths were skipped and {len(plan.kept)} keys under them "
-           "kept" if plan.unreadable else "")
+        f"Sync summary: uploaded {num(uploaded)} ({num(counts['add'])} new, {num(counts['update'])} changed), "
+        f"deleted {num(summary['deleted'])}, unchanged {num(counts['unchanged'])}, failed {num(failed)}"
+        + (f"; partial: {count(len(plan.unreadable), 'unreadable path')} skipped and {count(len(plan.kept), 'key')} "
+           "under them kept" if plan.unreadable else "")
     )
     if plan.unreadable:
         exc = _unreadable_error(plan, dry_run=False)
         exc.summary = summary
         raise exc
     if errors:
-        raise PartialFailure(f"sync incomplete: {failed} keys failed", "re-run sync to retry them",
+        raise PartialFailure(f"sync incomplete: {count(failed, 'key')} failed", "re-run sync to retry them",
                              summary=summary)
     if not json_out:
         success(f"KV Store '{sid}' matches {dir_}")
     return 0
 
 
+def _sync_summary(sid: str, plan, *, dry_run: bool, uploaded: int, deleted: int, errors: list[dict]) -> dict:
+    """The one JSON document of ``sync --json``, dry run or not (docs/bulk.md): the plan (counts and keys) and what
+    was done (0 uploaded and deleted in a dry run)."""
+    counts = plan.counts()
+    planned = plan.to_json(with_unchanged=False)
+    return {
+        "store_id": sid,
+        "dry_run": dry_run,
+        "success": not errors,
+        "complete": plan.complete,
+        "counts": counts,
+        "plan": counts,  # the same counts under the name real runs used before (kept for scripts reading it)
+        "add": planned["add"],
+        "update": planned["update"],
+        "delete": planned["delete"],
+        "unchanged_keys": plan.unchanged,
+        "uploaded": uploaded,
+        "deleted": deleted,
+        "unchanged": counts["unchanged"],
+        "failed": sum(e.get("entries", 1) for e in errors),
+        "errors": errors,
+        "unreadable": planned["unreadable"],
+        "kept": plan.kept,
+    }
+
+
 def _unreadable_error(plan, *, dry_run: bool) -> PartialFailure:
     """The error of a sync that could not read part of its directory (the keys under it were kept)."""
     first = plan.unreadable[0]
-    more = f" and {len(plan.unreadable) - 1} more paths" if len(plan.unreadable) > 1 else ""
+    more = f" and {count(len(plan.unreadable) - 1, 'more path')}" if len(plan.unreadable) > 1 else ""
     done = "planned" if dry_run else "synced"
     return PartialFailure(
         f"sync incomplete (partial): cannot read {first.path} ({first.reason}){more}; only what could be read was "
-        f"{done}, and the {len(plan.kept)} keys under unreadable paths were kept",
+        f"{done}, and the {count(len(plan.kept), 'key')} under unreadable paths "
+        f"{'was' if len(plan.kept) == 1 else 'were'} kept",
         "make the paths readable, checking their permissions, and sync again",
     )

@@ -656,8 +656,9 @@ def _dry_run_output(sid: str, keys: list[str], json_out: bool, store_name: str |
         for k in keys:
             out.write((k + "\n").encode("utf-8", "backslashreplace"))
         out.flush()
-    noun = "key" if len(keys) == 1 else "keys"
-    message(f"Dry run: would delete {len(keys)} {noun} from KV Store {core.store_label(sid, store_name)}")
+    from kvcli.cli.numbers import count
+
+    message(f"Dry run: would delete {count(len(keys), 'key')} from KV Store {core.store_label(sid, store_name)}")
 
 
 def _dry_run_many(api, sid: str, prefix: str | None, json_out: bool) -> None:
@@ -689,13 +690,16 @@ def _dry_run_many(api, sid: str, prefix: str | None, json_out: bool) -> None:
     if json_out:
         w(("\n  ]" if count else "]") + f',\n  "count": {count}\n}}\n')
         out.flush()
-    message(f"Dry run: would delete {count} key{'s' if count != 1 else ''} ({_what(prefix, sid)}); nothing deleted")
+    from kvcli.cli.numbers import count as counted
+
+    message(f"Dry run: would delete {counted(count, 'key')} ({_what(prefix, sid)}); nothing deleted")
 
 
 def _delete_many(
     state: State, api, sid: str, prefix: str | None, *, concurrency: int, max_errors: int, json_out: bool
 ) -> None:
     from kvcli.cli.bulk_delete import run_bulk_delete
+    from kvcli.cli.numbers import count, num
 
     api.get_store(sid)  # a missing store fails before the prompt
     count_text = ""
@@ -712,7 +716,7 @@ def _delete_many(
     if json_out:
         emit_json(summary)
     if not report.ok:
-        parts = [f"{report.deleted} keys deleted, {report.failed} failed"]
+        parts = [f"{count(report.deleted, 'key')} deleted, {num(report.failed)} failed"]
         if report.stopped_early:
             parts.append(f"stopped at --max-errors {max_errors}; other keys were not attempted and remain")
         if report.list_error:
@@ -726,6 +730,6 @@ def _delete_many(
         if prefix is None:
             success(f"Deleted all keys from KV Store '{sid}'")
         else:
-            success(f"Deleted {report.deleted} keys from KV Store '{sid}'")
+            success(f"Deleted {count(report.deleted, 'key')} from KV Store '{sid}'")
 
 from kvcli.cli import entry_bulk as _entry_bulk  # noqa: E402,F401  registers export and sync

@@ -53,7 +53,7 @@ def serve(
             "-t",
             envvar="KVCLI_SERVE_TOKEN",
             show_default=False,
-            help="Require this Fastly-Key on every request (others get 401). Also $KVCLI_SERVE_TOKEN.",
+            help="Require this Fastly-Key on every request (others get 401).",
         ),
     ] = None,
     allow_host: Annotated[

@@ -280,6 +280,11 @@ def test_a_changed_file_is_not_resumed_from_the_old_journal(cli, store_id, tmp_p
     res = cli("kv-store-entry", "create", "-s", store_id, "--file", p, "--resume", "--json")
     assert res.exit_code == 0, res
     assert res.json()["written"] == 31 and res.json()["skipped"] == 0
+    assert "input changed since the interrupted import" in res.stderr and "journal is not used" in res.stderr
+    # with no earlier journal at all, --resume says there was nothing to resume (not that anything changed)
+    other = ndjson(tmp_path / "other.ndjson", [{"key": "o", "value": b64("z")}])
+    res = cli("kv-store-entry", "create", "-s", store_id, "--file", other, "--resume")
+    assert res.exit_code == 0 and "Nothing to resume for this input" in res.stderr and "input changed" not in res.stderr
 
 
 def test_progress_is_drawn_when_enabled_and_never_on_stdout(cli, store_id, tmp_path, monkeypatch):

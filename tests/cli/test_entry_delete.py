@@ -109,7 +109,7 @@ def test_bad_flag_combinations_are_usage_errors(cli, filled, args, needle):
 def test_delete_prefix(cli, filled):
     res = cli("kv-store-entry", "delete", "-s", filled, "--prefix", "a/", "-y")
     assert res.exit_code == 0, res
-    assert f"SUCCESS: Deleted 1200 keys from KV Store '{filled}'" in res.stderr
+    assert f"SUCCESS: Deleted 1,200 keys from KV Store '{filled}'" in res.stderr
     assert keys(cli, filled) == [f"b/{i:04d}" for i in range(300)]
 
 

@@ -178,10 +178,10 @@ def test_every_request_failing_gives_one_line_per_batch_and_with_q_only_the_erro
     assert not [x for x in lines if "key 'k" in x or "more errors" in x], res.stderr  # nothing per key
     batch_lines = [x for x in lines if "entries not written" in x]
     if mode == "503":
-        assert batch_lines and all(re.match(r".*big\.ndjson:\d+-\d+: 1000 entries not written: .*503", x)
+        assert batch_lines and all(re.match(r".*big\.ndjson:\d+-\d+: 1,000 entries not written: .*503", x)
                                    for x in batch_lines), res.stderr
         if concurrency == "1":  # in input order (with 4 in flight, whichever fails third stops the import)
-            assert "big.ndjson:1-1000: 1000 entries not written" in batch_lines[0], res.stderr
+            assert "big.ndjson:1-1000: 1,000 entries not written" in batch_lines[0], res.stderr
     else:
         assert batch_lines == [], res.stderr  # a transport failure stops at once: the Error line says it all
     assert lines[-1].startswith("Error: import stopped"), res.stderr

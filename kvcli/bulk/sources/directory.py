@@ -68,6 +68,8 @@ class DirSource(Source):
         self.recursive = recursive
         self.allow_hidden = allow_hidden
         self.skipped = 0
+        #: sub-directories left out because the walk is not recursive (the last walk's; hidden ones not counted)
+        self.skipped_dirs = 0
         #: the parts of the tree that could not be read (the last walk's)
         self.unreadable: list[Unreadable] = []
         try:
@@ -100,6 +102,7 @@ class DirSource(Source):
     def walk(self) -> Iterator[tuple[str, str, int] | Unreadable]:
         """Every file as (key, path, size) and every unreadable part as :class:`Unreadable`, in sorted key order."""
         self.unreadable = []
+        self.skipped_dirs = 0
         for item in self._walk(self.root, "", self.path):
             if isinstance(item, Unreadable):
                 self.unreadable.append(item)
@@ -136,6 +139,8 @@ class DirSource(Source):
                 if entry.is_dir(follow_symlinks=False):
                     if self.recursive:
                         yield from self._walk(entry.path, rel + "/", os.path.join(shown, name))
+                    else:
+                        self.skipped_dirs += 1
                     continue
                 if not entry.is_file(follow_symlinks=False):
                     self._note(f"{rel}: not a regular file; skipped")
