@@ -94,6 +94,22 @@ def check_exact(stderr: str, rc: int, content: dict[str, bytes], *, prefix: bool
     return n
 
 
+def sigint_and_reap(proc: subprocess.Popen) -> int:
+    """Send SIGINT and return the exit code; stdin is closed and a process still alive after DEADLINE is killed."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.wait(timeout=DEADLINE)
+    finally:
+        if proc.stdin is not None:
+            try:
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 class Import:
     """`kvcli kv-store-entry create` in a subprocess, stdin a pipe the test writes to."""
 
@@ -110,18 +126,9 @@ class Import:
         self.proc.stdin.flush()
 
     def interrupt(self) -> tuple[int, str]:
-        self.proc.send_signal(signal.SIGINT)
         try:
-            rc = self.proc.wait(timeout=DEADLINE)
+            rc = sigint_and_reap(self.proc)
         finally:
-            if self.proc.stdin is not None:
-                try:
-                    self.proc.stdin.close()
-                except BrokenPipeError:
-                    pass
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
             self.err.close()
         return rc, self.err_path.read_text(errors="replace")
 
@@ -316,18 +323,7 @@ class TerminalImport(Import):
         self._drain.start()
 
     def interrupt(self) -> tuple[int, str]:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            rc = self.proc.wait(timeout=DEADLINE)
-        finally:
-            if self.proc.stdin is not None:
-                try:
-                    self.proc.stdin.close()
-                except BrokenPipeError:
-                    pass
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
+        rc = sigint_and_reap(self.proc)
         self._drain.join(timeout=DEADLINE)
         text = b"".join(self._chunks).decode(errors="replace").replace("\r\n", "\n")
         return rc, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
