@@ -11,15 +11,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import subprocess_env
-
-NOBODY = 65534
+from tests.oslimits import NOBODY, is_root, unprivileged_argv, unprivileged_env
 
 
 class Unprivileged:
@@ -29,13 +26,9 @@ class Unprivileged:
         self.root = root
         self.data = root / "data"
         self.config = root / "config"
-        self.prefix: list[str] = []
-        if os.geteuid() == 0:
-            self.prefix = [shutil.which("setpriv") or "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
-                           "--clear-groups"]
 
     def chown(self, path: Path) -> None:
-        if self.prefix:
+        if is_root():
             os.chown(path, NOBODY, NOBODY)
 
     def mkdir(self, rel: str) -> Path:
@@ -54,18 +47,16 @@ class Unprivileged:
         return p
 
     def run(self, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-        env = subprocess_env({"KVCLI_DATA_DIR": str(self.data), "KVCLI_CONFIG_DIR": str(self.config),
-                              "KVCLI_NO_PROGRESS": "1", "HOME": str(self.root)})
+        env = unprivileged_env({"KVCLI_DATA_DIR": str(self.data), "KVCLI_CONFIG_DIR": str(self.config),
+                                "KVCLI_NO_PROGRESS": "1", "HOME": str(self.root)})
         for name in ("FASTLY_API_TOKEN", "FASTLY_API_ENDPOINT", "KVCLI_PROFILE", "FASTLY_DEBUG_MODE"):
             env.pop(name, None)
-        return subprocess.run([*self.prefix, sys.executable, "-m", "kvcli", *args], env=env, input=stdin,
-                              capture_output=True, timeout=120, cwd=self.root)
+        return subprocess.run(unprivileged_argv(list(args)), env=env, input=stdin, capture_output=True, timeout=120,
+                              cwd=self.root)
 
 
 @pytest.fixture
 def nobody():
-    if os.geteuid() == 0 and not shutil.which("setpriv"):
-        pytest.skip("running as root without setpriv: chmod 000 cannot be made to stop kvcli")
     # not under pytest's tmp_path: its parents are private to root
     root = Path(tempfile.mkdtemp(prefix="kvcli-unreadable-"))
     os.chmod(root, 0o755)

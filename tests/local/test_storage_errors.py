@@ -249,19 +249,17 @@ def test_an_import_through_local_serve_on_a_full_disk_stops_once_with_its_summar
 
 
 def test_local_serve_on_a_read_only_database_serves_reads_and_answers_507_to_writes():
-    from tests.oslimits import NOBODY, is_root
+    from tests.oslimits import unprivileged_argv, unprivileged_env
 
     with shared_dir() as root:
         data = root / "data"
         sid = _populate(data)
         (data / DB_FILENAME).chmod(0o444)
         data.chmod(0o555)
-        argv = [sys.executable, "-m", "kvcli", "local", "serve", "--port", "0", "--data-dir", str(data)]
-        if is_root():
-            argv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv]
+        argv = unprivileged_argv(["local", "serve", "--port", "0", "--data-dir", str(data)])
         err_path = root / "serve.err"
         with err_path.open("wb") as err_file:
-            proc = subprocess.Popen(argv, env=subprocess_env(), stdout=subprocess.PIPE, stderr=err_file)
+            proc = subprocess.Popen(argv, env=unprivileged_env(), stdout=subprocess.PIPE, stderr=err_file)
             try:
                 url = proc.stdout.readline().decode().strip()
                 assert url.startswith("http://"), err_path.read_text()
