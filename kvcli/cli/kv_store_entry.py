@@ -238,8 +238,9 @@ def create(
     Example: kvcli kv-store-entry create --store-name my-store -k greeting --value 'hello world'
     """
     # ---------------------------------------------------------------------------------------------------------
-    # BULK IMPORT DELEGATION — everything about --file/--stdin/--dir lives in kvcli.cli.entry_bulk.run_import.
-    # Bulk-only parameters are added to this signature and passed on below, every option as a keyword argument.
+    # BULK IMPORT DELEGATION — everything about --file/--stdin/--dir lives in kvcli.cli.entry_bulk.run_import,
+    # which takes the flags as one typed record (ImportFlags: a misspelled field is a TypeError) and maps them to
+    # the library's ImportRequest. Bulk-only parameters are added to this signature and to ImportFlags.
     # ---------------------------------------------------------------------------------------------------------
     sources = [name for name, on in (("--file", file is not None), ("--stdin", stdin), ("--dir", dir_ is not None))
                if on]
@@ -249,12 +250,12 @@ def create(
         )
     if sources:
         try:
-            from kvcli.cli.entry_bulk import run_import
+            from kvcli.cli.entry_bulk import ImportFlags, run_import
         except ModuleNotFoundError as exc:
             if exc.name != "kvcli.cli.entry_bulk":
                 raise
             raise UsageError("bulk import is not available in this build") from None
-        return run_import(
+        return run_import(ImportFlags(
             store_id=store_id,
             store_name=store_name,
             key=key,
@@ -283,7 +284,7 @@ def create(
             failed_out=failed_out,
             resume=resume,
             dry_run=bulk_dry_run,
-        )
+        ))
     bulk_only = [name for name, on in (
         ("--format", bulk_format is not None), ("--toml-store", toml_store is not None), ("--recursive", recursive),
         ("--concurrency", concurrency is not None), ("--batch-size", batch_size is not None),
@@ -604,9 +605,9 @@ def delete(
                 raise UsageError(f"{name} only applies to --key", f"drop {name}, or delete a single key with --key")
         if prefix == "":
             raise UsageError("the prefix is empty", "use --all to delete every key")
-        from kvcli.bulk.delete import check_limits
+        from kvcli.cli.bulk_delete import check_delete_flags
 
-        check_limits(concurrency, max_errors)
+        check_delete_flags(concurrency, max_errors)
     else:
         key = _require_key(key)
 
