@@ -73,6 +73,9 @@ class KvcliError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        #: the message and hint as the error was made, before a caller added to them (kvcli.cli.hints keeps those
+        #: additions when it words the error for the CLI)
+        self.base_message = message
         self.base_hint = hint
         self.request = request
         if reason is not None:

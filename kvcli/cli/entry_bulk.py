@@ -145,7 +145,7 @@ def run_import(flags: ImportFlags) -> int:
     job = op.ImportJob(request)
     note = job.open_source()
     if note:
-        message(note)
+        message(note + ("; use --format to override" if note.startswith("detected format:") else ""))
     source = job.source
     assert source is not None
 

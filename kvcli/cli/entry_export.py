@@ -80,6 +80,10 @@ def export_cmd(
         raise Interrupted("export interrupted", "nothing was kept; run the export again") from None
     finally:
         bar.stop()
+    from kvcli.cli.hints import EXPORT_DETAILS
+
+    for e in report.errors:  # the report's details in the CLI's words
+        e["detail"] = EXPORT_DETAILS.get(e.get("code", ""), e["detail"])
     summary = {"store_id": sid, "output": output, **report.to_json()}
     if json_out:
         emit_json(summary)

@@ -64,7 +64,8 @@ def _store_context(store_id: str, conflict: str | None = None) -> ErrorContext:
         explain[409] = conflict
     return ErrorContext(
         explain=explain,
-        hints={404: STORE_LIST_HINT, 409: "delete its keys first, or use 'kvcli kv-store delete --all'"},
+        hints={404: STORE_LIST_HINT, 409: "delete its keys first"},
+        reasons={409: "store_not_empty"},
     )
 
 
@@ -90,8 +91,9 @@ def _check_header_metadata(metadata: str | None) -> None:
     if metadata is not None and not _HEADER_VALUE.fullmatch(metadata.encode("utf-8")):
         raise InvalidInput(
             f"metadata {metadata[:40]!r} cannot be sent in an HTTP header (the Fastly API carries it in one)",
-            "remove leading or trailing whitespace and control characters such as NUL, or import the entry "
-            "with a batch, --file, which carries metadata in JSON",
+            "remove leading or trailing whitespace and control characters such as NUL, or write the entry "
+            "with a batch, as an import does, which carries metadata in JSON",
+            reason="metadata_not_header",
         )
 
 
