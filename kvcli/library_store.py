@@ -23,7 +23,7 @@ from kvcli.library import _facts
 if TYPE_CHECKING:
     from kvcli.api.port import KVApi
     from kvcli.bulk.export import ExportReport
-    from kvcli.bulk.importer import ImportReport
+    from kvcli.bulk.import_report import ImportReport
     from kvcli.library import KV
 
 __all__ = ["Store"]
