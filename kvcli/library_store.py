@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import IO, TYPE_CHECKING, Literal
 
 from kvcli.api.errors import Interrupted, InvalidInput, KvcliError, NotFound, PartialFailure
+from kvcli.api.errors import add_facts as _facts
 from kvcli.api.models import Item, ItemInfo, PutMode
 from kvcli.api.models import Store as StoreRecord
-from kvcli.library import _facts
 
 if TYPE_CHECKING:
     from kvcli.api.port import KVApi

@@ -234,3 +234,14 @@ def error_for_status(status: int) -> type[ApiError]:
     if status >= 500:
         return ServerError
     return ApiError
+
+
+def add_facts(exc: KvcliError, operation: str, store_id: str | None = None, key: str | None = None) -> KvcliError:
+    """``exc`` with the library's structured facts (operation, store, key) filled in where it does not carry them."""
+    if exc.operation is None:
+        exc.operation = operation
+    if exc.store_id is None and store_id is not None:
+        exc.store_id = store_id
+    if exc.key is None and key is not None:
+        exc.key = key
+    return exc
