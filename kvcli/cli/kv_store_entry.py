@@ -9,19 +9,24 @@ annotations it must ``eval`` every parameter's ``Annotated[…]`` again (about 5
 
 import json
 import sys
-from collections.abc import Iterator
 from typing import IO, Annotated
 
 import click
 import typer
 from typer.core import TyperGroup
 
-from kvcli.api import validation
-from kvcli.api.errors import PartialFailure, TooLarge, UsageError
-from kvcli.api.models import Page, PutMode
-from kvcli.cli import complete, core
-from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt, human_time, resolve_store_id, rfc3339
-from kvcli.cli.state import State, emit_json, err, message, output_format, print_fields, success
+from kvcli.api.errors import PartialFailure, UsageError
+from kvcli.cli import complete, core, entry_bodies
+from kvcli.cli.entry_bodies import (  # noqa: F401  (click-free, shared with the fast path: kvcli.cli.fast)
+    FORMATS,
+    PAGE_SIZE,
+    KeyWriter,
+    item_json,
+    limited_pages,
+    read_value,
+)
+from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt, resolve_store_id
+from kvcli.cli.state import State, emit_json, message, success
 
 
 class _EntryGroup(TyperGroup):
@@ -41,9 +46,7 @@ app = typer.Typer(
 )
 
 UINT64_MAX = 2**64 - 1
-PAGE_SIZE = 1000  # keys asked for per list request when --limit is given
 COUNT_CAP = 10_000  # keys counted (by listing) to show in a confirmation prompt
-FORMATS = ("table", "json", "ndjson", "plain")
 
 KeyOpt = Annotated[
     str | None, typer.Option("--key", "-k", help="The key.", autocompletion=complete.keys, show_default=False)
@@ -61,8 +64,9 @@ GenerationOpt = Annotated[
 
 
 def _uint64(value: int | None) -> int | None:
-    if value is not None and not 0 <= value <= UINT64_MAX:
-        raise typer.BadParameter(f"{value} is not a generation (a whole number from 0 to {UINT64_MAX})")
+    problem = core.generation_problem(value)  # the fast path (kvcli.cli.fast) checks with the same function
+    if problem:
+        raise typer.BadParameter(problem)
     return value
 
 
@@ -71,59 +75,7 @@ def _store(api, store_id: str | None, store_name: str | None) -> str:
 
 
 _require_key = core.require_key  # typer-free, shared with the fast entry point (kvcli.entry)
-
-
-def _flag_conflicts(pairs: list[tuple[str, bool]]) -> None:
-    """Refuse any two of the given flags together."""
-    given = [name for name, on in pairs if on]
-    if len(given) > 1:
-        raise UsageError(f"{given[0]} and {given[1]} cannot be combined", f"use only one of {', '.join(given)}")
-
-
-# ------------------------------------------------------------------------------------------------------ values
-def _read_limited(stream: IO[bytes], limit: int, what: str) -> bytes:
-    """Read at most ``limit`` bytes; more than that is refused without reading the rest."""
-    data = stream.read(limit + 1)
-    if len(data) > limit:
-        raise TooLarge(
-            f"{what} holds more than {limit} bytes, the value size limit",
-            "store a smaller value, or raise KVCLI_MAX_VALUE_BYTES for the local backend",
-        )
-    return data
-
-
-def read_value(value: str | None, value_file: str | None) -> bytes:
-    """The value bytes from --value (UTF-8) or --value-file PATH / - (stdin), checked against the size limit."""
-    if value is not None and value_file is not None:
-        raise UsageError("--value and --value-file cannot be combined", "use one of them")
-    if value is None and value_file is None:
-        raise UsageError(
-            "no value given", "pass --value TEXT, --value-file PATH, or --value-file - to read stdin"
-        )
-    limit = validation.max_value_bytes()
-    if value is not None:
-        try:
-            data = value.encode("utf-8", "surrogateescape")  # argv bytes that were not UTF-8 come back unchanged
-        except UnicodeEncodeError:
-            raise UsageError("--value is not valid text", "use --value-file for binary values") from None
-        validation.check_value_size(len(data), limit)
-        return data
-    assert value_file is not None
-    if value_file == "-":
-        return _read_limited(sys.stdin.buffer, limit, "stdin")
-    import os
-
-    try:
-        with open(value_file, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            validation.check_value_size(size, limit)
-            return _read_limited(fh, limit, value_file)
-    except IsADirectoryError:
-        raise UsageError(f"--value-file {value_file!r} is a directory", "pass a file, or - for stdin") from None
-    except OSError as exc:
-        raise UsageError(
-            f"cannot read --value-file {value_file!r}: {exc.strerror or exc}", "check the path and permissions"
-        ) from None
+_output_stream = entry_bodies.output_stream
 
 
 # ------------------------------------------------------------------------------------------------------ create
@@ -294,31 +246,22 @@ def create(
         raise UsageError(f"{bulk_only[0]} only applies to a bulk import", "add --file, --stdin or --dir")
     # ------------------------------------------------------------------------------ end of bulk import delegation
 
-    key = _require_key(key)
-    _flag_conflicts([("--add", add), ("--append", append), ("--prepend", prepend)])
-    _flag_conflicts([("--add", add), ("--if-generation-match", if_generation_match is not None)])
-    validation.check_key(key)
-    validation.check_metadata(metadata)
-    data = read_value(value, value_file)
-    mode = PutMode.ADD if add else PutMode.APPEND if append else PutMode.PREPEND if prepend else PutMode.UPSERT
-
-    state = State.current()
-    api = state.api(writes=True)
-    sid = _store(api, store_id, store_name)
-    api.put_item(
-        sid,
-        key,
-        data,
-        metadata=metadata,
-        ttl=ttl,
-        mode=mode,
-        if_generation_match=if_generation_match,
+    entry_bodies.create_entry(
+        State.current(),
+        store_id=store_id,
+        store_name=store_name,
+        key=key,
+        value=value,
+        value_file=value_file,
+        add=add,
+        append=append,
+        prepend=prepend,
         background_fetch=background_fetch,
+        metadata=metadata,
+        if_generation_match=if_generation_match,
+        ttl=ttl,
+        json_out=json_out,
     )
-    if json_out:
-        emit_json({"id": sid, "key": key})
-    else:
-        success(f"Created key '{key}' in KV Store {core.store_label(sid, store_name)}")
     return None
 
 
@@ -337,9 +280,9 @@ def get(
 
     Example: kvcli kv-store-entry get --store-name my-store -k greeting > greeting.txt
     """
-    # the whole command is kvcli.cli.core.get_entry, which the fast entry point (kvcli.entry) runs too
-    core.get_entry(
-        State.current().api,
+    # the whole command is kvcli.cli.entry_bodies.get_entry, which the fast path (kvcli.cli.fast) runs too
+    entry_bodies.get_entry(
+        State.current(),
         store_id=store_id,
         store_name=store_name,
         key=key,
@@ -353,18 +296,6 @@ emit_json_line = core.emit_json_line
 
 
 # ---------------------------------------------------------------------------------------------------- describe
-def item_json(info) -> dict:
-    """The official fields (generation as a string, key, metadata) then kvcli's extras."""
-    return {
-        "generation": str(info.generation),
-        "key": info.key,
-        "metadata": info.metadata,
-        "size": info.size,
-        "last_modified": rfc3339(info.last_modified),
-        "expires_at": rfc3339(info.expires_at),
-    }
-
-
 @app.command("describe")
 def describe(
     store_id: StoreIdOpt = None, store_name: StoreNameOpt = None, key: KeyOpt = None, json_out: JsonOpt = False
@@ -373,90 +304,10 @@ def describe(
 
     Example: kvcli kv-store-entry describe --store-name my-store -k greeting --json
     """
-    key = _require_key(key)
-    api = State.current().api()
-    sid = _store(api, store_id, store_name)
-    info = api.describe_item(sid, key)
-    if json_out:
-        emit_json(item_json(info))
-        return
-    print_fields(
-        [
-            ("Key", info.key),
-            ("Generation", str(info.generation)),
-            ("Metadata", info.metadata),
-            ("Size", f"{info.size} byte{'' if info.size == 1 else 's'}"),
-            ("Last modified (UTC)", human_time(info.last_modified)),
-            ("Expires (UTC)", human_time(info.expires_at) if info.expires_at else "never"),
-        ]
-    )
+    entry_bodies.describe_entry(State.current(), store_id=store_id, store_name=store_name, key=key, json_out=json_out)
 
 
 # -------------------------------------------------------------------------------------------------------- list
-def limited_pages(
-    api, store_id: str, *, prefix: str | None, cursor: str | None, limit: int, consistency: str
-) -> Iterator[Page[str]]:
-    """Pages holding at most ``limit`` keys in all; each request asks for no more than remain, so the last page's
-    ``next_cursor`` resumes exactly after the last key returned."""
-    remaining = limit
-    while remaining > 0:
-        page = api.list_keys(
-            store_id, prefix=prefix, cursor=cursor, limit=min(remaining, PAGE_SIZE), consistency=consistency
-        )
-        items = page.items[:remaining]
-        remaining -= len(items)
-        yield Page(items=items, next_cursor=page.next_cursor)
-        if not page.next_cursor or page.next_cursor == cursor:
-            return
-        cursor = page.next_cursor
-
-
-def _printable(key: str) -> str:
-    """Table mode only (a terminal): show control characters escaped instead of letting them act."""
-    if key.isprintable():
-        return key
-    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in key)
-
-
-class KeyWriter:
-    """Writes keys in one format as they arrive (nothing is collected), UTF-8 on a binary stream."""
-
-    def __init__(self, fmt: str, out: IO[bytes]) -> None:
-        self.fmt = fmt
-        self.out = out
-        self.count = 0
-
-    def _w(self, text: str) -> None:
-        # backslashreplace: a lone surrogate from a server becomes \udxxx, which is still valid inside JSON strings
-        self.out.write(text.encode("utf-8", "backslashreplace"))
-
-    def keys(self, keys: list[str]) -> None:
-        fmt = self.fmt
-        for k in keys:
-            if fmt == "plain":
-                self._w(k + "\n")
-            elif fmt == "ndjson":
-                self._w(json.dumps({"key": k}, ensure_ascii=False) + "\n")
-            elif fmt == "json":
-                self._w(("[\n  " if self.count == 0 else ",\n  ") + json.dumps(k, ensure_ascii=False))
-            else:
-                if self.count == 0:
-                    self._w("Key\n---\n")
-                self._w(_printable(k) + "\n")
-            self.count += 1
-        self.out.flush()
-
-    def finish(self) -> None:
-        if self.fmt == "json":
-            self._w("\n]\n" if self.count else "[]\n")
-        self.out.flush()
-
-
-def _output_stream() -> IO[bytes]:
-    sys.stdout.flush()
-    return sys.stdout.buffer
-
-
 @app.command("list")
 def list_(
     store_id: StoreIdOpt = None,
@@ -502,34 +353,18 @@ def list_(
 
     Example: kvcli kv-store-entry list --store-name my-store --prefix user/ --limit 100
     """
-    if legacy_fmt is not None:
-        if fmt is not None and fmt != legacy_fmt:
-            raise UsageError(f"--output-format {fmt} and --format {legacy_fmt} disagree", "use --output-format only")
-        fmt = legacy_fmt
-    fmt = output_format(fmt, json_out)
-    from kvcli.api.port import iter_keys
-
-    api = State.current().api()
-    sid = _store(api, store_id, store_name)
-    prefix = prefix or None
-    if limit is None:
-        pages = iter_keys(api, sid, prefix=prefix, cursor=cursor, consistency=consistency)
-    else:
-        pages = limited_pages(api, sid, prefix=prefix, cursor=cursor, limit=limit, consistency=consistency)
-    writer: KeyWriter | None = None
-    last: Page[str] | None = None
-    for page in pages:
-        if writer is None:  # nothing reaches stdout before the first page succeeded
-            writer = KeyWriter(fmt, _output_stream())
-        writer.keys(page.items)
-        last = page
-    if writer is None:  # pragma: no cover - both page iterators yield at least once
-        writer = KeyWriter(fmt, _output_stream())
-    writer.finish()
-    if limit is not None and last is not None and last.next_cursor and writer.count >= limit:
-        err(f"next cursor: {last.next_cursor}")
-    if fmt == "table":
-        message(f"{writer.count} key{'s' if writer.count != 1 else ''}" if writer.count else "No keys found.")
+    entry_bodies.list_entries(
+        State.current(),
+        store_id=store_id,
+        store_name=store_name,
+        prefix=prefix,
+        consistency=consistency,
+        limit=limit,
+        cursor=cursor,
+        fmt=fmt,
+        json_out=json_out,
+        legacy_fmt=legacy_fmt,
+    )
 
 
 # ------------------------------------------------------------------------------------------------------ delete
@@ -607,58 +442,18 @@ def delete(
         from kvcli.bulk.delete import check_limits
 
         check_limits(concurrency, max_errors)
-    else:
-        key = _require_key(key)
+    else:  # one key: the body the fast path (kvcli.cli.fast) runs too
+        entry_bodies.delete_entry(State.current(), store_id=store_id, store_name=store_name, key=key, force=force,
+                                  if_generation_match=if_generation_match, dry_run=dry_run, json_out=json_out)
+        return
 
     state = State.current()
     api = state.api(writes=not dry_run)
     sid = _store(api, store_id, store_name)
-    if key is not None:
-        _delete_one(api, sid, key, force=force, if_generation_match=if_generation_match, dry_run=dry_run,
-                    json_out=json_out, store_name=store_name)
-    elif dry_run:
+    if dry_run:
         _dry_run_many(api, sid, prefix, json_out)
     else:
         _delete_many(state, api, sid, prefix, concurrency=concurrency, max_errors=max_errors, json_out=json_out)
-
-
-def _delete_one(
-    api, sid: str, key: str, *, force: bool, if_generation_match: int | None, dry_run: bool, json_out: bool,
-    store_name: str | None = None,
-) -> None:
-    if dry_run:
-        from kvcli.api.errors import NotFound
-
-        try:
-            info = api.describe_item(sid, key)
-        except NotFound:
-            if not force:
-                raise
-            keys: list[str] = []
-        else:
-            if if_generation_match is not None:
-                _check_generation(key, info.generation, if_generation_match)
-            keys = [key]
-        _dry_run_output(sid, keys, json_out, store_name)
-        return
-    api.delete_item(sid, key, force=force, if_generation_match=if_generation_match)
-    if json_out:
-        emit_json({"key": key, "store_id": sid, "deleted": True})
-    else:
-        success(f"Deleted key '{key}' from KV Store {core.store_label(sid, store_name)}")
-
-
-def _dry_run_output(sid: str, keys: list[str], json_out: bool, store_name: str | None = None) -> None:
-    if json_out:
-        emit_json({"dry_run": True, "store_id": sid, "keys": keys, "count": len(keys)})  # the streamed form's order
-    else:
-        out = _output_stream()
-        for k in keys:
-            out.write((k + "\n").encode("utf-8", "backslashreplace"))
-        out.flush()
-    from kvcli.cli.numbers import count
-
-    message(f"Dry run: would delete {count(len(keys), 'key')} from KV Store {core.store_label(sid, store_name)}")
 
 
 def _dry_run_many(api, sid: str, prefix: str | None, json_out: bool) -> None:
