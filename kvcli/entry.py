@@ -53,8 +53,10 @@ def finish(code: int) -> None:
 
 # Optional packages that libraries kvcli uses import whenever they are installed, for features kvcli never uses:
 # httpcore imports trio (about 100 ms) for async support, while kvcli's HTTP client is synchronous and the server runs
-# on asyncio. Marking them absent, in the kvcli process only, makes those imports fail fast as if not installed.
-UNUSED_OPTIONAL_MODULES = ("trio",)
+# on asyncio; httpx imports its own command-line tool (httpx._main: click, rich and pygments, 30-70 ms) whenever click
+# is installed, which kvcli never runs. Marking them absent, in the kvcli process only, makes those imports fail fast
+# as if not installed (httpx then defines a stub for its tool).
+UNUSED_OPTIONAL_MODULES = ("trio", "httpx._main")
 
 
 def main() -> None:
