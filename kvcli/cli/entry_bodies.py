@@ -8,17 +8,19 @@ that are its parameters (``scripts/gen_fastpath.py`` reads them from here), anyt
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from kvcli.api import validation
 from kvcli.api.errors import TooLarge, UsageError
-from kvcli.api.models import Page, PutMode
 from kvcli.cli import core
 from kvcli.cli.core import human_time, resolve_store_id, rfc3339
 from kvcli.cli.state import State, emit_json, err, message, output_format, print_fields, success
+
+if TYPE_CHECKING:
+    from kvcli.api.models import Page
+
+# imported where used (json, validation, models): `get`, the hottest command, needs none of them
 
 PAGE_SIZE = 1000  # keys asked for per list request when --limit is given
 FORMATS = ("table", "json", "ndjson", "plain")
@@ -56,6 +58,8 @@ def read_value(value: str | None, value_file: str | None) -> bytes:
         raise UsageError(
             "no value given", "pass --value TEXT, --value-file PATH, or --value-file - to read stdin"
         )
+    from kvcli.api import validation
+
     limit = validation.max_value_bytes()
     if value is not None:
         try:
@@ -101,6 +105,9 @@ def create_entry(
     json_out: bool,
 ) -> None:
     """`kv-store-entry create` of one key (the bulk import flags are the Typer command's business)."""
+    from kvcli.api import validation
+    from kvcli.api.models import PutMode
+
     key = core.require_key(key)
     flag_conflicts([("--add", add), ("--append", append), ("--prepend", prepend)])
     flag_conflicts([("--add", add), ("--if-generation-match", if_generation_match is not None)])
@@ -190,6 +197,8 @@ def limited_pages(
 ) -> Iterator[Page[str]]:
     """Pages holding at most ``limit`` keys in all; each request asks for no more than remain, so the last page's
     ``next_cursor`` resumes exactly after the last key returned."""
+    from kvcli.api.models import Page
+
     remaining = limit
     while remaining > 0:
         page = api.list_keys(
@@ -223,6 +232,8 @@ class KeyWriter:
         self.out.write(text.encode("utf-8", "backslashreplace"))
 
     def keys(self, keys: list[str]) -> None:
+        import json
+
         fmt = self.fmt
         for k in keys:
             if fmt == "plain":
