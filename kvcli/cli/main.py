@@ -51,6 +51,9 @@ class LazyGroup(TyperGroup):
         real = HIDDEN_ALIASES.get(cmd_name, cmd_name)
         if real not in LAZY_COMMANDS:
             return None
+        built: dict[str, click.Command] = self.__dict__.setdefault("_built", {})
+        if cmd_name in built:  # hoist_globals resolved it already: click gets the same command, not a second build
+            return built[cmd_name]
         import importlib
 
         module, attr = LAZY_COMMANDS[real]
@@ -61,6 +64,7 @@ class LazyGroup(TyperGroup):
         command.name = real
         if cmd_name != real:
             command.hidden = True
+        built[cmd_name] = command
         return command
 
 
