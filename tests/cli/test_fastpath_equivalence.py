@@ -320,6 +320,20 @@ def test_global_options_that_choose_the_backend(world, argv):
     compare(world, argv, False, "embedded")
 
 
+def test_the_fast_path_honours_proxy_variables_as_httpx_does(world):
+    """The fast path talks HTTP through the same adapter: HTTP_PROXY set (to a closed port) sends the request there
+    and fails alike on both paths; NO_PROXY for the server's host lets it through."""
+    argv = fill(["kv-store-entry", "get", "-s", "{sid}", "-k", "k1"], world, world["gen"])
+    env = backend_env(world, "http") | {"HTTP_PROXY": "http://127.0.0.1:9", "KVCLI_HTTP_MAX_ATTEMPTS": "1"}
+    fast, full = run_path(argv, fast=True, env=env), run_path(argv, fast=False, env=env)
+    assert fast is not None and fast.exit_code != 0 and fast.stdout_bytes == b""
+    assert (fast.exit_code, fast.stdout_bytes, fast.stderr_bytes) == (
+        full.exit_code, full.stdout_bytes, full.stderr_bytes
+    )  # fmt: skip
+    through = run_path(argv, fast=True, env=env | {"NO_PROXY": "127.0.0.1"})
+    assert through is not None and (through.exit_code, through.stdout_bytes) == (0, b"hello world")
+
+
 def test_the_cases_cover_every_option_and_real_outcomes(world):
     """Every spelling of every fast option appears in the comparisons, and they hold successes and each kind of
     error (usage 2, not found 3, conflict 4)."""
