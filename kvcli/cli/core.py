@@ -16,14 +16,19 @@ from kvcli.cli import exits
 from kvcli.cli.state import err, error_line, stdout_is_tty, write_line
 from kvcli.entry import finish, silence_stdout
 
+UINT64_MAX = 2**64 - 1
+
 __all__ = [
     "check_generation",
     "emit_json_line",
     "finish",
+    "generation_problem",
     "get_entry",
+    "human_time",
     "report_error",
     "require_key",
     "resolve_store_id",
+    "rfc3339",
     "silence_stdout",
     "store_label",
 ]
@@ -48,9 +53,32 @@ def resolve_store_id(api, store_id: str | None, store_name: str | None) -> str:
     raise UsageError("no store given", "pass --store-id ID or --store-name NAME")
 
 
+def rfc3339(dt) -> str | None:
+    if dt is None:
+        return None
+    from datetime import UTC
+
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def human_time(dt) -> str:
+    if dt is None:
+        return "-"
+    from datetime import UTC
+
+    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")  # the header says (UTC), once
+
+
 def store_label(store_id: str, store_name: str | None = None) -> str:
     """How messages name a store: ``'NAME' (ID)`` when the user named it, else ``'ID'`` (the official CLI's form)."""
     return f"'{store_name}' ({store_id})" if store_name else f"'{store_id}'"
+
+
+def generation_problem(value: int | None) -> str | None:
+    """Why ``--if-generation-match`` cannot take ``value`` (None if it can): the Typer callback and the fast path."""
+    if value is not None and not 0 <= value <= UINT64_MAX:
+        return f"{value} is not a generation (a whole number from 0 to {UINT64_MAX})"
+    return None
 
 
 def check_generation(key: str, current: int, expected: int) -> None:

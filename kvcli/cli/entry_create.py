@@ -4,71 +4,15 @@ the flags are handed to the bulk import (:mod:`kvcli.cli.entry_bulk`) as one typ
 No ``from __future__ import annotations`` here on purpose (see :mod:`kvcli.cli.kv_store_entry`).
 """
 
-import sys
-from typing import IO, Annotated
+from typing import Annotated
 
 import typer
 
-from kvcli.api import validation
-from kvcli.api.errors import TooLarge, UsageError
-from kvcli.api.models import PutMode
-from kvcli.cli import core
-from kvcli.cli.kv_store_entry import GenerationOpt, KeyOpt, _require_key, _store, app
+from kvcli.api.errors import UsageError
+from kvcli.cli import entry_bodies
+from kvcli.cli.kv_store_entry import GenerationOpt, KeyOpt, app
 from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt
-from kvcli.cli.state import State, emit_json, success
-
-
-def _flag_conflicts(pairs: list[tuple[str, bool]]) -> None:
-    """Refuse any two of the given flags together."""
-    given = [name for name, on in pairs if on]
-    if len(given) > 1:
-        raise UsageError(f"{given[0]} and {given[1]} cannot be combined", f"use only one of {', '.join(given)}")
-
-
-# ------------------------------------------------------------------------------------------------------ values
-def _read_limited(stream: IO[bytes], limit: int, what: str) -> bytes:
-    """Read at most ``limit`` bytes; more than that is refused without reading the rest."""
-    data = stream.read(limit + 1)
-    if len(data) > limit:
-        raise TooLarge(
-            f"{what} holds more than {limit} bytes, the value size limit",
-            "store a smaller value, or raise KVCLI_MAX_VALUE_BYTES for the local backend",
-        )
-    return data
-
-
-def read_value(value: str | None, value_file: str | None) -> bytes:
-    """The value bytes from --value (UTF-8) or --value-file PATH / - (stdin), checked against the size limit."""
-    if value is not None and value_file is not None:
-        raise UsageError("--value and --value-file cannot be combined", "use one of them")
-    if value is None and value_file is None:
-        raise UsageError(
-            "no value given", "pass --value TEXT, --value-file PATH, or --value-file - to read stdin"
-        )
-    limit = validation.max_value_bytes()
-    if value is not None:
-        try:
-            data = value.encode("utf-8", "surrogateescape")  # argv bytes that were not UTF-8 come back unchanged
-        except UnicodeEncodeError:
-            raise UsageError("--value is not valid text", "use --value-file for binary values") from None
-        validation.check_value_size(len(data), limit)
-        return data
-    assert value_file is not None
-    if value_file == "-":
-        return _read_limited(sys.stdin.buffer, limit, "stdin")
-    import os
-
-    try:
-        with open(value_file, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            validation.check_value_size(size, limit)
-            return _read_limited(fh, limit, value_file)
-    except IsADirectoryError:
-        raise UsageError(f"--value-file {value_file!r} is a directory", "pass a file, or - for stdin") from None
-    except OSError as exc:
-        raise UsageError(
-            f"cannot read --value-file {value_file!r}: {exc.strerror or exc}", "check the path and permissions"
-        ) from None
+from kvcli.cli.state import State
 
 
 # ------------------------------------------------------------------------------------------------------ create
@@ -240,29 +184,20 @@ def create(
         raise UsageError(f"{bulk_only[0]} only applies to a bulk import", "add --file, --stdin or --dir")
     # ------------------------------------------------------------------------------ end of bulk import delegation
 
-    key = _require_key(key)
-    _flag_conflicts([("--add", add), ("--append", append), ("--prepend", prepend)])
-    _flag_conflicts([("--add", add), ("--if-generation-match", if_generation_match is not None)])
-    validation.check_key(key)
-    validation.check_metadata(metadata)
-    data = read_value(value, value_file)
-    mode = PutMode.ADD if add else PutMode.APPEND if append else PutMode.PREPEND if prepend else PutMode.UPSERT
-
-    state = State.current()
-    api = state.api(writes=True)
-    sid = _store(api, store_id, store_name)
-    api.put_item(
-        sid,
-        key,
-        data,
-        metadata=metadata,
-        ttl=ttl,
-        mode=mode,
-        if_generation_match=if_generation_match,
+    entry_bodies.create_entry(  # one key: the body the fast path (kvcli.cli.fast) runs too
+        State.current(),
+        store_id=store_id,
+        store_name=store_name,
+        key=key,
+        value=value,
+        value_file=value_file,
+        add=add,
+        append=append,
+        prepend=prepend,
         background_fetch=background_fetch,
+        metadata=metadata,
+        if_generation_match=if_generation_match,
+        ttl=ttl,
+        json_out=json_out,
     )
-    if json_out:
-        emit_json({"id": sid, "key": key})
-    else:
-        success(f"Created key '{key}' in KV Store {core.store_label(sid, store_name)}")
     return None

@@ -12,8 +12,8 @@ from typing import IO, Annotated
 import typer
 
 from kvcli.api.errors import PartialFailure, UsageError
-from kvcli.cli import core
-from kvcli.cli.kv_store_entry import GenerationOpt, KeyOpt, _check_generation, _output_stream, _require_key, _store, app
+from kvcli.cli import entry_bodies
+from kvcli.cli.kv_store_entry import GenerationOpt, KeyOpt, _output_stream, _store, app
 from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt
 from kvcli.cli.state import State, emit_json, message, success
 
@@ -95,58 +95,18 @@ def delete(
         from kvcli.cli.bulk_delete import check_delete_flags
 
         check_delete_flags(concurrency, max_errors)
-    else:
-        key = _require_key(key)
+    else:  # one key: the body the fast path (kvcli.cli.fast) runs too
+        entry_bodies.delete_entry(State.current(), store_id=store_id, store_name=store_name, key=key, force=force,
+                                  if_generation_match=if_generation_match, dry_run=dry_run, json_out=json_out)
+        return
 
     state = State.current()
     api = state.api(writes=not dry_run)
     sid = _store(api, store_id, store_name)
-    if key is not None:
-        _delete_one(api, sid, key, force=force, if_generation_match=if_generation_match, dry_run=dry_run,
-                    json_out=json_out, store_name=store_name)
-    elif dry_run:
+    if dry_run:
         _dry_run_many(api, sid, prefix, json_out)
     else:
         _delete_many(state, api, sid, prefix, concurrency=concurrency, max_errors=max_errors, json_out=json_out)
-
-
-def _delete_one(
-    api, sid: str, key: str, *, force: bool, if_generation_match: int | None, dry_run: bool, json_out: bool,
-    store_name: str | None = None,
-) -> None:
-    if dry_run:
-        from kvcli.api.errors import NotFound
-
-        try:
-            info = api.describe_item(sid, key)
-        except NotFound:
-            if not force:
-                raise
-            keys: list[str] = []
-        else:
-            if if_generation_match is not None:
-                _check_generation(key, info.generation, if_generation_match)
-            keys = [key]
-        _dry_run_output(sid, keys, json_out, store_name)
-        return
-    api.delete_item(sid, key, force=force, if_generation_match=if_generation_match)
-    if json_out:
-        emit_json({"key": key, "store_id": sid, "deleted": True})
-    else:
-        success(f"Deleted key '{key}' from KV Store {core.store_label(sid, store_name)}")
-
-
-def _dry_run_output(sid: str, keys: list[str], json_out: bool, store_name: str | None = None) -> None:
-    if json_out:
-        emit_json({"dry_run": True, "store_id": sid, "keys": keys, "count": len(keys)})  # the streamed form's order
-    else:
-        out = _output_stream()
-        for k in keys:
-            out.write((k + "\n").encode("utf-8", "backslashreplace"))
-        out.flush()
-    from kvcli.cli.numbers import count
-
-    message(f"Dry run: would delete {count(len(keys), 'key')} from KV Store {core.store_label(sid, store_name)}")
 
 
 def _dry_run_many(api, sid: str, prefix: str | None, json_out: bool) -> None:

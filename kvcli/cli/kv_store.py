@@ -7,34 +7,15 @@ from typing import Annotated
 import typer
 
 from kvcli.api.errors import KvcliError
-from kvcli.api.models import LOCATIONS, Store
+from kvcli.api.models import LOCATIONS
 from kvcli.cli.core import store_label
-from kvcli.cli.options import JsonOpt, OutputFormatOpt, StoreIdOpt, StoreNameOpt, human_time, resolve_store_id, rfc3339
-from kvcli.cli.state import (
-    State,
-    emit_json,
-    emit_ndjson,
-    message,
-    output_format,
-    print_fields,
-    print_table,
-    success,
-)
+from kvcli.cli.options import JsonOpt, OutputFormatOpt, StoreIdOpt, StoreNameOpt, human_time, resolve_store_id
+from kvcli.cli.state import State, emit_json, message, print_fields, success
+from kvcli.cli.store_bodies import list_stores, store_json
 
 NOT_CHECKED = "links from service versions were not checked (the API cannot tell before the store is empty)"
 
 app = typer.Typer(name="kv-store", help="Create, list, describe and delete KV stores.", no_args_is_help=True)
-
-
-def store_json(store: Store) -> dict:
-    """The official CLI's shape (Go field names), plus Location after the official fields."""
-    return {
-        "CreatedAt": rfc3339(store.created_at),
-        "Name": store.name,
-        "StoreID": store.id,
-        "UpdatedAt": rfc3339(store.updated_at),
-        "Location": store.location,
-    }
 
 
 def _location(value: str | None) -> str | None:
@@ -77,25 +58,7 @@ def list_(json_out: JsonOpt = False, fmt: OutputFormatOpt = None) -> None:
 
     Example: kvcli kv-store list --json
     """
-    from kvcli.api.port import iter_stores
-
-    fmt = output_format(fmt, json_out)
-    api = State.current().api()
-    stores = list(iter_stores(api))
-    if fmt == "ndjson":
-        emit_ndjson([store_json(s) for s in stores])
-        return
-    if fmt == "json":
-        emit_json({"Data": [store_json(s) for s in stores], "Meta": {"limit": "1000", "total": str(len(stores))}})
-        return
-    if not stores:
-        message("No KV stores. Create one with: kvcli kv-store create --name NAME")
-        return
-    print_table(
-        fmt=fmt,
-        columns=["ID", "Name", "Location", "Created (UTC)", "Last edited (UTC)"],
-        rows=[[s.id, s.name, s.location or "-", human_time(s.created_at), human_time(s.updated_at)] for s in stores],
-    )
+    list_stores(State.current(), json_out=json_out, fmt=fmt)  # the fast path (kvcli.cli.fast) runs it too
 
 
 def _describe(store_id: str | None, store_name: str | None, json_out: bool) -> None:

@@ -10,20 +10,23 @@ No ``from __future__ import annotations`` here on purpose: Typer builds these co
 annotations it must ``eval`` every parameter's ``Annotated[…]`` again (about 5x slower for ``create``).
 """
 
-import json
-import sys
-from collections.abc import Iterator
-from typing import IO, Annotated
+from typing import Annotated
 
 import click
 import typer
 from typer.core import TyperGroup
 
-from kvcli.api.errors import UsageError
-from kvcli.api.models import Page
-from kvcli.cli import complete, core
-from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt, human_time, resolve_store_id, rfc3339
-from kvcli.cli.state import State, emit_json, err, message, output_format, print_fields
+from kvcli.cli import complete, core, entry_bodies
+from kvcli.cli.entry_bodies import (  # noqa: F401  (click-free, shared with the fast path: kvcli.cli.fast)
+    FORMATS,
+    PAGE_SIZE,
+    KeyWriter,
+    item_json,
+    limited_pages,
+    read_value,
+)
+from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt, resolve_store_id
+from kvcli.cli.state import State
 
 
 class _EntryGroup(TyperGroup):
@@ -43,8 +46,6 @@ app = typer.Typer(
 )
 
 UINT64_MAX = 2**64 - 1
-PAGE_SIZE = 1000  # keys asked for per list request when --limit is given
-FORMATS = ("table", "json", "ndjson", "plain")
 
 KeyOpt = Annotated[
     str | None, typer.Option("--key", "-k", help="The key.", autocompletion=complete.keys, show_default=False)
@@ -62,8 +63,9 @@ GenerationOpt = Annotated[
 
 
 def _uint64(value: int | None) -> int | None:
-    if value is not None and not 0 <= value <= UINT64_MAX:
-        raise typer.BadParameter(f"{value} is not a generation (a whole number from 0 to {UINT64_MAX})")
+    problem = core.generation_problem(value)  # the fast path (kvcli.cli.fast) checks with the same function
+    if problem:
+        raise typer.BadParameter(problem)
     return value
 
 
@@ -72,13 +74,13 @@ def _store(api, store_id: str | None, store_name: str | None) -> str:
 
 
 _require_key = core.require_key  # typer-free, shared with the fast entry point (kvcli.entry)
+_output_stream = entry_bodies.output_stream
 
 
 # ------------------------------------------------------------------------------------------------------ create
 # kvcli.cli.entry_create: create (one key, or a bulk import handed to kvcli.cli.entry_bulk), registered here so that
 # the commands keep their order in --help
 from kvcli.cli import entry_create as _entry_create  # noqa: E402,F401
-from kvcli.cli.entry_create import read_value  # noqa: E402,F401 - kept importable from here
 
 
 # --------------------------------------------------------------------------------------------------------- get
@@ -96,9 +98,9 @@ def get(
 
     Example: kvcli kv-store-entry get --store-name my-store -k greeting > greeting.txt
     """
-    # the whole command is kvcli.cli.core.get_entry, which the fast entry point (kvcli.entry) runs too
-    core.get_entry(
-        State.current().api,
+    # the whole command is kvcli.cli.entry_bodies.get_entry, which the fast path (kvcli.cli.fast) runs too
+    entry_bodies.get_entry(
+        State.current(),
         store_id=store_id,
         store_name=store_name,
         key=key,
@@ -112,18 +114,6 @@ emit_json_line = core.emit_json_line
 
 
 # ---------------------------------------------------------------------------------------------------- describe
-def item_json(info) -> dict:
-    """The official fields (generation as a string, key, metadata) then kvcli's extras."""
-    return {
-        "generation": str(info.generation),
-        "key": info.key,
-        "metadata": info.metadata,
-        "size": info.size,
-        "last_modified": rfc3339(info.last_modified),
-        "expires_at": rfc3339(info.expires_at),
-    }
-
-
 @app.command("describe")
 def describe(
     store_id: StoreIdOpt = None, store_name: StoreNameOpt = None, key: KeyOpt = None, json_out: JsonOpt = False
@@ -132,90 +122,10 @@ def describe(
 
     Example: kvcli kv-store-entry describe --store-name my-store -k greeting --json
     """
-    key = _require_key(key)
-    api = State.current().api()
-    sid = _store(api, store_id, store_name)
-    info = api.describe_item(sid, key)
-    if json_out:
-        emit_json(item_json(info))
-        return
-    print_fields(
-        [
-            ("Key", info.key),
-            ("Generation", str(info.generation)),
-            ("Metadata", info.metadata),
-            ("Size", f"{info.size} byte{'' if info.size == 1 else 's'}"),
-            ("Last modified (UTC)", human_time(info.last_modified)),
-            ("Expires (UTC)", human_time(info.expires_at) if info.expires_at else "never"),
-        ]
-    )
+    entry_bodies.describe_entry(State.current(), store_id=store_id, store_name=store_name, key=key, json_out=json_out)
 
 
 # -------------------------------------------------------------------------------------------------------- list
-def limited_pages(
-    api, store_id: str, *, prefix: str | None, cursor: str | None, limit: int, consistency: str
-) -> Iterator[Page[str]]:
-    """Pages holding at most ``limit`` keys in all; each request asks for no more than remain, so the last page's
-    ``next_cursor`` resumes exactly after the last key returned."""
-    remaining = limit
-    while remaining > 0:
-        page = api.list_keys(
-            store_id, prefix=prefix, cursor=cursor, limit=min(remaining, PAGE_SIZE), consistency=consistency
-        )
-        items = page.items[:remaining]
-        remaining -= len(items)
-        yield Page(items=items, next_cursor=page.next_cursor)
-        if not page.next_cursor or page.next_cursor == cursor:
-            return
-        cursor = page.next_cursor
-
-
-def _printable(key: str) -> str:
-    """Table mode only (a terminal): show control characters escaped instead of letting them act."""
-    if key.isprintable():
-        return key
-    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in key)
-
-
-class KeyWriter:
-    """Writes keys in one format as they arrive (nothing is collected), UTF-8 on a binary stream."""
-
-    def __init__(self, fmt: str, out: IO[bytes]) -> None:
-        self.fmt = fmt
-        self.out = out
-        self.count = 0
-
-    def _w(self, text: str) -> None:
-        # backslashreplace: a lone surrogate from a server becomes \udxxx, which is still valid inside JSON strings
-        self.out.write(text.encode("utf-8", "backslashreplace"))
-
-    def keys(self, keys: list[str]) -> None:
-        fmt = self.fmt
-        for k in keys:
-            if fmt == "plain":
-                self._w(k + "\n")
-            elif fmt == "ndjson":
-                self._w(json.dumps({"key": k}, ensure_ascii=False) + "\n")
-            elif fmt == "json":
-                self._w(("[\n  " if self.count == 0 else ",\n  ") + json.dumps(k, ensure_ascii=False))
-            else:
-                if self.count == 0:
-                    self._w("Key\n---\n")
-                self._w(_printable(k) + "\n")
-            self.count += 1
-        self.out.flush()
-
-    def finish(self) -> None:
-        if self.fmt == "json":
-            self._w("\n]\n" if self.count else "[]\n")
-        self.out.flush()
-
-
-def _output_stream() -> IO[bytes]:
-    sys.stdout.flush()
-    return sys.stdout.buffer
-
-
 @app.command("list")
 def list_(
     store_id: StoreIdOpt = None,
@@ -261,34 +171,18 @@ def list_(
 
     Example: kvcli kv-store-entry list --store-name my-store --prefix user/ --limit 100
     """
-    if legacy_fmt is not None:
-        if fmt is not None and fmt != legacy_fmt:
-            raise UsageError(f"--output-format {fmt} and --format {legacy_fmt} disagree", "use --output-format only")
-        fmt = legacy_fmt
-    fmt = output_format(fmt, json_out)
-    from kvcli.api.port import iter_keys
-
-    api = State.current().api()
-    sid = _store(api, store_id, store_name)
-    prefix = prefix or None
-    if limit is None:
-        pages = iter_keys(api, sid, prefix=prefix, cursor=cursor, consistency=consistency)
-    else:
-        pages = limited_pages(api, sid, prefix=prefix, cursor=cursor, limit=limit, consistency=consistency)
-    writer: KeyWriter | None = None
-    last: Page[str] | None = None
-    for page in pages:
-        if writer is None:  # nothing reaches stdout before the first page succeeded
-            writer = KeyWriter(fmt, _output_stream())
-        writer.keys(page.items)
-        last = page
-    if writer is None:  # pragma: no cover - both page iterators yield at least once
-        writer = KeyWriter(fmt, _output_stream())
-    writer.finish()
-    if limit is not None and last is not None and last.next_cursor and writer.count >= limit:
-        err(f"next cursor: {last.next_cursor}")
-    if fmt == "table":
-        message(f"{writer.count} key{'s' if writer.count != 1 else ''}" if writer.count else "No keys found.")
+    entry_bodies.list_entries(
+        State.current(),
+        store_id=store_id,
+        store_name=store_name,
+        prefix=prefix,
+        consistency=consistency,
+        limit=limit,
+        cursor=cursor,
+        fmt=fmt,
+        json_out=json_out,
+        legacy_fmt=legacy_fmt,
+    )
 
 
 # ------------------------------------------------------------------------------------------------------ delete

@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from kvcli import __version__
-from kvcli.cli import complete, exits
+from kvcli.cli import _fastspec, complete, exits
 from kvcli.cli.state import State, err
 
 # command name -> (module, attribute); modules are imported only when their command runs
@@ -51,6 +51,9 @@ class LazyGroup(TyperGroup):
         real = HIDDEN_ALIASES.get(cmd_name, cmd_name)
         if real not in LAZY_COMMANDS:
             return None
+        built: dict[str, click.Command] = self.__dict__.setdefault("_built", {})
+        if cmd_name in built:  # hoist_globals resolved it already: click gets the same command, not a second build
+            return built[cmd_name]
         import importlib
 
         module, attr = LAZY_COMMANDS[real]
@@ -61,6 +64,7 @@ class LazyGroup(TyperGroup):
         command.name = real
         if cmd_name != real:
             command.hidden = True
+        built[cmd_name] = command
         return command
 
 
@@ -115,32 +119,26 @@ def root(
     ] = False,
 ) -> None:
     """Global flags may be given before or after the subcommand, as with the official Fastly CLI."""
-    import os
-
-    if verbose and quiet:
-        from kvcli.api.errors import UsageError
-
-        raise UsageError("--verbose and --quiet cannot be combined", "use one of them")
-    ctx.obj = State(
+    ctx.obj = State.from_flags(
         token=token,
         profile=profile,
         endpoint=endpoint,
         local=local,
-        auto_yes=auto_yes or non_interactive,
+        auto_yes=auto_yes,
         non_interactive=non_interactive,
         quiet=quiet,
         verbose=verbose,
-        debug=debug_mode or os.environ.get("FASTLY_DEBUG_MODE", "").lower() == "true",
+        debug_mode=debug_mode,
     )
     ctx.call_on_close(ctx.obj.close)
 
 
 # ------------------------------------------------------------------------------------------ global flag hoisting
-_GLOBAL_FLAGS = {
-    "-y", "--auto-yes", "-i", "--non-interactive", "-q", "--quiet", "-v", "--verbose", "--debug-mode", "--local",
-}  # fmt: skip
-_GLOBAL_VALUED = {"-t", "--token", "-o", "--profile", "--endpoint", "--api"}
-_SHORT_BOOL = set("yiqv")
+# the global options as the root callback declares them, from the spec the fast path reads too (kvcli.cli._fastspec,
+# generated from `root` above by scripts/gen_fastpath.py): one declaration for both pre-parsers
+_GLOBAL_FLAGS = {opt for opt, (_, kind, _) in _fastspec.GLOBALS.items() if kind == "flag"}
+_GLOBAL_VALUED = {opt for opt, (_, kind, _) in _fastspec.GLOBALS.items() if kind != "flag"}
+_SHORT_BOOL = {opt[1] for opt in _GLOBAL_FLAGS if len(opt) == 2}
 
 
 def _find_option(cmd: click.Command, name: str) -> click.Option | None:

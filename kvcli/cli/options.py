@@ -8,7 +8,7 @@ import click
 import typer
 
 from kvcli.cli import complete
-from kvcli.cli.core import resolve_store_id  # noqa: F401  (typer-free, shared with kvcli.entry)
+from kvcli.cli.core import human_time, resolve_store_id, rfc3339  # noqa: F401  (typer-free, shared with the fast path)
 
 JsonOpt = Annotated[bool, typer.Option("--json", "-j", help="Print machine-readable JSON on stdout.")]
 OutputFormatOpt = Annotated[
@@ -33,19 +33,3 @@ StoreNameOpt = Annotated[
         show_default=False,
     ),
 ]
-
-
-def rfc3339(dt) -> str | None:
-    if dt is None:
-        return None
-    from datetime import UTC
-
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def human_time(dt) -> str:
-    if dt is None:
-        return "-"
-    from datetime import UTC
-
-    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")  # the header says (UTC), once

@@ -30,13 +30,43 @@ class State:
 
     @staticmethod
     def current() -> State:
-        import click
-
-        ctx = click.get_current_context(silent=True)
+        """The state of the command that runs: the root context's (Typer), else the one the click-free fast path
+        (:mod:`kvcli.cli.fast`) made active, else defaults. Never imports click itself."""
+        click = sys.modules.get("click")
+        ctx = click.get_current_context(silent=True) if click is not None else None
         root = ctx.find_root() if ctx else None
         if root is not None and isinstance(root.obj, State):
             return root.obj
-        return _fallback
+        return _active[-1] if _active else _fallback
+
+    @classmethod
+    def from_flags(
+        cls,
+        *,
+        token: str | None = None,
+        profile: str | None = None,
+        endpoint: str | None = None,
+        local: bool = False,
+        auto_yes: bool = False,
+        non_interactive: bool = False,
+        quiet: bool = False,
+        verbose: bool = False,
+        debug_mode: bool = False,
+    ) -> State:
+        """The state for the root's global flags (the root callback and the fast path both build it here)."""
+        if verbose and quiet:
+            raise UsageError("--verbose and --quiet cannot be combined", "use one of them")
+        return cls(
+            token=token,
+            profile=profile,
+            endpoint=endpoint,
+            local=local,
+            auto_yes=auto_yes or non_interactive,
+            non_interactive=non_interactive,
+            quiet=quiet,
+            verbose=verbose,
+            debug=debug_mode or os.environ.get("FASTLY_DEBUG_MODE", "").lower() == "true",
+        )
 
     # ------------------------------------------------------------------ backend
     def target(self):
@@ -111,6 +141,7 @@ class State:
 CANCELLED = "Cancelled: nothing was changed."
 
 _fallback = State()
+_active: list[State] = []  # pushed and popped by the fast path around one command (kvcli.cli.fast)
 
 
 # ---------------------------------------------------------------------------------------------------- output
