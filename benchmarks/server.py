@@ -17,10 +17,15 @@ process at 1, 10 and 50 concurrent connections for --seconds each (at most --max
 --rounds rounds. It shares the machine's cores with the server under test, as a local client would. It prints the
 median requests/s over the rounds, the ratios kvcli/minimal and kvcli/bare, and the p99 latency at 50 connections.
 
---soak SECONDS then loads kvcli's server alone (get and list mixed, --soak-conns connections, default 10) and reports
-its RSS after the warm-up, at the start of the soak and at its end (from /proc/PID/status).
+It also reads each server's CPU time (user + system, /proc/PID/stat) around every measurement and prints requests per
+CPU-second: on a machine shared with other work, requests/s follow the load, while the CPU a request costs the server
+moves much less.
 
-Usage: python benchmarks/server.py [--rounds 3] [--seconds 3] [--keys 1000] [--soak 0] [--soak-conns 10]
+--soak SECONDS then loads kvcli's server alone (get and list mixed, --soak-conns connections, default 10; a list such
+as 1,10,50 takes the levels in turn, as the measurements do) and reports its RSS after the warm-up, at the start of
+the soak, its maximum and at its end (from /proc/PID/status).
+
+Usage: python benchmarks/server.py [--rounds 3] [--seconds 3] [--keys 1000] [--soak 0] [--soak-conns 10|1,10,50]
                                    [--clean-venv] [--dry-run]
 --rounds 0 runs the soak alone.
 Internal: --app minimal|bare --db PATH runs one floor server (printing its URL on stdout).
@@ -185,6 +190,12 @@ def load(port: int, paths: list[str], conns: int, seconds: float, max_requests: 
     return asyncio.run(Load(port, paths, conns, seconds, max_requests).run())
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -200,7 +211,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-requests", type=int, default=100_000, help="at most this many requests per measurement")
     ap.add_argument("--keys", type=int, default=1000, help="entries in the store (default 1000)")
     ap.add_argument("--soak", type=float, default=0.0, metavar="SECONDS", help="then load kvcli alone this long")
-    ap.add_argument("--soak-conns", type=int, default=10, help="connections during the soak (default 10)")
+    ap.add_argument("--soak-conns", default="10",
+                    help="connections during the soak (default 10), or levels taken in turn (e.g. 1,10,50)")
     ap.add_argument("--kvcli", default=None, help="the kvcli command to serve with, e.g. 'python -m kvcli'")
     ap.add_argument("--clean-venv", action="store_true", help="run kvcli in a venv without this machine's .pth hooks")
     ap.add_argument("--json-out", type=Path, help="also write the figures as JSON")
@@ -263,15 +275,20 @@ def main(argv: list[str] | None = None) -> None:
 
         rps: dict[str, list[float]] = {}
         p99: dict[str, list[float]] = {}
+        per_cpu: dict[str, list[float]] = {}  # requests per CPU-second of the server
         t0 = time.monotonic()
         for _ in range(args.rounds):
             for endpoint in ENDPOINTS:
                 for conns in LEVELS:
                     for server in SERVERS:
+                        c0, w0 = cpu_seconds(pids[server]), time.perf_counter()
                         r, p = load(ports[server], paths[endpoint], conns, args.seconds, args.max_requests)
+                        cpu = cpu_seconds(pids[server]) - c0
                         label = f"{endpoint} {conns} {server}"
                         rps.setdefault(label, []).append(r)
                         p99.setdefault(label, []).append(p)
+                        if cpu > 0:
+                            per_cpu.setdefault(label, []).append(r * (time.perf_counter() - w0) / cpu)
         took = time.monotonic() - t0
 
         la = os.getloadavg()
@@ -295,21 +312,39 @@ def main(argv: list[str] | None = None) -> None:
                     for s in SERVERS:
                         result["p99_ms"][f"{endpoint} {s}"] = round(p[s], 2)
                 print(row)
+        if args.rounds and per_cpu:
+            print("\nrequests per CPU-second of the server, median over the rounds\n")
+            print(f"{'request':8s} {'conns':>5s} {'kvcli':>9s} {'minimal':>9s} {'bare':>9s} {'kv/min':>7s} "
+                  f"{'kv/bare':>7s}")  # fmt: skip
+            result["per_cpu_second"] = {}
+            for endpoint in ENDPOINTS:
+                for conns in LEVELS:
+                    med = {s: statistics.median(per_cpu.get(f"{endpoint} {conns} {s}") or [float("nan")])
+                           for s in SERVERS}  # fmt: skip
+                    print(f"{endpoint:8s} {conns:5d} " + " ".join(f"{med[s]:9.0f}" for s in SERVERS)
+                          + f" {med['kvcli'] / med['minimal']:6.2f}x {med['kvcli'] / med['bare']:6.2f}x")  # fmt: skip
+                    for s in SERVERS:
+                        result["per_cpu_second"][f"{endpoint} {conns} {s}"] = round(med[s], 1)
 
         if args.soak:
             pid = pids["kvcli"]
             start = rss_kib(pid)
             end_at = time.monotonic() + args.soak
             samples = [start]
+            levels = [int(n) for n in str(args.soak_conns).split(",")]
+            turn = 0
             while (left := end_at - time.monotonic()) > 0:
+                conns = levels[turn % len(levels)]
+                turn += 1
                 for endpoint in ENDPOINTS:
-                    load(ports["kvcli"], paths[endpoint], args.soak_conns, min(left, 5.0), args.max_requests)
+                    load(ports["kvcli"], paths[endpoint], conns, min(left, 5.0), args.max_requests)
                 samples.append(rss_kib(pid))
             end = rss_kib(pid)
             print(f"\nkvcli's server RSS: {rss_warm / 1024:.1f} MiB after the warm-up, "
                   f"{start / 1024:.1f} MiB after the measurements above")
             print(f"soak: {args.soak:g} s of get and list at {args.soak_conns} connections against kvcli; "
-                  f"RSS {start / 1024:.1f} MiB at the start, {end / 1024:.1f} MiB at the end "
+                  f"RSS {start / 1024:.1f} MiB at the start, {end / 1024:.1f} MiB at the end, "
+                  f"{samples[len(samples) // 2] / 1024:.1f} MiB half-way "
                   f"(max {max(samples) / 1024:.1f} MiB, {len(samples)} samples)")  # fmt: skip
             result["soak"] = {"seconds": args.soak, "rss_warm_kib": rss_warm, "rss_start_kib": start,
                               "rss_end_kib": end, "samples": samples}  # fmt: skip

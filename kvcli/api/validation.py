@@ -9,6 +9,7 @@ every Fastly runtime.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 
 from kvcli.api.errors import InvalidInput, TooLarge
@@ -19,6 +20,9 @@ MAX_METADATA_BYTES = 2000
 DEFAULT_MAX_VALUE_BYTES = 25 * 1024 * 1024
 FORBIDDEN_KEY_CHARS = "#;?^|\r\n"
 ACME_PREFIX = ".well-known/acme-challenge/"
+#: one C-level scan for any forbidden character (a bulk import checks every key: a per-character set comprehension
+#: was a sixth of its CPU time)
+_FORBIDDEN_KEY_RE = re.compile("[" + re.escape(FORBIDDEN_KEY_CHARS) + "]")
 MAX_STORE_NAME_BYTES = 255
 #: Fastly documents no TTL limit; expiry must stay a real date (a 1e20 s TTL made every later read of the key fail)
 MAX_TTL_SECONDS = 100 * 366 * 24 * 3600
@@ -41,10 +45,13 @@ def key_problem(key: str) -> str | None:
     """Why ``key`` is not a valid Fastly KV key, or None when it is valid."""
     if not isinstance(key, str):
         return "key must be a string"
-    try:
-        n = len(key.encode("utf-8"))
-    except UnicodeEncodeError:
-        return "key is not valid Unicode"
+    if key.isascii():
+        n = len(key)
+    else:
+        try:
+            n = len(key.encode("utf-8"))
+        except UnicodeEncodeError:
+            return "key is not valid Unicode"
     if n == 0:
         return "key is empty"
     if n > MAX_KEY_BYTES:
@@ -53,8 +60,8 @@ def key_problem(key: str) -> str | None:
         return "key cannot be '.' or '..'"
     if key.startswith(ACME_PREFIX):
         return f"key cannot start with '{ACME_PREFIX}'"
-    bad = sorted({c for c in key if c in FORBIDDEN_KEY_CHARS})
-    if bad:
+    if _FORBIDDEN_KEY_RE.search(key) is not None:
+        bad = sorted(set(_FORBIDDEN_KEY_RE.findall(key)))
         shown = ", ".join(repr(c) for c in bad)
         return f"key contains a forbidden character ({shown}); keys cannot contain # ; ? ^ | CR or LF"
     return None

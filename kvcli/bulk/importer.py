@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from operator import attrgetter
 
 from kvcli.api.errors import (
     Interrupted,
@@ -287,14 +288,15 @@ class Importer:
         gate = self.interrupts
         pool = ThreadPoolExecutor(max_workers=opts.concurrency, thread_name_prefix="kvcli-import")
         pending: dict[Future, Chunk] = {}  # every chunk handed to the pool and not yet accounted for
-        inflight_keys: dict[str, Future] = {}
+        # the keys of each chunk in flight (a set built in C: a few chunks are in flight, so checking a new chunk
+        # against each of them beats a dict entry per key, which cost a fifth of an NDJSON import's CPU time)
+        inflight_keys: dict[Future, set[str]] = {}
+        key_of = attrgetter("key")
 
         def collect(done) -> None:
             for fut in done:
                 chunk = pending.pop(fut)
-                for e in chunk.entries:
-                    if inflight_keys.get(e.key) is fut:
-                        del inflight_keys[e.key]
+                inflight_keys.pop(fut, None)
                 try:
                     out = fut.result()
                 except KvcliError as exc:  # pragma: no cover - send_chunk catches what it expects
@@ -319,13 +321,13 @@ class Importer:
                             self.journal.record(chunk, 0, len(chunk.bad))
                         continue
                     # a key still in flight in an earlier chunk must be written first (input order wins)
-                    blockers = {inflight_keys[e.key] for e in chunk.entries if e.key in inflight_keys}
+                    keys = set(map(key_of, chunk.entries))
+                    blockers = [f for f, busy in inflight_keys.items() if not keys.isdisjoint(busy)]
                     if blockers:
                         collect(wait_open(blockers))
                     fut = pool.submit(send_chunk, self.api, self.store_id, chunk, opts.encode_lines)
                     pending[fut] = chunk
-                    for e in chunk.entries:
-                        inflight_keys[e.key] = fut
+                    inflight_keys[fut] = keys
                     while len(pending) >= opts.concurrency:
                         collect(wait_open(list(pending), return_when=FIRST_COMPLETED))
                     if self.fatal is not None or self._over_limit():

@@ -125,19 +125,51 @@ def url_for(host: str, port: int) -> str:
     return f"http://{name}:{port}"
 
 
+def http_implementation() -> type:
+    """uvicorn's HTTP/1.1 protocol on httptools (a C parser: 1.25-2x the requests/s) when it can be imported, else
+    on h11 (pure Python; e.g. where no httptools wheel exists)."""
+    try:
+        import httptools  # noqa: F401
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        return H11Protocol
+    return HttpToolsProtocol
+
+
+def event_loop(limits: Limits | None = None) -> str:
+    """uvicorn's ``loop`` setting: uvloop (libuv) when it can be imported, else asyncio's own loop (e.g. Windows).
+
+    Also asyncio's loop when the connection limit lets the server run out of file descriptors (a
+    ``KVCLI_SERVE_MAX_CONNECTIONS`` above the open-file limit less FD_RESERVE): libuv then drops the connections it
+    cannot accept without a word, where asyncio's failed accept() is reported (see :class:`ResourceReporter`)."""
+    if limits is not None and limits.max_connections + FD_RESERVE > open_file_limit():
+        return "asyncio"
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
+
+
+HEADERS_TOO_LARGE = "request headers are larger than {limit} bytes"
+
+
 def guarded_protocol(limits: Limits, base: type | None = None) -> type:
     """uvicorn's HTTP protocol class with what uvicorn lacks: a deadline for each request's headers (from the
     connection's start, or from the end of the previous answer), and at ``limits.max_connections`` the
     longest-waiting connection that is not in a request is closed to make room, so that sockets which never send a
-    request cannot lock real clients out."""
+    request cannot lock real clients out. Headers over ``limits.max_header_bytes`` are refused with 431 and the
+    connection closed (h11 has such a limit of its own; httptools has none)."""
     if base is None:
-        from uvicorn.protocols.http.auto import AutoHTTPProtocol
-
-        base = AutoHTTPProtocol
+        base = http_implementation()
+    count_head = base.__name__ != "H11Protocol"  # h11 refuses long headers itself (400)
 
     class Guarded(base):  # type: ignore[misc, valid-type]
         _kv_timer: Any = None
         _kv_waiting_since: float | None = None
+        _kv_head_bytes = 0  # bytes received while waiting for a request's headers
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
@@ -148,6 +180,18 @@ def guarded_protocol(limits: Limits, base: type | None = None) -> type:
             super().data_received(data)
             if self._kv_timer is not None and self.cycle is not None and not self.cycle.response_complete:
                 self._kv_stop_waiting()  # a request's headers are complete
+            elif count_head and self._kv_waiting_since is not None and not self.transport.is_closing():
+                self._kv_head_bytes += len(data)
+                if self._kv_head_bytes > limits.max_header_bytes:
+                    self._kv_refuse_head()
+
+        def _kv_refuse_head(self) -> None:
+            msg = HEADERS_TOO_LARGE.format(limit=limits.max_header_bytes).encode("ascii")
+            self.transport.write(
+                b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                b"connection: close\r\ncontent-length: " + str(len(msg)).encode("ascii") + b"\r\n\r\n" + msg
+            )
+            self._kv_close()
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
@@ -160,6 +204,7 @@ def guarded_protocol(limits: Limits, base: type | None = None) -> type:
 
         def _kv_wait(self) -> None:
             self._kv_stop_waiting()
+            self._kv_head_bytes = 0
             self._kv_waiting_since = self.loop.time()
             self._kv_timer = self.loop.call_later(limits.header_timeout, self._kv_expired)
 
@@ -246,6 +291,7 @@ def run(app: Any, sock: socket.socket, *, access_log: bool = False, limits: Limi
         lifespan="on",
         timeout_graceful_shutdown=5,
         server_header=False,
+        loop=event_loop(limits),
         http=guarded_protocol(limits),
         # requests over it get 503; connections are shed first, and closed ones count until they are gone
         limit_concurrency=limits.max_connections + OVERFLOW,

@@ -148,7 +148,8 @@ def test_random_batches_are_answered_line_by_line(app_and_store, body):
 # ------------------------------------------------------------------------------------- the streaming batch parser
 def reference_parse(body: bytes) -> list[tuple]:
     """The batch format parsed the simple way, from the whole body at once (what the streaming parser must match)."""
-    from kvcli.local.server import _WS, NESTED_TOO_DEEPLY, _batch_entry, _next_record, json_problem
+    from kvcli.local.server import NESTED_TOO_DEEPLY, json_problem
+    from kvcli.local.server_batch import _WS, _batch_entry, _next_record
 
     text = body.decode("utf-8", errors="surrogateescape")
     decoder = json.JSONDecoder()
@@ -206,7 +207,7 @@ def record_texts(draw) -> str:
 def test_the_streaming_batch_parser_agrees_with_parsing_the_whole_body(data):
     """Any body, cut into any chunks (even inside a UTF-8 character or a record), gives the same records, errors and
     indexes as parsing the whole text at once."""
-    from kvcli.local.server import BatchParser
+    from kvcli.local.server_batch import BatchParser
 
     lines = data.draw(st.lists(record_texts(), max_size=12))
     sep = data.draw(st.sampled_from(["\n", "\r\n", "\n\n"]))

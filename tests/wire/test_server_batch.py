@@ -12,7 +12,7 @@ import json
 import pytest
 
 from kvcli.local.engine import Engine
-from kvcli.local.server import parse_batch
+from kvcli.local.server_batch import parse_batch
 from tests.wire.conftest import T0
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import binascii
 import json
 from collections import deque
-from collections.abc import Iterator
-from typing import BinaryIO
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO
 
 from kvcli.api.validation import MAX_TTL_SECONDS
 from kvcli.bulk.records import Bad, Entry, Record
@@ -36,10 +36,26 @@ _WS = b" \t\r\n\f\v"
 _scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _tolerant_scan = TOLERANT_DECODER.scan_once  # type: ignore[attr-defined]
 _a2b = binascii.a2b_base64
+try:  # msgspec parses a line 5x faster than json's scanner; where it is not installed, json does it all
+    from msgspec import DecodeError as _FastDecodeError
+    from msgspec.json import Decoder as _FastDecoder
+
+    _fast_loads: Callable[[bytes], Any] | None = _FastDecoder().decode
+except ImportError:  # pragma: no cover - msgspec is a dependency where it has wheels
+    _fast_loads = None
 
 
 def _loads(doc: bytes):
-    """``json.loads`` of one stripped line, several times faster (no encoding sniffing, no whitespace regex)."""
+    """``json.loads`` of one stripped line, several times faster (no encoding sniffing, no whitespace regex).
+
+    msgspec reads the lines it can; any line it refuses goes through json's scanner, which gives the error message
+    (the same as without msgspec) or reads what only json accepts (``NaN``, a lone ``\\ud800`` escape, an integer
+    beyond 64 bits with thousands of digits)."""
+    if _fast_loads is not None:
+        try:
+            return _fast_loads(doc)
+        except _FastDecodeError:
+            pass
     text = doc.decode("utf-8")
     try:
         try:
