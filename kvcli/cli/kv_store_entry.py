@@ -60,6 +60,43 @@ GenerationOpt = Annotated[
 ]
 
 
+KeysFileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--keys-file", help="Read many keys, one per line, from this file ('-': stdin); print NDJSON, one object per "
+        "key, in input order.", metavar="PATH", show_default=False,
+    ),
+]
+ConcurrencyOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--concurrency", help="With --keys-file: requests in flight over HTTP (default 16).", metavar="N",
+        show_default=False,
+    ),
+]
+
+
+def _many_keys(operation: str, keys_file: str, key: str | None, concurrency: int | None, store_id: str | None,
+               store_name: str | None, others: list[tuple[str, bool]]) -> None:
+    """`get`/`describe --keys-file` (kvcli.cli.many_keys)."""
+    if key is not None:
+        raise UsageError("--key and --keys-file cannot be combined", "pass one key with --key, or a file of keys")
+    for name, on in others:
+        if on:
+            raise UsageError(f"{name} does not apply to --keys-file", f"drop {name}")
+    from kvcli.cli import many_keys
+
+    many_keys.check_concurrency(concurrency)
+    state = State.current()
+    api = state.api()
+    sid = _store(api, store_id, store_name)
+    if concurrency is None:
+        from kvcli.api.fanout import DEFAULT_CONCURRENCY
+
+        concurrency = 1 if state.target().kind == "local" else DEFAULT_CONCURRENCY
+    many_keys.run_keys_file(api, sid, keys_file, operation=operation, concurrency=concurrency)
+
+
 def _uint64(value: int | None) -> int | None:
     if value is not None and not 0 <= value <= UINT64_MAX:
         raise typer.BadParameter(f"{value} is not a generation (a whole number from 0 to {UINT64_MAX})")
@@ -332,11 +369,23 @@ def get(
     json_out: Annotated[
         bool, typer.Option("--json", "-j", help='Print {"<key>": "<base64 value>"} instead of the raw bytes.')
     ] = False,
+    keys_file: KeysFileOpt = None,
+    concurrency: ConcurrencyOpt = None,
 ) -> None:
-    """Print one key's value: the raw bytes, nothing added.
+    """Print one key's value: the raw bytes, nothing added; with --keys-file, many keys as NDJSON.
+
+    --keys-file prints {"key", "generation", "metadata", "value", "encoding"} per key: the value as text when it is
+    UTF-8 ("encoding": "utf-8"), else in base64 ("encoding": "base64"). A missing key prints {"key", "line",
+    "error", "message"} and the command exits 7 once every key was tried.
 
     Example: kvcli kv-store-entry get --store-name my-store -k greeting > greeting.txt
     """
+    if keys_file is not None:
+        _many_keys("get", keys_file, key, concurrency, store_id, store_name,
+                   [("--if-generation-match", if_generation_match is not None)])  # fmt: skip
+        return
+    if concurrency is not None:
+        raise UsageError("--concurrency only applies to --keys-file", "drop --concurrency")
     # the whole command is kvcli.cli.core.get_entry, which the fast entry point (kvcli.entry) runs too
     core.get_entry(
         State.current().api,
@@ -367,12 +416,25 @@ def item_json(info) -> dict:
 
 @app.command("describe")
 def describe(
-    store_id: StoreIdOpt = None, store_name: StoreNameOpt = None, key: KeyOpt = None, json_out: JsonOpt = False
+    store_id: StoreIdOpt = None,
+    store_name: StoreNameOpt = None,
+    key: KeyOpt = None,
+    json_out: JsonOpt = False,
+    keys_file: KeysFileOpt = None,
+    concurrency: ConcurrencyOpt = None,
 ) -> None:
     """Show one key's generation, metadata, size, last modification and expiry (without reading its value).
 
+    With --keys-file, one --json object per key as NDJSON; a missing key prints {"key", "line", "error", "message"}
+    and the command exits 7 once every key was tried.
+
     Example: kvcli kv-store-entry describe --store-name my-store -k greeting --json
     """
+    if keys_file is not None:
+        _many_keys("describe", keys_file, key, concurrency, store_id, store_name, [])
+        return
+    if concurrency is not None:
+        raise UsageError("--concurrency only applies to --keys-file", "drop --concurrency")
     key = _require_key(key)
     api = State.current().api()
     sid = _store(api, store_id, store_name)
@@ -495,10 +557,22 @@ def list_(
         typer.Option("--format", hidden=True, click_type=click.Choice(FORMATS), show_default=False,
                      help="Old name of --output-format."),
     ] = None,
+    long_: Annotated[
+        bool,
+        typer.Option("--long", "--with-metadata", help="Also print each key's generation, size, metadata, last "
+                     "modification and expiry (expiry: embedded backend and kvcli local serve only)."),
+    ] = False,
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", help="With --long: describe requests in flight over HTTP (default 16).",
+                     metavar="N", show_default=False),
+    ] = None,
 ) -> None:
     """List keys, printing each page as it arrives (any number of keys, flat memory).
 
     Keys are printed verbatim: one per line (plain), a JSON array (json), {"key": …} lines (ndjson).
+    With --long, one record per key: describe's fields as tab-separated columns (plain), a table, or describe's
+    --json objects (json, ndjson).
 
     Example: kvcli kv-store-entry list --store-name my-store --prefix user/ --limit 100
     """
@@ -507,11 +581,21 @@ def list_(
             raise UsageError(f"--output-format {fmt} and --format {legacy_fmt} disagree", "use --output-format only")
         fmt = legacy_fmt
     fmt = output_format(fmt, json_out)
+    if concurrency is not None and not long_:
+        raise UsageError("--concurrency only applies to --long", "drop --concurrency, or add --long")
+    if long_:
+        from kvcli.cli import many_keys
+
+        many_keys.check_concurrency(concurrency)
     from kvcli.api.port import iter_keys
 
     api = State.current().api()
     sid = _store(api, store_id, store_name)
     prefix = prefix or None
+    if long_:
+        many_keys.list_long(api, sid, prefix=prefix, cursor=cursor, limit=limit, consistency=consistency, fmt=fmt,
+                            concurrency=concurrency)  # fmt: skip
+        return
     if limit is None:
         pages = iter_keys(api, sid, prefix=prefix, cursor=cursor, consistency=consistency)
     else:
