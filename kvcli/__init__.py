@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from kvcli.api.models import Item, ItemInfo
     from kvcli.bulk.delete import DeleteReport
     from kvcli.bulk.export import ExportReport
-    from kvcli.bulk.importer import ImportReport
+    from kvcli.bulk.import_report import ImportReport
     from kvcli.library import KV, Settings, connect
     from kvcli.library_store import Store
 
@@ -84,7 +84,7 @@ _LAZY = {
     "Store": "kvcli.library_store",
     "Item": "kvcli.api.models",
     "ItemInfo": "kvcli.api.models",
-    "ImportReport": "kvcli.bulk.importer",
+    "ImportReport": "kvcli.bulk.import_report",
     "ExportReport": "kvcli.bulk.export",
     "DeleteReport": "kvcli.bulk.delete",
     **{name: _ERRORS for name in __all__ if name.endswith(("Error", "Input", "Failure", "Failed"))},

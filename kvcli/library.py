@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kvcli.api.errors import Closed, InvalidInput, KvcliError, NotFound
+from kvcli.api.errors import add_facts as _facts
 from kvcli.records import dataclass
 
 if TYPE_CHECKING:
@@ -284,13 +285,3 @@ class KV:
             _facts(exc, "delete_store", sid)
             raise
 
-
-def _facts(exc: KvcliError, operation: str, store_id: str | None = None, key: str | None = None) -> KvcliError:
-    """``exc`` with the library's structured facts filled in (those it does not already carry)."""
-    if exc.operation is None:
-        exc.operation = operation
-    if exc.store_id is None and store_id is not None:
-        exc.store_id = store_id
-    if exc.key is None and key is not None:
-        exc.key = key
-    return exc

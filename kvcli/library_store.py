@@ -10,32 +10,28 @@ and raise ``PartialFailure`` (its ``report`` attribute holds the report) when so
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import IO, TYPE_CHECKING, Literal, cast
+from typing import IO, TYPE_CHECKING, Literal
 
 from kvcli.api.errors import Interrupted, InvalidInput, KvcliError, NotFound, PartialFailure
+from kvcli.api.errors import add_facts as _facts
 from kvcli.api.models import Item, ItemInfo, PutMode
 from kvcli.api.models import Store as StoreRecord
-from kvcli.library import _facts
 
 if TYPE_CHECKING:
     from kvcli.api.port import KVApi
     from kvcli.bulk.export import ExportReport
-    from kvcli.bulk.importer import ImportReport
+    from kvcli.bulk.import_report import ImportReport
     from kvcli.library import KV
 
 __all__ = ["Store"]
 
 Mode = Literal["overwrite", "add", "append", "prepend"]
 _MODES = {"overwrite": PutMode.UPSERT, "add": PutMode.ADD, "append": PutMode.APPEND, "prepend": PutMode.PREPEND}
-#: requests in flight over HTTP (the CLI's defaults); the embedded engine is one writer, so one at a time there
-IMPORT_CONCURRENCY = 4
+#: values fetched at once by an export (the CLI's default), capped by what the backend declares (``api.limits``)
 EXPORT_CONCURRENCY = 16
-DELETE_CONCURRENCY = 100
-DELETE_MAX_ERRORS = 100
 
 
 def _value_bytes(value: bytes | str) -> bytes:
@@ -48,14 +44,6 @@ def _value_bytes(value: bytes | str) -> bytes:
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
     raise InvalidInput(f"a value must be bytes or str (got {type(value).__name__})")
-
-
-def _target_id(kv: KV) -> str:
-    """The backend's identity in import journals: the same as the CLI's, so either can resume the other's import."""
-    target = kv.target
-    if target.kind == "local":
-        return f"local:{os.path.realpath(str(target.data_dir))}"
-    return f"http:{target.endpoint}"
 
 
 class Store:
@@ -227,8 +215,7 @@ class Store:
         return self._delete_many(None, "clear")
 
     def _delete_many(self, prefix: str | None, operation: str) -> int:
-        from kvcli.api.port import iter_keys
-        from kvcli.bulk.delete import delete_keys
+        from kvcli.ops.delete import DeleteRequest, run_delete
 
         api = self._api
         try:
@@ -236,9 +223,7 @@ class Store:
         except KvcliError as exc:
             _facts(exc, operation, self.id)
             raise
-        keys = (k for page in iter_keys(api, self.id, prefix=prefix) for k in page.items)
-        report = delete_keys(api, self.id, keys, concurrency=1 if self._kv.local else DELETE_CONCURRENCY,
-                             max_errors=DELETE_MAX_ERRORS)
+        report = run_delete(api, self.id, DeleteRequest(prefix=prefix))
         if not report.ok:
             why = f"listing failed: {report.list_error}" if report.list_error else \
                 f"{report.failed} keys could not be deleted" + (" (stopped early)" if report.stopped_early else "")
@@ -271,54 +256,32 @@ class Store:
         failed, or the error that stopped the import (transport, auth, missing store) with what was written said in
         its message.
         """
-        from kvcli.bulk import batching
-        from kvcli.bulk.importer import Importer, ImportOptions
-        from kvcli.bulk.journal import Journal
-        from kvcli.bulk.sources import open_source
+        from kvcli.ops.imports import NOT_RESUMABLE, ImportJob, ImportRequest, journal_target
 
         kv = self._kv
-        api = self._api
         name = os.fspath(path)
+        is_dir = os.path.isdir(name)
         try:
-            if os.path.isdir(name):
-                source, _ = open_source(directory=name, fmt=format, recursive=recursive)
-            else:
-                source, _ = open_source(file=name, fmt=format, toml_store=toml_store)
+            job = ImportJob(ImportRequest(
+                file=None if is_dir else name, directory=name if is_dir else None, recursive=recursive and is_dir,
+                toml_store=None if is_dir else toml_store, format=format, resume=resume,
+                max_value_bytes=kv.settings.max_value_bytes,
+            ))
+            job.open_source()
         except KvcliError as exc:
             _facts(exc, "import_file", self.id)
             raise
-        local = kv.local
-        options = ImportOptions(
-            max_entries=batching.LOCAL_MAX_ENTRIES if local else batching.HTTP_MAX_ENTRIES,
-            max_bytes=batching.LOCAL_MAX_BYTES if local else batching.HTTP_MAX_BYTES,
-            concurrency=1 if local else IMPORT_CONCURRENCY,
-            encode_lines=not local,
-            max_value_bytes=kv.settings.max_value_bytes,
-            tune_gc=False,  # a process-wide setting: the library leaves it alone
-        )
-        journal = state = None
-        identity = source.identity()
-        note = None
-        if identity is not None:
-            journal = Journal.for_input(target=_target_id(kv), store_id=self.id, fmt=source.format,
-                                        identity=identity, directory=kv._journal_dir)
-            if resume and journal.exists():
-                state = journal.load()
-                journal.resume()
-            else:
-                journal.start()
-        elif resume:
-            note = "this input cannot be resumed; everything was imported"
-        importer = Importer(api, self.id, source, options=options, journal=journal, resume=state,
-                            on_progress=on_progress)
+        status = job.prepare(self._api, self.id, journal_target=journal_target(kv.target),
+                             journal_dir=kv._journal_dir)
+        note = "this input cannot be resumed; everything was imported" if status == NOT_RESUMABLE else None
         try:
-            report = importer.run()
+            report = job.run(on_progress=on_progress)
         except Interrupted as exc:  # Ctrl-C: what was acknowledged is in the journal; the caller gets it back as is
             raise KeyboardInterrupt from exc
         if note:
             report.notes.append(note)
-        if importer.fatal is not None:
-            fatal = importer.fatal
+        if job.fatal is not None:
+            fatal = job.fatal
             fatal.message = f"import stopped: {fatal.message} ({report.written} entries were written before it stopped)"
             _facts(fatal, "import_file", self.id)
             raise fatal
@@ -347,67 +310,21 @@ class Store:
         an export; a stream (text or binary) is written as the export goes and left open. Raises PartialFailure
         (with ``.report``) when items could not be exported (the output then holds the others).
         """
-        from kvcli.bulk import export as ex
+        from kvcli.ops.export import ExportRequest, check_format, run_export
 
-        fmt = format.strip().lower() if isinstance(format, str) else format
-        if fmt not in ex.EXPORT_FORMATS:
-            raise InvalidInput(f"unknown export format {format!r}", f"use one of: {', '.join(ex.EXPORT_FORMATS)}")
+        fmt = check_format(format)
         is_path = isinstance(path_or_stream, str | os.PathLike)
         if fmt == "dir" and not is_path:
             raise InvalidInput("format='dir' needs a directory path, not a stream")
-        concurrency = 1 if self._kv.local else EXPORT_CONCURRENCY
-        api = self._api
-
-        def run(writer: object) -> ExportReport:
-            try:
-                return ex.export(api, self.id, writer, fmt=fmt, prefix=prefix, concurrency=concurrency,
-                                 on_progress=on_progress)
-            except KvcliError as exc:
-                _facts(exc, "export", self.id)
-                raise
-
-        writers = {"ndjson": ex.NdjsonWriter, "viceroy": ex.ViceroyWriter, "wrangler": ex.WranglerWriter}
-        if fmt == "dir":
-            root = os.fspath(path_or_stream)  # type: ignore[arg-type]
-            if os.path.exists(root) and not os.path.isdir(root):
-                raise InvalidInput(f"{root} exists and is not a directory", "pass a directory, or a new path")
-            dir_writer = ex.DirWriter(root)
-            try:
-                report = run(dir_writer)
-            finally:
-                dir_writer.close()
-        elif is_path:
-            final = os.fspath(path_or_stream)  # type: ignore[arg-type]
-            partial = f"{final}.partial"
-            try:
-                fh = open(partial, "w", encoding="utf-8", newline="\n")  # noqa: SIM115 - closed below
-            except OSError as exc:
-                raise InvalidInput(f"cannot write {final}: {exc.strerror}",
-                                   "check that its directory exists and is writable") from None
-            ok = False
-            try:
-                report = run(writers[fmt](fh))
-                ok = True
-            finally:
-                fh.close()
-                if ok:
-                    os.replace(partial, final)
-                else:
-                    try:
-                        os.unlink(partial)
-                    except OSError:
-                        pass
-        elif isinstance(path_or_stream, io.TextIOBase):
-            stream = cast(IO[str], path_or_stream)
-            report = run(writers[fmt](stream))
-            stream.flush()
+        if isinstance(path_or_stream, str | os.PathLike):
+            request = ExportRequest(format=fmt, prefix=prefix, path=path_or_stream, concurrency=EXPORT_CONCURRENCY)
         else:
-            text = io.TextIOWrapper(cast(IO[bytes], path_or_stream), encoding="utf-8", newline="\n")
-            try:
-                report = run(writers[fmt](text))
-                text.flush()
-            finally:
-                text.detach()  # the caller's stream stays open
+            request = ExportRequest(format=fmt, prefix=prefix, stream=path_or_stream, concurrency=EXPORT_CONCURRENCY)
+        try:
+            report = run_export(self._api, self.id, request, on_progress=on_progress)
+        except KvcliError as exc:
+            _facts(exc, "export", self.id)
+            raise
         if not report.ok:
             failure = PartialFailure(f"export incomplete: {report.failed} entries could not be exported",
                                  "see report.errors" + ("; format='ndjson' can hold any key and value"

@@ -28,6 +28,10 @@ codes: the CLI maps kinds to them in one place, :mod:`kvcli.cli.exits`. The libr
 records the structured facts of a failure on the error it raises: ``operation`` (e.g. ``"get"``), ``store_id`` and
 ``key`` (each None when it does not apply). ``NotFound`` is also a ``KeyError`` (so ``store[key]`` behaves like a
 mapping), with ``str(err)`` the plain message.
+
+Messages and hints name no CLI flag: an error whose fix a CLI user makes with a flag carries a ``reason`` (a short
+stable code such as ``"key_exists"``) and its ``facts`` (a dict), from which the CLI writes its own hint
+(:mod:`kvcli.cli.hints`). ``base_hint`` is the hint the error was made with, before an adapter added to it.
 """
 
 from __future__ import annotations
@@ -54,11 +58,30 @@ class KvcliError(Exception):
     store_id: str | None = None
     key: str | None = None
 
-    def __init__(self, message: str, hint: str | None = None, *, request: RequestInfo | None = None) -> None:
+    #: a short stable code of the cause, when the CLI words it its own way (see :mod:`kvcli.cli.hints`)
+    reason: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        request: RequestInfo | None = None,
+        reason: str | None = None,
+        facts: dict | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        #: the message and hint as the error was made, before a caller added to them (kvcli.cli.hints keeps those
+        #: additions when it words the error for the CLI)
+        self.base_message = message
+        self.base_hint = hint
         self.request = request
+        if reason is not None:
+            self.reason = reason
+        #: what the cause is about (e.g. the field or value), for wording the error elsewhere
+        self.facts: dict = facts or {}
 
     def __str__(self) -> str:
         return self.message
@@ -80,9 +103,10 @@ class PartialFailure(KvcliError):
     kind = "partial_failure"
 
     def __init__(
-        self, message: str, hint: str | None = None, *, summary: dict | None = None, report: object | None = None
+        self, message: str, hint: str | None = None, *, summary: dict | None = None, report: object | None = None,
+        reason: str | None = None,
     ) -> None:
-        super().__init__(message, hint)
+        super().__init__(message, hint, reason=reason)
         self.summary = summary or {}
         #: the library's report of the operation (ImportReport, ExportReport or DeleteReport), when there is one
         self.report = report
@@ -112,8 +136,10 @@ class ApiError(KvcliError):
         detail: str = "",
         request: RequestInfo | None = None,
         retry_after: float | None = None,
+        reason: str | None = None,
+        facts: dict | None = None,
     ) -> None:
-        super().__init__(message, hint, request=request)
+        super().__init__(message, hint, request=request, reason=reason, facts=facts)
         if status is not None:
             self.status = status
         self.title = title
@@ -208,3 +234,14 @@ def error_for_status(status: int) -> type[ApiError]:
     if status >= 500:
         return ServerError
     return ApiError
+
+
+def add_facts(exc: KvcliError, operation: str, store_id: str | None = None, key: str | None = None) -> KvcliError:
+    """``exc`` with the library's structured facts (operation, store, key) filled in where it does not carry them."""
+    if exc.operation is None:
+        exc.operation = operation
+    if exc.store_id is None and store_id is not None:
+        exc.store_id = store_id
+    if exc.key is None and key is not None:
+        exc.key = key
+    return exc

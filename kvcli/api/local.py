@@ -5,12 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from kvcli.api.models import BatchEntry, BatchResult, Item, ItemInfo, Page, PutMode, Store
+from kvcli.api.models import BackendLimits, BatchEntry, BatchResult, Item, ItemInfo, Page, PutMode, Store
 from kvcli.local.engine import Engine
+
+#: one writer, in this process: a batch is one transaction, bigger ones mean fewer fsyncs; parallel requests only queue
+LIMITS = BackendLimits(batch_entries=10_000, batch_bytes=32 * 1024 * 1024, max_concurrency=1, atomic_batches=True,
+                       wire_lines=False)
 
 
 class LocalAdapter:
     """No server involved: each call is a SQLite transaction in this process."""
+
+    limits = LIMITS
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

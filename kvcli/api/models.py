@@ -75,6 +75,28 @@ class PutMode(enum.Enum):
 
 
 @dataclass(frozen=True)
+class BackendLimits:
+    """What a backend can take and prefers, declared by its adapter (``KVApi.limits``) for the bulk operations.
+
+    ``batch_entries`` / ``batch_bytes``: the default size of one ``put_batch`` call (entries; estimated encoded
+    bytes). ``max_concurrency``: the most requests worth having in flight at once (1: a single writer, so bulk work
+    is sent from the calling thread; None: no limit beyond what the caller asks for). ``atomic_batches``: a batch is
+    applied whole or not at all (one transaction), rather than entry by entry. ``wire_lines``: ``put_batch`` sends
+    each entry as an NDJSON line, so bulk imports pre-encode it while reading.
+    """
+
+    batch_entries: int = 1000
+    batch_bytes: int = 8 * 1024 * 1024
+    max_concurrency: int | None = None
+    atomic_batches: bool = False
+    wire_lines: bool = False
+
+    def concurrency(self, wanted: int) -> int:
+        """The requests to have in flight when ``wanted`` are asked for: at most ``max_concurrency``."""
+        return wanted if self.max_concurrency is None else max(1, min(wanted, self.max_concurrency))
+
+
+@dataclass(frozen=True)
 class BatchEntry:
     """One entry of a batch write: the fields of a Fastly NDJSON batch line, value already decoded."""
 

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from typing import Protocol, runtime_checkable
 
 from kvcli.api.models import (
+    BackendLimits,
     BatchEntry,
     BatchResult,
     Item,
@@ -26,6 +27,9 @@ from kvcli.api.models import (
 class KVApi(Protocol):
     #: a short human description of where requests go, e.g. "embedded backend at ~/.local/share/kvcli/kvcli.db"
     description: str
+    #: what the backend can take and prefers (batch sizes, requests in flight, atomic batches): the bulk operations
+    #: (:mod:`kvcli.ops`) size their work from it instead of asking which adapter this is
+    limits: BackendLimits
 
     def close(self) -> None: ...
 
@@ -130,6 +134,16 @@ class ServicesApi(Protocol):
         self, service_id: str, version: int, link_id: str, name: str | None = None, resource_id: str | None = None
     ) -> ResourceLink: ...
     def delete_link(self, service_id: str, version: int, link_id: str) -> None: ...
+
+
+#: what a port that declares no ``limits`` (a wrapper, a test double) is taken to be: a remote API
+DEFAULT_LIMITS = BackendLimits()
+
+
+def limits_of(api: object) -> BackendLimits:
+    """The limits ``api`` declares (``DEFAULT_LIMITS`` when it declares none)."""
+    limits = getattr(api, "limits", None)
+    return limits if isinstance(limits, BackendLimits) else DEFAULT_LIMITS
 
 
 def iter_stores(api: KVApi, page_size: int | None = None) -> Iterator[Store]:

@@ -105,7 +105,7 @@ def check_ttl(ttl: int | None) -> None:
 
 def check_store_name(name: str) -> None:
     if not name or not name.strip():
-        raise InvalidInput("store name is empty", "pass a name with -n/--name")
+        raise InvalidInput("store name is empty", "pass a name that is not empty", reason="store_name_empty")
     if len(name.encode("utf-8")) > MAX_STORE_NAME_BYTES:
         raise InvalidInput(f"store name is longer than {MAX_STORE_NAME_BYTES} bytes", "choose a shorter name")
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):

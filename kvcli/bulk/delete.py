@@ -41,10 +41,10 @@ class DeleteReport:
 
 
 def check_limits(concurrency: int, max_errors: int) -> None:
-    if concurrency < 1:
-        raise UsageError(f"--concurrency must be at least 1 (got {concurrency})", "pass -r 1 or more")
-    if max_errors < 1:
-        raise UsageError(f"--max-errors must be at least 1 (got {max_errors})", "pass -m 1 or more")
+    for name, value in (("concurrency", concurrency), ("max_errors", max_errors)):
+        if value < 1:
+            raise UsageError(f"{name} must be at least 1 (got {value})", reason="not_positive",
+                             facts={"field": name, "value": value})
 
 
 def _message(exc: BaseException) -> str:

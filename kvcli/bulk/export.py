@@ -185,7 +185,7 @@ class ViceroyWriter(StreamWriter):
             text = item.value.decode("utf-8")
         except UnicodeDecodeError:
             raise Skip(
-                "binary_value", "value is not UTF-8 text, which Viceroy's JSON cannot hold: use --format ndjson or dir"
+                "binary_value", "value is not UTF-8 text, which Viceroy's JSON cannot hold: use format ndjson or dir"
             ) from None
         if item.info.expires_at is not None:
             report.dropped_ttl += 1

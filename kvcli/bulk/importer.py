@@ -14,38 +14,27 @@ in the resume journal.
 
 from __future__ import annotations
 
-import base64
 import gc
-import json
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from typing import IO
+from dataclasses import dataclass
 
 from kvcli.api.errors import (
-    ApiError,
-    AuthError,
     Interrupted,
     KvcliError,
-    NotFound,
-    RateLimited,
     ServerError,
-    StorageError,
-    TooLarge,
-    TransportError,
 )
 from kvcli.bulk.batching import HTTP_MAX_BYTES, HTTP_MAX_ENTRIES, Chunk, batches, prefetch
+from kvcli.bulk.failed import FailedOut, entry_line  # noqa: F401 - entry_line: kept importable from here
+from kvcli.bulk.import_report import MAX_REPORTED_ERRORS, ImportReport  # noqa: F401 - the report's home
 from kvcli.bulk.interrupts import NO_GATE, InterruptGate
 from kvcli.bulk.journal import Journal, ResumeState, skip_done
-from kvcli.bulk.records import Bad, Entry, where
+from kvcli.bulk.records import Bad, Entry
+from kvcli.bulk.sink import FATAL, ChunkOutcome, send_chunk  # noqa: F401 - FATAL: also importable from here
 from kvcli.bulk.sources.base import Source
 from kvcli.bulk.validate import validate
 
-MAX_REPORTED_ERRORS = 1000
-#: errors every further chunk would hit as well: stop instead of failing the rest one by one. A 429 gets here only
-#: once the HTTP adapter's retries are spent: every further chunk would spend the whole retry budget again.
-FATAL = (TransportError, AuthError, NotFound, RateLimited, StorageError)
 #: chunks in a row failing whole with a 5xx (after the adapter's retries) that mean the backend is down: stop then
 SERVER_ERROR_STREAK = 3
 
@@ -66,253 +55,6 @@ class ImportOptions:
     interrupt_wait: float = 30.0
     max_value_bytes: int | None = None  # the value size limit (None: KVCLI_MAX_VALUE_BYTES, else 25 MiB)
     tune_gc: bool = True  # raise gc's young-generation threshold while running (the CLI; the library does not)
-
-
-@dataclass
-class ImportReport:
-    format: str = ""
-    source: str = ""
-    written: int = 0
-    failed: int = 0  # all failures: invalid + rejected by the backend
-    invalid: int = 0  # rejected before sending (parse or validation errors)
-    skipped: int = 0  # done by an earlier run (--resume)
-    valid: int = 0  # entries that passed validation (what a dry run would write)
-    bytes: int = 0  # value bytes written
-    chunks: int = 0
-    errors: list[dict] = field(default_factory=list)  # the first MAX_REPORTED_ERRORS failures
-    errors_omitted: int = 0
-    stopped: str | None = None  # why the import stopped before the end of its input
-    resumed: bool = False
-    earlier_written: int = 0
-    earlier_failed: int = 0
-    dry_run: bool = False
-    elapsed: float = 0.0
-    notes: list[str] = field(default_factory=list)
-    #: chunks sent but not answered when an interrupted import stopped waiting: they may or may not be stored
-    in_flight: list[dict] = field(default_factory=list)
-
-    @property
-    def in_flight_entries(self) -> int:
-        return sum(c["entries"] for c in self.in_flight)
-
-    def add_in_flight(self, chunk: Chunk) -> None:
-        first, last = chunk.entries[0], chunk.entries[-1]
-        where_ = f"{first.file}:{first.line}-{last.line}" if first.line is not None and last.line is not None \
-            else f"{first.key!r} … {last.key!r}"
-        self.in_flight.append({"entries": len(chunk.entries), "where": where_, "first_key": first.key,
-                               "last_key": last.key, "line": first.line, "last_line": last.line})
-
-    @property
-    def complete(self) -> bool:
-        return self.stopped is None
-
-    @property
-    def ok(self) -> bool:
-        return self.failed == 0 and self.stopped is None
-
-    def add_error(self, *, key: str | None, file: str, line: int | None, code: str, reason: str) -> None:
-        self.failed += 1
-        if len(self.errors) >= MAX_REPORTED_ERRORS:
-            self.errors_omitted += 1
-            return
-        err: dict[str, object] = {
-            "code": code, "detail": reason, "title": f"error at {where(file, line)}", "key": key, "file": file,
-        }
-        if line is not None:
-            err["line"] = line
-        self.errors.append(err)
-
-    def add_batch_error(self, entries: list[Entry], *, code: str, reason: str) -> None:
-        """Every entry of a batch failed for one cause (the request failed): one error, with the range it covered."""
-        self.failed += len(entries)
-        if len(self.errors) >= MAX_REPORTED_ERRORS:
-            self.errors_omitted += 1
-            return
-        first, last = entries[0], entries[-1]
-        if first.file == last.file and first.line is not None and last.line is not None:
-            lines = f"{first.line}-{last.line}" if last.line != first.line else str(first.line)
-            place = f"{first.file}:{lines}"
-        else:
-            place = f"{self.source} (keys {first.key!r} … {last.key!r})"
-        err: dict = {"code": code, "detail": reason, "title": f"error at {place}", "key": None, "file": first.file,
-                     "entries": len(entries), "first_key": first.key, "last_key": last.key}
-        if first.line is not None:
-            err["line"] = first.line
-        if last.line is not None:
-            err["last_line"] = last.line
-        self.errors.append(err)
-
-    def to_json(self) -> dict:
-        """The official ``{"success", "errors"}`` shape plus counts."""
-        out = {
-            "success": self.ok,
-            "errors": self.errors,
-            "written": self.written,
-            "failed": self.failed,
-            "invalid": self.invalid,
-            "skipped": self.skipped,
-            "bytes": self.bytes,
-            "format": self.format,
-            "source": self.source,
-            "complete": self.complete,
-            "stopped": self.stopped,
-            "elapsed_seconds": round(self.elapsed, 3),
-        }
-        if self.errors_omitted:
-            out["errors_omitted"] = self.errors_omitted
-        if self.in_flight:
-            out["in_flight"] = self.in_flight
-        if self.resumed:
-            out["resumed"] = True
-            out["earlier_written"] = self.earlier_written
-            out["earlier_failed"] = self.earlier_failed
-        if self.dry_run:
-            out["dry_run"] = True
-            out["valid"] = self.valid
-        return out
-
-
-# ---------------------------------------------------------------------------------------------- failed-out
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-def entry_line(entry: Entry) -> str | None:
-    """The Fastly batch line for an entry (None when its value was never read)."""
-    if entry.value is None:
-        return None
-    obj: dict = {"key": entry.key, "value": base64.b64encode(entry.value).decode("ascii")}
-    if entry.metadata is not None:
-        obj["metadata"] = entry.metadata
-    if entry.ttl is not None:
-        obj["time_to_live_sec"] = entry.ttl
-    if entry.background_fetch:
-        obj["background_fetch"] = True
-    return _encode(obj)
-
-
-class FailedOut:
-    """``--failed-out FILE``: every failed entry as a Fastly batch line, ready to be fixed and fed back in."""
-
-    def __init__(self, fh: IO[str]) -> None:
-        self.fh = fh
-        self.count = 0
-
-    def write_entry(self, entry: Entry) -> None:
-        line = entry_line(entry)
-        if line is not None:
-            self.fh.write(line + "\n")
-            self.count += 1
-
-    def write_bad(self, bad: Bad) -> None:
-        if bad.entry is not None:
-            self.write_entry(bad.entry)
-        elif bad.raw is not None:  # an NDJSON line that could not be parsed: written as it was, for fixing
-            self.fh.write(bad.raw + "\n")
-            self.count += 1
-
-
-# ---------------------------------------------------------------------------------------------------- sink
-@dataclass
-class BatchFailure:
-    """A request that failed as a whole (after the adapter's retries): all its entries failed for one cause."""
-
-    entries: list[Entry]
-    code: str
-    reason: str
-
-    @property
-    def server_side(self) -> bool:
-        return self.code.startswith("5")
-
-
-Failure = tuple[Entry | None, str, str]  # one entry the backend rejected: (entry, code, reason)
-
-
-@dataclass
-class ChunkOutcome:
-    chunk: Chunk
-    written: int = 0
-    failures: list[Failure] = field(default_factory=list)
-    batch_failures: list[BatchFailure] = field(default_factory=list)
-    fatal: KvcliError | None = None
-
-    @property
-    def failed(self) -> int:
-        return len(self.failures) + sum(len(b.entries) for b in self.batch_failures)
-
-
-def _code(exc: KvcliError) -> str:
-    status = getattr(exc, "status", 0)
-    return str(status) if status else type(exc).__name__
-
-
-def send_entries(api, store_id: str, entries: list[Entry]) -> tuple[int, list[Failure | BatchFailure]]:
-    """Write entries with one put_batch call; split on 413. Returns (written, failures); FATAL errors propagate.
-
-    A request that failed as a whole is one :class:`BatchFailure`; entries the backend rejected one by one are
-    ``(entry, code, reason)`` tuples.
-
-    :class:`Entry` has the attributes of :class:`~kvcli.api.models.BatchEntry` (key, value, metadata, ttl,
-    background_fetch), which is all adapters read, so chunks are passed as they are instead of being copied.
-    """
-    try:
-        result = api.put_batch(store_id, entries)
-    except FATAL:
-        raise
-    except TooLarge as exc:
-        if len(entries) > 1:
-            half = len(entries) // 2
-            w1, f1 = send_entries(api, store_id, entries[:half])
-            w2, f2 = send_entries(api, store_id, entries[half:])
-            return w1 + w2, f1 + f2
-        return 0, [(entries[0], _code(exc), exc.message)]
-    except ApiError as exc:
-        reason = exc.message + (f" ({exc.detail})" if exc.detail and exc.detail not in exc.message else "")
-        return 0, [BatchFailure(entries, _code(exc), f"batch request failed: {reason}")]
-    failures: list[Failure | BatchFailure] = []
-    failed_idx: set[int] = set()
-    by_key: dict[str, list[int]] | None = None
-    for err in result.errors:
-        idx = err.index if isinstance(err.index, int) and 0 <= err.index < len(entries) else None
-        if idx is not None and err.key and entries[idx].key != err.key:
-            idx = None
-        if idx is None and err.key:
-            if by_key is None:
-                by_key = {}
-                for i, e in enumerate(entries):
-                    by_key.setdefault(e.key, []).append(i)
-            idx = next((i for i in by_key.get(err.key, []) if i not in failed_idx), None)
-        if idx is not None and idx in failed_idx:
-            continue
-        if idx is not None:
-            failed_idx.add(idx)
-        failures.append((entries[idx] if idx is not None else None, str(err.code or "400"), err.reason or "rejected"))
-    written = len(entries) - len(failed_idx)
-    return written, failures
-
-
-def encode_wire(entries: list[Entry]) -> None:
-    """Give every entry its batch line (done in the sending thread, so encoding overlaps reading)."""
-    for e in entries:
-        if e.wire is None:
-            e.wire = entry_line(e).encode("utf-8")  # type: ignore[union-attr]
-
-
-def send_chunk(api, store_id: str, chunk: Chunk, encode: bool = False) -> ChunkOutcome:
-    out = ChunkOutcome(chunk)
-    if encode:
-        encode_wire(chunk.entries)
-    try:
-        out.written, failures = send_entries(api, store_id, chunk.entries)
-    except FATAL as exc:
-        out.fatal = exc
-        return out
-    for f in failures:
-        if isinstance(f, BatchFailure):
-            out.batch_failures.append(f)
-        else:
-            out.failures.append(f)
-    return out
 
 
 # ---------------------------------------------------------------------------------------------- pipeline
@@ -483,14 +225,18 @@ class Importer:
         for bad in chunk.bad:
             self._bad(bad)
             if self._over_limit():
-                self.report.stopped = f"more than {self.options.max_errors} entries failed (--max-errors)"
+                self._stop_over_limit()
                 return False
         self.report.valid += len(chunk.entries)
         return True
 
     def _unreadable(self, exc: OSError) -> KvcliError:
         return KvcliError(f"reading {self.source.label} failed: {exc.strerror or exc}",
-                          "check the input, then run the import again; --resume continues a file import")
+                          "check the input, then run the import again", reason="input_unreadable")
+
+    def _stop_over_limit(self) -> None:
+        self.report.stopped = f"more than {self.options.max_errors} entries failed (the limit of failed entries)"
+        self.report.stop_reason = "max_errors"
 
     def _stop_fatal(self, exc: KvcliError) -> None:
         if self.report.stopped is None:
@@ -524,7 +270,7 @@ class Importer:
                     self._stop_fatal(out.fatal)
                     break
                 if self._over_limit():
-                    self.report.stopped = f"more than {self.options.max_errors} entries failed (--max-errors)"
+                    self._stop_over_limit()
                     break
         except KeyboardInterrupt:
             self.report.stopped = "interrupted"
@@ -589,7 +335,7 @@ class Importer:
             except OSError as exc:  # reading the input failed part-way (a dying pipe, a disk error)
                 self._stop_fatal(self._unreadable(exc))
             if self._over_limit() and self.report.stopped is None:
-                self.report.stopped = f"more than {opts.max_errors} entries failed (--max-errors)"
+                self._stop_over_limit()
             while pending:
                 collect(wait_open(list(pending), return_when=FIRST_COMPLETED))
             pool.shutdown(wait=True)

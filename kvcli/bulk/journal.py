@@ -160,7 +160,8 @@ class Journal:
                     header = None
                 if not isinstance(header, dict) or header.get("kvcli_import_journal") != VERSION:
                     raise UsageError(
-                        f"the resume journal {self.path} is unreadable", "re-run without --resume to start over"
+                        f"the resume journal {self.path} is unreadable", "import without resuming to start over",
+                        reason="journal_unreadable",
                     )
                 for raw in fh:
                     try:
@@ -284,7 +285,8 @@ def skip_done(records: Iterable[Record], state: ResumeState, counter: list[int])
                 raise InputChanged(
                     f"the input changed since the interrupted import (record {o} is now {rec.key!r}, "
                     f"was {expected!r})",
-                    "re-run without --resume to import everything again",
+                    "import again without resuming to import everything",
+                    reason="input_changed",
                 )
             counter[0] += 1
             continue

@@ -1,19 +1,23 @@
-"""Rendering around :func:`kvcli.bulk.delete.delete_keys`: progress on stderr, a summary line, error list."""
+"""Rendering around the bulk delete operation (:func:`kvcli.ops.delete.run_delete`): the flags checked, progress on
+stderr, a summary line, the error list."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 
-from kvcli.api.port import iter_keys
-from kvcli.bulk.delete import DeleteReport, delete_keys
+from kvcli.api.errors import UsageError
+from kvcli.bulk.delete import DeleteReport
 from kvcli.cli.numbers import count, num
 from kvcli.cli.state import State, err, message
+from kvcli.ops.delete import DeleteRequest, run_delete
 
 
-def list_all_keys(api, store_id: str, prefix: str | None) -> Iterator[str]:
-    for page in iter_keys(api, store_id, prefix=prefix):
-        yield from page.items
+def check_delete_flags(concurrency: int, max_errors: int) -> None:
+    """``--concurrency``/``-r`` and ``--max-errors``/``-m`` of the deleting commands."""
+    if concurrency < 1:
+        raise UsageError(f"--concurrency must be at least 1 (got {concurrency})", "pass -r 1 or more")
+    if max_errors < 1:
+        raise UsageError(f"--max-errors must be at least 1 (got {max_errors})", "pass -m 1 or more")
 
 
 def run_bulk_delete(
@@ -30,14 +34,8 @@ def run_bulk_delete(
             sys.stderr.write(f"\rDeleting keys… {num(report.deleted)} deleted, {num(report.failed)} failed")
             sys.stderr.flush()
 
-    report = delete_keys(
-        api,
-        store_id,
-        list_all_keys(api, store_id, prefix),
-        concurrency=concurrency,
-        max_errors=max_errors,
-        on_progress=progress,
-    )
+    report = run_delete(api, store_id, DeleteRequest(prefix=prefix, concurrency=concurrency, max_errors=max_errors),
+                        on_progress=progress)
     if show_progress:
         sys.stderr.write("\r\x1b[K")
     if not json_out:

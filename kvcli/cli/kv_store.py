@@ -157,10 +157,9 @@ def delete(
     state.announce_backend()
     links_checked: bool | None = None
     if all_:
-        from kvcli.bulk.delete import check_limits
-        from kvcli.cli.bulk_delete import run_bulk_delete
+        from kvcli.cli.bulk_delete import check_delete_flags, run_bulk_delete
 
-        check_limits(concurrency, max_errors)
+        check_delete_flags(concurrency, max_errors)
         # Every reason the store could not be deleted once empty (missing; linked from a service version) is
         # checked before any key goes. Fastly cannot answer that cheaply: then the prompt and --json say so.
         links_checked = api.check_store_deletable(sid)

@@ -154,9 +154,14 @@ def warning(text: str) -> None:
 
 
 def error_line(exc: KvcliError) -> str:
-    text = exc.message.rstrip(".")
-    if exc.hint:
-        text += f" (hint: {exc.hint})"
+    message, hint = exc.message, exc.hint
+    if exc.reason is not None:  # the library's words for something a flag fixes: the CLI's own (kvcli.cli.hints)
+        from kvcli.cli.hints import worded
+
+        message, hint = worded(exc)
+    text = message.rstrip(".")
+    if hint:
+        text += f" (hint: {hint})"
     return _color("1;31", "Error:") + " " + safe(text, keep_lines=False)
 
 

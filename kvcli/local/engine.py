@@ -544,8 +544,8 @@ class Engine(ServicesMixin):
             ).fetchone()[0]
             if live:
                 raise Conflict(
-                    f"KV store {store_id!r} is not empty ({live} keys)",
-                    "delete its keys first, or use 'kvcli kv-store delete --all'",
+                    f"KV store {store_id!r} is not empty ({live} keys)", "delete its keys first",
+                    reason="store_not_empty",
                 )
             self._before_store_delete(conn, store_id)
             conn.execute("DELETE FROM items WHERE store_id = ?", (store_id,))
@@ -613,13 +613,14 @@ class Engine(ServicesMixin):
             if mode is PutMode.ADD and current is not None:
                 raise PreconditionFailed(
                     f"key {key!r} already exists (generation {current})",
-                    "drop --add to overwrite it",
+                    "write it without the add mode to overwrite it", reason="key_exists",
                 )
             if if_generation_match is not None:
                 if if_generation_match == 0 and current is not None:
                     raise PreconditionFailed(
                         f"key {key!r} already exists (generation {current}); if-generation-match 0 needs a new key",
-                        "pass the key's current generation, or drop --if-generation-match",
+                        "pass the key's current generation, or write without if-generation-match",
+                        reason="generation_not_new",
                     )
                 if if_generation_match != 0 and current != if_generation_match:
                     now_is = "does not exist" if current is None else f"is at generation {current}"
@@ -802,7 +803,8 @@ class Engine(ServicesMixin):
                     conn.execute("DELETE FROM items WHERE store_id = ? AND key = ?", (store_id, key))
                 if force:
                     return
-                raise NotFound(f"key {key!r} not found in KV store {store_id!r}", "pass --force to ignore missing keys")
+                raise NotFound(f"key {key!r} not found in KV store {store_id!r}",
+                               "a forced delete ignores missing keys", reason="key_missing")
             if if_generation_match is not None and row[0] != if_generation_match:
                 raise PreconditionFailed(
                     f"generation mismatch for key {key!r}: expected {if_generation_match}, "

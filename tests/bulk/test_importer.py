@@ -195,7 +195,7 @@ def test_max_errors_stops_the_import(tmp_path, local, sid):
     src = write_ndjson(tmp_path / "in.ndjson", lines)
     report = Importer(local, sid, NdjsonSource(str(src)),
                       options=ImportOptions(max_entries=10, concurrency=1, max_errors=7)).run()
-    assert report.stopped and "--max-errors" in report.stopped
+    assert report.stopped and report.stop_reason == "max_errors" and "--" not in report.stopped  # the CLI words it
     assert report.failed == 8 and report.written < 50
 
 

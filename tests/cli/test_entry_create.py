@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import types
 
 import pytest
 
@@ -278,23 +277,34 @@ def test_more_than_one_bulk_source_is_a_usage_error(cli, store_id, tmp_path):
     ],
 )
 def test_bulk_flags_delegate_everything_to_entry_bulk(cli, store_id, monkeypatch, args, expected):
-    calls: list[dict] = []
-    fake = types.ModuleType("kvcli.cli.entry_bulk")
+    import dataclasses
 
-    def run_import(**kwargs):
-        calls.append(kwargs)
+    import kvcli.cli.entry_bulk as eb
+
+    calls: list = []
+
+    def run_import(flags):
+        calls.append(flags)
         return 0
 
-    fake.run_import = run_import
-    monkeypatch.setitem(sys.modules, "kvcli.cli.entry_bulk", fake)
+    monkeypatch.setattr(eb, "run_import", run_import)
     res = cli("kv-store-entry", "create", "--store-name", "test-store", "--json", *args)
     assert res.exit_code == 0, res
     assert len(calls) == 1
-    kw = calls[0]
+    flags = calls[0]
+    assert isinstance(flags, eb.ImportFlags)  # one typed record, not a bag of keyword arguments
+    kw = dataclasses.asdict(flags)
     assert kw["store_name"] == "test-store" and kw["store_id"] is None and kw["json_out"] is True
     for name, value in expected.items():
         assert kw[name] == value
     assert kw.get("dir_concurrency", 50) in (50, 7)
+
+
+def test_a_misspelled_import_flag_is_a_type_error_where_it_is_made():
+    from kvcli.cli.entry_bulk import ImportFlags
+
+    with pytest.raises(TypeError, match="dry_rnu"):
+        ImportFlags(file="x", dry_rnu=True)  # type: ignore[call-arg]
 
 
 def test_bulk_import_absent_is_a_clear_error(cli, store_id, monkeypatch):

@@ -148,7 +148,7 @@ class Prompts:
 @pytest.fixture
 def prompt(monkeypatch):
     """Pretend stdin is a terminal and record what the confirmation prompt shows."""
-    import kvcli.cli.kv_store_entry as mod
+    import kvcli.cli.entry_delete as mod
     from kvcli.cli.state import State
 
     def make(answer: bool) -> Prompts:
@@ -171,7 +171,7 @@ def test_the_prompt_shows_the_count(cli, filled, prompt):
 
 
 def test_the_prompt_count_is_capped(cli, filled, prompt, monkeypatch):
-    import kvcli.cli.kv_store_entry as mod
+    import kvcli.cli.entry_delete as mod
 
     monkeypatch.setattr(mod, "COUNT_CAP", 1000)
     p = prompt(False)

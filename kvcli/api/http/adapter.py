@@ -16,7 +16,17 @@ from kvcli.api import validation
 from kvcli.api.errors import ApiError, Conflict, InvalidInput, NotFound
 from kvcli.api.http.client import ErrorContext, FastlyHttp, request_info
 from kvcli.api.http.services import ServicesHttpMixin
-from kvcli.api.models import BatchEntry, BatchError, BatchResult, Item, ItemInfo, Page, PutMode, Store
+from kvcli.api.models import (
+    BackendLimits,
+    BatchEntry,
+    BatchError,
+    BatchResult,
+    Item,
+    ItemInfo,
+    Page,
+    PutMode,
+    Store,
+)
 from kvcli.api.wire import (
     BATCH_SEGMENT,
     CT_NDJSON,
@@ -54,7 +64,8 @@ def _store_context(store_id: str, conflict: str | None = None) -> ErrorContext:
         explain[409] = conflict
     return ErrorContext(
         explain=explain,
-        hints={404: STORE_LIST_HINT, 409: "delete its keys first, or use 'kvcli kv-store delete --all'"},
+        hints={404: STORE_LIST_HINT, 409: "delete its keys first"},
+        reasons={409: "store_not_empty"},
     )
 
 
@@ -80,8 +91,9 @@ def _check_header_metadata(metadata: str | None) -> None:
     if metadata is not None and not _HEADER_VALUE.fullmatch(metadata.encode("utf-8")):
         raise InvalidInput(
             f"metadata {metadata[:40]!r} cannot be sent in an HTTP header (the Fastly API carries it in one)",
-            "remove leading or trailing whitespace and control characters such as NUL, or import the entry "
-            "with a batch, --file, which carries metadata in JSON",
+            "remove leading or trailing whitespace and control characters such as NUL, or write the entry "
+            "with a batch, as an import does, which carries metadata in JSON",
+            reason="metadata_not_header",
         )
 
 
@@ -133,8 +145,16 @@ def _page_fields(doc: Any) -> tuple[list, str | None, int | None]:
     return doc.get("data") or [], cursor if isinstance(cursor, str) else None, total if isinstance(total, int) else None
 
 
+#: the NDJSON batch endpoint: well under what Fastly documents or was seen to accept; each entry succeeds or fails on
+#: its own; requests in parallel help (the caller chooses how many)
+LIMITS = BackendLimits(batch_entries=1000, batch_bytes=8 * 1024 * 1024, max_concurrency=None, atomic_batches=False,
+                       wire_lines=True)
+
+
 class HttpAdapter(ServicesHttpMixin, FastlyHttp):
     """Every KV-store, KV-item and batch endpoint of the Fastly API. See docs/http.md."""
+
+    limits = LIMITS
 
     _head_supported: bool | None = None  # learned on the first describe_item
     #: describe requests in flight in ``list_items`` when the caller does not say (the API has no bulk describe)

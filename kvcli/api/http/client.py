@@ -83,7 +83,7 @@ def _certificate_refused(exc: BaseException) -> bool:
 _MAYBE_SENT = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadTimeout, httpx.WriteTimeout)
 
 AUTH_HINT = (
-    "check the API token: pass -t/--token, set FASTLY_API_TOKEN, or store one with 'kvcli profile create'; "
+    "check the API token: the token given, FASTLY_API_TOKEN, or one stored with 'kvcli profile create'; "
     "'kvcli profile list' shows the stored ones"
 )
 FORBIDDEN_HINT = (
@@ -97,6 +97,7 @@ RATE_HINT = (
 SERVER_HINT = "the API had a problem; try again later, and see Fastly's status page: https://www.fastlystatus.com"
 MAYBE_APPLIED_HINT = "it may or may not have been applied, and was not repeated automatically; check before rerunning"
 EARLIER_ATTEMPT_HINT = "an earlier attempt of this request failed and may already have been applied"
+UNREACHABLE_HINT = "is the server running? check the endpoint given, or the profile's, and your network"
 MIB = 1024 * 1024
 
 
@@ -183,6 +184,8 @@ class ErrorContext:
 
     explain: Mapping[int, str] = field(default_factory=dict)
     hints: Mapping[int, str] = field(default_factory=dict)
+    #: the ``reason`` of the error for a status, when the CLI words its hint its own way (kvcli.cli.hints)
+    reasons: Mapping[int, str] = field(default_factory=dict)
 
 
 NO_CONTEXT = ErrorContext()
@@ -205,8 +208,9 @@ def _check_endpoint(endpoint: str) -> tuple[str, str]:
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         raise ConfigError(
             f"invalid API endpoint {endpoint!r}",
-            "use a URL such as https://api.fastly.com or http://127.0.0.1:7676 in --endpoint, FASTLY_API_ENDPOINT or "
-            "the profile's endpoint",
+            "use a URL such as https://api.fastly.com or http://127.0.0.1:7676 as the endpoint, FASTLY_API_ENDPOINT "
+            "or the profile's endpoint",
+            reason="endpoint_invalid",
         )
     return text.rstrip("/"), parts.hostname
 
@@ -247,7 +251,8 @@ class FastlyHttp:
             raise ConfigError(
                 "the API token contains a character an HTTP header cannot carry (a space, a line break, a control "
                 "or a non-ASCII character)",
-                "check the token given with -t/--token, FASTLY_API_TOKEN or the profile: no surrounding whitespace",
+                "check the token given, FASTLY_API_TOKEN or the profile: no surrounding whitespace",
+                reason="token_unsendable",
             )
         self.debug = debug
         self.description = f"Fastly API at {self.shown_endpoint}"
@@ -330,9 +335,10 @@ class FastlyHttp:
         if self.token is None and not is_loopback_host(self.host):
             raise ConfigError(
                 f"no API token for {self.shown_endpoint}",
-                "pass -t/--token, set FASTLY_API_TOKEN, store one with 'kvcli profile create NAME', or import the "
+                "give a token, set FASTLY_API_TOKEN, store one with 'kvcli profile create NAME', or import the "
                 "official Fastly CLI's with 'kvcli profile import'; only loopback endpoints such as 'kvcli local "
                 "serve' work without one",
+                reason="token_missing",
             )
 
     # ----------------------------------------------------------------------------------------------- requests
@@ -489,19 +495,21 @@ class FastlyHttp:
             if received > limit:
                 if value_body:
                     hint = (
-                        f"no value can be larger than KVCLI_MAX_VALUE_BYTES, {_size(value_limit)}; check --endpoint, "
-                        "or raise KVCLI_MAX_VALUE_BYTES"
+                        f"no value can be larger than KVCLI_MAX_VALUE_BYTES, {_size(value_limit)}; check the "
+                        "endpoint, or raise KVCLI_MAX_VALUE_BYTES"
                     )
+                    reason, facts = "value_answer_too_large", {"limit": _size(value_limit)}
                 else:
                     hint = (
-                        "no answer to this request needs that much; check that --endpoint is the Fastly API, or "
+                        "no answer to this request needs that much; check that the endpoint is the Fastly API, or "
                         f"raise {ENV_MAX_RESPONSE_BYTES}, in bytes"
                     )
+                    reason, facts = "answer_too_large", {"variable": ENV_MAX_RESPONSE_BYTES}
                 error = TransportError(
                     f"the answer to {info} is larger than {_size(limit)} (decoded); kvcli stopped reading it",
-                    self._maybe_applied(hint, retry_safe),
-                    request=info,
+                    hint, request=info, reason=reason, facts=facts,
                 )
+                error.hint = self._maybe_applied(hint, retry_safe)
                 raise _BodyFailure(error, retryable=False)
             chunks.append(chunk)
             budget.received = received
@@ -538,16 +546,15 @@ class FastlyHttp:
         self, exc: httpx.DecodingError, info: RequestInfo, encoding: str, *, retry_safe: bool
     ) -> TransportError:
         what = one_line(redact(str(exc) or type(exc).__name__, self._secrets), 200)
-        return TransportError(
+        hint = ("the body arrived corrupt, e.g. as a broken gzip stream; try again, and check the endpoint and any "
+                "proxy in between")
+        error = TransportError(
             f"the answer from {self.shown_endpoint} to {info.method} could not be decoded "
             f"(Content-Encoding {one_line(encoding, 40) or 'none'}: {what})",
-            self._maybe_applied(
-                "the body arrived corrupt, e.g. as a broken gzip stream; try again, and check --endpoint and any proxy "
-                "in between",
-                retry_safe,
-            ),
-            request=info,
+            hint, request=info, reason="body_corrupt",
         )
+        error.hint = self._maybe_applied(hint, retry_safe)
+        return error
 
     def _request_json(self, method: str, segments: Iterable[str], **kwargs: Any) -> Any:
         """:meth:`_request` and decode the JSON body (None for an empty body)."""
@@ -564,9 +571,10 @@ class FastlyHttp:
             preview = one_line(redact(body[:200].decode("utf-8", "replace"), self._secrets))
             raise ApiError(
                 f"the Fastly API answered {info} with a body that is not JSON: {preview}",
-                "check that --endpoint points at the Fastly API",
+                "check that the endpoint is the Fastly API",
                 status=response.status_code,
                 request=info,
+                reason="not_json",
             ) from None
 
     # ------------------------------------------------------------------------------------------------- retries
@@ -636,13 +644,15 @@ class FastlyHttp:
             title = shown_title = explain  # keep the unparseable text as the detail
         cls = error_for_status(status)
         hint = context.hints.get(status) or _default_hint(status)
+        reason = context.reasons.get(status) or ("auth_refused" if status == 401 and hint == AUTH_HINT else None)
         retry_after = server_delay(status, response.headers, self._wall_clock()) if status in RETRY_STATUSES else None
         message = build_message(status, response.reason_phrase, shown_title, shown_detail)
-        return cls(message, hint, status=status, title=title, detail=detail, request=info, retry_after=retry_after)
+        return cls(message, hint, status=status, title=title, detail=detail, request=info, retry_after=retry_after,
+                   reason=reason)
 
     def _transport_error(self, exc: httpx.TransportError, info: RequestInfo, *, sent: bool, retry_safe: bool):
         what = one_line(redact(str(exc) or type(exc).__name__, self._secrets), 200)
-        hint = "is the server running? check --endpoint or the profile's endpoint, and your network"
+        hint = UNREACHABLE_HINT
         if _certificate_refused(exc):
             msg = f"the certificate of {self.shown_endpoint} is not trusted: {what}"
             hint = "check the endpoint; for a server of your own, point SSL_CERT_FILE at the certificate it uses"
@@ -667,9 +677,10 @@ class FastlyHttp:
             hint = "use an http:// or https:// endpoint"
         else:
             msg = f"the connection to {self.shown_endpoint} failed during {info.method}: {what}"
+        error = TransportError(msg, hint, request=info, reason="unreachable" if hint == UNREACHABLE_HINT else None)
         if sent and not retry_safe:
-            hint = _join(hint, f"the request {MAYBE_APPLIED_HINT}")
-        return TransportError(msg, hint, request=info)
+            error.hint = _join(hint, f"the request {MAYBE_APPLIED_HINT}")
+        return error
 
     # --------------------------------------------------------------------------------------------------- debug
     def _debug_line(self, line: str) -> None:

@@ -51,7 +51,8 @@ def normalize_format(fmt: str | None) -> str | None:
     f = fmt.strip().lower()
     f = ALIASES.get(f, f)
     if f not in FORMATS and f != "toml":
-        raise UsageError(f"unknown --format {fmt!r}", f"use one of: {', '.join(FORMATS)}")
+        raise UsageError(f"unknown format {fmt!r}", f"use one of: {', '.join(FORMATS)}", reason="unknown_format",
+                         facts={"format": fmt})
     return f
 
 
@@ -91,7 +92,8 @@ def detect_format(head: bytes, name: str | None) -> tuple[str, str]:
         return "viceroy", "a JSON object mapping keys to values"
     raise UsageError(
         f"cannot tell the format of {name or 'the input'}",
-        f"pass --format, one of: {', '.join(FORMATS)}",
+        f"name the format, one of: {', '.join(FORMATS)}", reason="format_unknown_input",
+        facts={"formats": ", ".join(FORMATS)},
     )
 
 
@@ -105,11 +107,13 @@ def open_source(
     recursive: bool = False,
     allow_hidden: bool = False,
 ) -> tuple[Source, str | None]:
-    """The source for ``--file``, ``--stdin`` (``stream``) or ``--dir``; plus a note saying what was detected."""
+    """The source for a file, a stream or a directory; plus a note saying what was detected ("detected format:
+    …" when the format was detected)."""
     fmt = normalize_format(fmt)
     if directory is not None:
         if fmt not in (None, "dir"):
-            raise UsageError(f"--format {fmt} does not apply to --dir")
+            raise UsageError(f"format {fmt} does not apply to a directory", reason="format_not_for_dir",
+                             facts={"format": fmt})
         return DirSource(directory, recursive=recursive, allow_hidden=allow_hidden), None
     note = why = None
     label = file if file is not None else "<stdin>"
@@ -125,22 +129,23 @@ def open_source(
             head, head_stream = read_head(stream)
         if fmt is None:
             fmt, why = detect_format(head, file)
-            note = f"detected format: {fmt} ({why}); use --format to override"
+            note = f"detected format: {fmt} ({why})"
     if head_stream is not None:
         stream = head_stream
     if fmt in ("toml", "fastly-toml", "setup-toml"):
         if file is None:
-            raise UsageError("a fastly.toml cannot be read from stdin", "pass it with --file")
+            raise UsageError("a fastly.toml cannot be read from stdin", "pass it as a file", reason="toml_stdin")
         from kvcli.bulk.sources.toml import TomlSource
 
         source = TomlSource(file, None if fmt == "toml" else fmt, toml_store)
         if why is not None:
-            note = f"detected format: {source.format} ({why}): {source.describe()}; use --format to override"
+            note = f"detected format: {source.format} ({why}): {source.describe()}"
         else:
             note = f"reading {source.describe()}"
         return source, note
     if toml_store is not None:
-        raise UsageError("--toml-store only applies to a fastly.toml", "drop --toml-store or pass a fastly.toml")
+        raise UsageError("a TOML store only applies to a fastly.toml", "name no TOML store, or pass a fastly.toml",
+                         reason="toml_store_not_toml")
     classes = {
         "ndjson": NdjsonSource,
         "wrangler": WranglerSource,

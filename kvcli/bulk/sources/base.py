@@ -120,9 +120,11 @@ def open_input(path: str) -> BinaryIO:
     try:
         return open(path, "rb")  # noqa: SIM115 - the caller closes it
     except FileNotFoundError:
-        raise SourceError(f"open {path}: no such file or directory", "check the path given to --file") from None
+        raise SourceError(f"open {path}: no such file or directory", "check the path of the file",
+                          reason="file_missing") from None
     except IsADirectoryError:
-        raise SourceError(f"{path} is a directory", "use --dir to import the files of a directory") from None
+        raise SourceError(f"{path} is a directory", "import it as a directory to import its files",
+                          reason="file_is_dir") from None
     except OSError as exc:
         raise SourceError(f"cannot open {path}: {exc.strerror}", "check the file's permissions") from None
 

@@ -75,11 +75,12 @@ class DirSource(Source):
         try:
             st = os.stat(path)
         except FileNotFoundError:
-            raise SourceError(f"open {path}: no such file or directory", "check the path given to --dir") from None
+            raise SourceError(f"open {path}: no such file or directory", "check the path of the directory",
+                              reason="dir_missing") from None
         except OSError as exc:
             raise SourceError(f"cannot open {path}: {exc.strerror}") from None
         if not stat.S_ISDIR(st.st_mode):
-            raise SourceError(f"{path} is not a directory", "use --file for a file")
+            raise SourceError(f"{path} is not a directory", "import it as a file", reason="dir_is_file")
         self.root = os.path.realpath(path)
 
     def identity(self) -> dict | None:

@@ -31,7 +31,8 @@ def load_toml(path: str) -> tuple[dict, list[str]]:
         with open(path, "rb") as fh:
             raw = fh.read()
     except FileNotFoundError:
-        raise SourceError(f"open {path}: no such file or directory", "check the path given to --file") from None
+        raise SourceError(f"open {path}: no such file or directory", "check the path of the file",
+                          reason="file_missing") from None
     except OSError as exc:
         raise SourceError(f"cannot open {path}: {exc.strerror}") from None
     try:
@@ -86,17 +87,18 @@ class TomlSource(Source):
             if not everything:
                 raise SourceError(
                     f"{path} defines no KV stores",
-                    "add [local_server.kv_stores.NAME] or [setup.kv_stores.NAME], or pass another --file",
+                    "add [local_server.kv_stores.NAME] or [setup.kv_stores.NAME], or import another file",
+                    reason="toml_no_stores",
                 )
             listed = ", ".join(f"{_SECTION_NAMES[f]}.{n}" for f, n in everything)
             what = f"no store named {store!r}" if store is not None else "no store of that kind"
-            raise SourceError(f"{path} has {what} (it has: {listed})", "pick one with --toml-store NAME")
+            raise SourceError(f"{path} has {what} (it has: {listed})", "pick one by its name", reason="toml_pick")
         if len(candidates) > 1:
             listed = ", ".join(f"{_SECTION_NAMES[f]}.{n}" for f, n in candidates)
-            hint = "pick one with --toml-store NAME"
+            hint, reason = "pick one by its name", "toml_pick"
             if store is not None:
-                hint = "pass --format fastly-toml for local_server, or --format setup-toml for setup"
-            raise SourceError(f"{path} defines several KV stores ({listed})", hint)
+                hint, reason = "use format fastly-toml for local_server, or setup-toml for setup", "toml_pick_format"
+            raise SourceError(f"{path} defines several KV stores ({listed})", hint, reason=reason)
         self.format, self.store = candidates[0]
         if self.format == LOCAL:
             stores = doc["local_server"].get("kv_stores") or {}

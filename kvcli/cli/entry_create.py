@@ -1,0 +1,268 @@
+"""`kvcli kv-store-entry create` (alias insert): one key from --value or --value-file; with --file, --stdin or --dir
+the flags are handed to the bulk import (:mod:`kvcli.cli.entry_bulk`) as one typed record.
+
+No ``from __future__ import annotations`` here on purpose (see :mod:`kvcli.cli.kv_store_entry`).
+"""
+
+import sys
+from typing import IO, Annotated
+
+import typer
+
+from kvcli.api import validation
+from kvcli.api.errors import TooLarge, UsageError
+from kvcli.api.models import PutMode
+from kvcli.cli import core
+from kvcli.cli.kv_store_entry import GenerationOpt, KeyOpt, _require_key, _store, app
+from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt
+from kvcli.cli.state import State, emit_json, success
+
+
+def _flag_conflicts(pairs: list[tuple[str, bool]]) -> None:
+    """Refuse any two of the given flags together."""
+    given = [name for name, on in pairs if on]
+    if len(given) > 1:
+        raise UsageError(f"{given[0]} and {given[1]} cannot be combined", f"use only one of {', '.join(given)}")
+
+
+# ------------------------------------------------------------------------------------------------------ values
+def _read_limited(stream: IO[bytes], limit: int, what: str) -> bytes:
+    """Read at most ``limit`` bytes; more than that is refused without reading the rest."""
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(
+            f"{what} holds more than {limit} bytes, the value size limit",
+            "store a smaller value, or raise KVCLI_MAX_VALUE_BYTES for the local backend",
+        )
+    return data
+
+
+def read_value(value: str | None, value_file: str | None) -> bytes:
+    """The value bytes from --value (UTF-8) or --value-file PATH / - (stdin), checked against the size limit."""
+    if value is not None and value_file is not None:
+        raise UsageError("--value and --value-file cannot be combined", "use one of them")
+    if value is None and value_file is None:
+        raise UsageError(
+            "no value given", "pass --value TEXT, --value-file PATH, or --value-file - to read stdin"
+        )
+    limit = validation.max_value_bytes()
+    if value is not None:
+        try:
+            data = value.encode("utf-8", "surrogateescape")  # argv bytes that were not UTF-8 come back unchanged
+        except UnicodeEncodeError:
+            raise UsageError("--value is not valid text", "use --value-file for binary values") from None
+        validation.check_value_size(len(data), limit)
+        return data
+    assert value_file is not None
+    if value_file == "-":
+        return _read_limited(sys.stdin.buffer, limit, "stdin")
+    import os
+
+    try:
+        with open(value_file, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            validation.check_value_size(size, limit)
+            return _read_limited(fh, limit, value_file)
+    except IsADirectoryError:
+        raise UsageError(f"--value-file {value_file!r} is a directory", "pass a file, or - for stdin") from None
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read --value-file {value_file!r}: {exc.strerror or exc}", "check the path and permissions"
+        ) from None
+
+
+# ------------------------------------------------------------------------------------------------------ create
+@app.command("create")
+def create(
+    store_id: StoreIdOpt = None,
+    store_name: StoreNameOpt = None,
+    key: KeyOpt = None,
+    value: Annotated[
+        str | None, typer.Option("--value", help="The value, as text (may be empty).", show_default=False)
+    ] = None,
+    value_file: Annotated[
+        str | None,
+        typer.Option(
+            "--value-file", help="Read the value (any bytes) from this file, or from stdin with '-'.",
+            metavar="PATH", show_default=False,
+        ),
+    ] = None,
+    add: Annotated[bool, typer.Option("--add", help="Only create: fail if the key already exists.")] = False,
+    append: Annotated[
+        bool, typer.Option("--append", help="Append the value to the existing one (creates a missing key).")
+    ] = False,
+    prepend: Annotated[
+        bool, typer.Option("--prepend", help="Prepend the value to the existing one (creates a missing key).")
+    ] = False,
+    background_fetch: Annotated[
+        bool,
+        typer.Option("--background-fetch", help="Let readers see the old value while caches refresh (Fastly)."),
+    ] = False,
+    metadata: Annotated[
+        str | None,
+        typer.Option(
+            "--metadata", help="Metadata to store (up to 2000 bytes, no line breaks). Every write replaces it.",
+            show_default=False,
+        ),
+    ] = None,
+    if_generation_match: GenerationOpt = None,
+    ttl: Annotated[
+        int | None,
+        typer.Option("--ttl", help="Expire the key after this many seconds.", min=1, metavar="SECONDS",
+                     show_default=False),
+    ] = None,
+    # official bulk-import flags: handled by kvcli.cli.entry_bulk (see the delegation block below)
+    file: Annotated[
+        str | None,
+        typer.Option("--file", help="Bulk import: read entries from this file.", metavar="PATH", show_default=False),
+    ] = None,
+    stdin: Annotated[bool, typer.Option("--stdin", help="Bulk import: read entries from stdin.")] = False,
+    dir_: Annotated[
+        str | None,
+        typer.Option("--dir", help="Bulk import: one entry per file of this directory (key = file name).",
+                     metavar="PATH", show_default=False),
+    ] = None,
+    dir_allow_hidden: Annotated[
+        bool, typer.Option("--dir-allow-hidden", help="With --dir, also import dot-files.")
+    ] = False,
+    dir_concurrency: Annotated[
+        int, typer.Option("--dir-concurrency", help="With --dir, how many files are uploaded at once.", min=1)
+    ] = 50,
+    # kvcli bulk-import flags (kvcli.cli.entry_bulk; docs/bulk.md)
+    bulk_format: Annotated[
+        str | None,
+        typer.Option("--format", help="Bulk import: input format (ndjson, wrangler, viceroy, setup-json, "
+                     "fastly-toml, setup-toml); detected when omitted.", metavar="FORMAT", show_default=False),
+    ] = None,
+    toml_store: Annotated[
+        str | None,
+        typer.Option("--toml-store", help="Bulk import: the store to read from a fastly.toml.", metavar="NAME",
+                     show_default=False),
+    ] = None,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", help="With --dir, include sub-directories (key = relative path).")
+    ] = False,
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", help="Bulk import: batch requests in flight over HTTP (default 4).",
+                     metavar="N", show_default=False),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", help="Bulk import: entries per batch (default 1000 over HTTP).", metavar="N",
+                     show_default=False),
+    ] = None,
+    batch_bytes: Annotated[
+        int | None,
+        typer.Option("--batch-bytes", help="Bulk import: encoded bytes per batch (default 8 MB over HTTP).",
+                     metavar="BYTES", show_default=False),
+    ] = None,
+    max_errors: Annotated[
+        int | None,
+        typer.Option("--max-errors", help="Bulk import: stop once more than N entries failed (default: never).",
+                     metavar="N", show_default=False),
+    ] = None,
+    failed_out: Annotated[
+        str | None,
+        typer.Option("--failed-out", help="Bulk import: write every failed entry to this NDJSON file.",
+                     metavar="PATH", show_default=False),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Bulk import: continue an interrupted import of the same input.")
+    ] = False,
+    bulk_dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Bulk import: read and validate everything, write nothing.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> int | None:
+    """Insert or update one key (alias: insert); with --file, --stdin or --dir, import many.
+
+    The value comes from --value (text, may be empty) or --value-file PATH ('-' reads stdin; any bytes).
+    Every write replaces the metadata and changes the generation.
+
+    Example: kvcli kv-store-entry create --store-name my-store -k greeting --value 'hello world'
+    """
+    # ---------------------------------------------------------------------------------------------------------
+    # BULK IMPORT DELEGATION — everything about --file/--stdin/--dir lives in kvcli.cli.entry_bulk.run_import,
+    # which takes the flags as one typed record (ImportFlags: a misspelled field is a TypeError) and maps them to
+    # the library's ImportRequest. Bulk-only parameters are added to this signature and to ImportFlags.
+    # ---------------------------------------------------------------------------------------------------------
+    sources = [name for name, on in (("--file", file is not None), ("--stdin", stdin), ("--dir", dir_ is not None))
+               if on]
+    if len(sources) > 1:
+        raise UsageError(
+            f"invalid flag combination: {' and '.join(sources)}", "use only one of --stdin, --file or --dir"
+        )
+    if sources:
+        try:
+            from kvcli.cli.entry_bulk import ImportFlags, run_import
+        except ModuleNotFoundError as exc:
+            if exc.name != "kvcli.cli.entry_bulk":
+                raise
+            raise UsageError("bulk import is not available in this build") from None
+        return run_import(ImportFlags(
+            store_id=store_id,
+            store_name=store_name,
+            key=key,
+            value=value,
+            value_file=value_file,
+            add=add,
+            append=append,
+            prepend=prepend,
+            background_fetch=background_fetch,
+            metadata=metadata,
+            if_generation_match=if_generation_match,
+            ttl=ttl,
+            file=file,
+            stdin=stdin,
+            dir=dir_,
+            dir_allow_hidden=dir_allow_hidden,
+            dir_concurrency=dir_concurrency,
+            json_out=json_out,
+            format=bulk_format,
+            toml_store=toml_store,
+            recursive=recursive,
+            concurrency=concurrency,
+            batch_size=batch_size,
+            batch_bytes=batch_bytes,
+            max_errors=max_errors,
+            failed_out=failed_out,
+            resume=resume,
+            dry_run=bulk_dry_run,
+        ))
+    bulk_only = [name for name, on in (
+        ("--format", bulk_format is not None), ("--toml-store", toml_store is not None), ("--recursive", recursive),
+        ("--concurrency", concurrency is not None), ("--batch-size", batch_size is not None),
+        ("--batch-bytes", batch_bytes is not None), ("--max-errors", max_errors is not None),
+        ("--failed-out", failed_out is not None), ("--resume", resume), ("--dry-run", bulk_dry_run),
+    ) if on]
+    if bulk_only:
+        raise UsageError(f"{bulk_only[0]} only applies to a bulk import", "add --file, --stdin or --dir")
+    # ------------------------------------------------------------------------------ end of bulk import delegation
+
+    key = _require_key(key)
+    _flag_conflicts([("--add", add), ("--append", append), ("--prepend", prepend)])
+    _flag_conflicts([("--add", add), ("--if-generation-match", if_generation_match is not None)])
+    validation.check_key(key)
+    validation.check_metadata(metadata)
+    data = read_value(value, value_file)
+    mode = PutMode.ADD if add else PutMode.APPEND if append else PutMode.PREPEND if prepend else PutMode.UPSERT
+
+    state = State.current()
+    api = state.api(writes=True)
+    sid = _store(api, store_id, store_name)
+    api.put_item(
+        sid,
+        key,
+        data,
+        metadata=metadata,
+        ttl=ttl,
+        mode=mode,
+        if_generation_match=if_generation_match,
+        background_fetch=background_fetch,
+    )
+    if json_out:
+        emit_json({"id": sid, "key": key})
+    else:
+        success(f"Created key '{key}' in KV Store {core.store_label(sid, store_name)}")
+    return None
