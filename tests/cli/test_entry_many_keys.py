@@ -158,11 +158,10 @@ def test_long_error_mid_way_is_one_line_and_what_was_printed_stays_ndjson(cli, b
     assert len(err_lines) == 1 and err_lines[0].startswith("Error: ") and "Traceback" not in res.stderr
 
 
+@pytest.mark.parametrize("backend", ["http"], indirect=True)  # the embedded backend reads a page in one query
 def test_long_skips_a_key_deleted_between_list_and_describe(cli, backend, monkeypatch):
     kind, sid, api = backend
     fill(api, sid, ["a", "b", "c"])
-    if kind == "local":
-        pytest.skip("the embedded backend reads a page in one query: nothing can change in between")
     from kvcli.api.http.adapter import HttpAdapter
 
     real = HttpAdapter.list_keys
@@ -178,10 +177,9 @@ def test_long_skips_a_key_deleted_between_list_and_describe(cli, backend, monkey
     assert [o["key"] for o in ndjson(res)] == ["a", "c"]
 
 
+@pytest.mark.parametrize("backend", ["http"], indirect=True)  # one query per page on the embedded backend
 def test_long_over_http_describes_concurrency_keys_at_once(cli, backend, monkeypatch):
     kind, sid, api = backend
-    if kind == "local":
-        pytest.skip("one query per page on the embedded backend")
     fill(api, sid, [f"k{i:02d}" for i in range(30)])
     from kvcli.api.http.adapter import HttpAdapter
 
