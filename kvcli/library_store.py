@@ -184,6 +184,26 @@ class Store:
             _facts(exc, "keys", self.id)
             raise
 
+    def items(
+        self, prefix: str | None = None, *, page_size: int | None = None, concurrency: int | None = None
+    ) -> Iterator[ItemInfo]:
+        """What ``describe()`` says about every key (under ``prefix``), in key order, a page at a time as the
+        iteration goes: one query per page on the embedded backend; over HTTP a listing, then the keys described
+        ``concurrency`` at a time (default 16). A key deleted in between is left out. ``expires_at`` is None on
+        real Fastly, which does not say."""
+        from kvcli.api.fanout import MAX_CONCURRENCY
+        from kvcli.api.port import iter_item_pages
+
+        if concurrency is not None and not 1 <= concurrency <= MAX_CONCURRENCY:
+            raise InvalidInput(f"concurrency {concurrency} is out of range", f"use 1 to {MAX_CONCURRENCY}")
+        try:
+            for page in iter_item_pages(self._api, self.id, prefix=prefix, page_size=page_size,
+                                        concurrency=concurrency):  # fmt: skip
+                yield from page.items
+        except KvcliError as exc:
+            _facts(exc, "items", self.id)
+            raise
+
     def delete_prefix(self, prefix: str) -> int:
         """Delete every key starting with ``prefix``; the number deleted. PartialFailure if some could not be."""
         if not isinstance(prefix, str) or not prefix:

@@ -90,6 +90,19 @@ class LocalAdapter:
     ) -> Page[str]:
         return self.engine.list_keys(store_id, prefix=prefix, cursor=cursor, limit=limit, consistency=consistency)
 
+    def list_items(
+        self,
+        store_id: str,
+        prefix: str | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+        consistency: str = "strong",
+        *,
+        concurrency: int | None = None,
+    ) -> Page[ItemInfo]:
+        """One SQL query per page (``concurrency`` has nothing to do here)."""
+        return self.engine.list_items(store_id, prefix=prefix, cursor=cursor, limit=limit, consistency=consistency)
+
     def delete_item(
         self, store_id: str, key: str, *, force: bool = False, if_generation_match: int | None = None
     ) -> None:

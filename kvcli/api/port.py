@@ -68,6 +68,23 @@ class KVApi(Protocol):
         limit: int | None = None,
         consistency: str = "strong",
     ) -> Page[str]: ...
+    def list_items(
+        self,
+        store_id: str,
+        prefix: str | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+        consistency: str = "strong",
+        *,
+        concurrency: int | None = None,
+    ) -> Page[ItemInfo]:
+        """One page of keys as ``list_keys`` pages them (same cursor), each with what ``describe_item`` says.
+
+        Keys deleted between the listing and the describe are left out (the page may hold fewer than ``limit``).
+        The default, :func:`list_items_by_describe`, lists the keys and describes them with at most ``concurrency``
+        requests in flight; the embedded engine reads a page in one query (and ignores ``concurrency``).
+        """
+        ...
     def delete_item(
         self, store_id: str, key: str, *, force: bool = False, if_generation_match: int | None = None
     ) -> None: ...
@@ -135,6 +152,54 @@ def iter_stores(api: KVApi, page_size: int | None = None) -> Iterator[Store]:
     while True:
         page = api.list_stores(cursor=cursor, limit=page_size)
         yield from page.items
+        if not page.next_cursor or page.next_cursor == cursor:
+            return
+        cursor = page.next_cursor
+
+
+def list_items_by_describe(
+    api: KVApi,
+    store_id: str,
+    prefix: str | None = None,
+    cursor: str | None = None,
+    limit: int | None = None,
+    consistency: str = "strong",
+    *,
+    concurrency: int | None = None,
+) -> Page[ItemInfo]:
+    """The default ``list_items``: one ``list_keys`` page, then a ``describe_item`` per key, ``concurrency`` at once
+    (default 16), in key order. A key that is gone by then (NotFound) is skipped; any other error is raised."""
+    from kvcli.api.errors import NotFound
+    from kvcli.api.fanout import DEFAULT_CONCURRENCY, ordered_map
+
+    page = api.list_keys(store_id, prefix=prefix, cursor=cursor, limit=limit, consistency=consistency)
+    infos: list[ItemInfo] = []
+    for _key, got in ordered_map(
+        lambda k: api.describe_item(store_id, k), page.items, concurrency or DEFAULT_CONCURRENCY
+    ):
+        if isinstance(got, NotFound):
+            continue  # deleted since it was listed
+        if isinstance(got, Exception):
+            raise got
+        infos.append(got)
+    return Page(items=infos, next_cursor=page.next_cursor)
+
+
+def iter_item_pages(
+    api: KVApi,
+    store_id: str,
+    prefix: str | None = None,
+    cursor: str | None = None,
+    page_size: int | None = None,
+    consistency: str = "strong",
+    concurrency: int | None = None,
+) -> Iterator[Page[ItemInfo]]:
+    """Pages of :class:`ItemInfo` (``list_items``), following cursors as :func:`iter_keys` does."""
+    while True:
+        page = api.list_items(
+            store_id, prefix=prefix, cursor=cursor, limit=page_size, consistency=consistency, concurrency=concurrency
+        )
+        yield page
         if not page.next_cursor or page.next_cursor == cursor:
             return
         cursor = page.next_cursor

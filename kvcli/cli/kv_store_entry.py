@@ -16,6 +16,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from kvcli.api.errors import UsageError
 from kvcli.cli import complete, core, entry_bodies
 from kvcli.cli.entry_bodies import (  # noqa: F401  (click-free, shared with the fast path: kvcli.cli.fast)
     FORMATS,
@@ -26,7 +27,7 @@ from kvcli.cli.entry_bodies import (  # noqa: F401  (click-free, shared with the
     read_value,
 )
 from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt, resolve_store_id
-from kvcli.cli.state import State
+from kvcli.cli.state import State, output_format
 
 
 class _EntryGroup(TyperGroup):
@@ -62,6 +63,43 @@ GenerationOpt = Annotated[
 ]
 
 
+KeysFileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--keys-file", help="Read many keys, one per line, from this file ('-': stdin); print NDJSON, one object per "
+        "key, in input order.", metavar="PATH", show_default=False,
+    ),
+]
+ConcurrencyOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--concurrency", help="With --keys-file: requests in flight over HTTP (default 16).", metavar="N",
+        show_default=False,
+    ),
+]
+
+
+def _many_keys(operation: str, keys_file: str, key: str | None, concurrency: int | None, store_id: str | None,
+               store_name: str | None, others: list[tuple[str, bool]]) -> None:
+    """`get`/`describe --keys-file` (kvcli.cli.many_keys)."""
+    if key is not None:
+        raise UsageError("--key and --keys-file cannot be combined", "pass one key with --key, or a file of keys")
+    for name, on in others:
+        if on:
+            raise UsageError(f"{name} does not apply to --keys-file", f"drop {name}")
+    from kvcli.cli import many_keys
+
+    many_keys.check_concurrency(concurrency)
+    api = State.current().api()
+    sid = _store(api, store_id, store_name)
+    from kvcli.api.fanout import DEFAULT_CONCURRENCY
+    from kvcli.api.port import limits_of
+
+    # the embedded backend declares a single worker (SQLite in this process): its keys are read one after another
+    concurrency = limits_of(api).concurrency(concurrency or DEFAULT_CONCURRENCY)
+    many_keys.run_keys_file(api, sid, keys_file, operation=operation, concurrency=concurrency)
+
+
 def _uint64(value: int | None) -> int | None:
     problem = core.generation_problem(value)  # the fast path (kvcli.cli.fast) checks with the same function
     if problem:
@@ -93,11 +131,23 @@ def get(
     json_out: Annotated[
         bool, typer.Option("--json", "-j", help='Print {"<key>": "<base64 value>"} instead of the raw bytes.')
     ] = False,
+    keys_file: KeysFileOpt = None,
+    concurrency: ConcurrencyOpt = None,
 ) -> None:
-    """Print one key's value: the raw bytes, nothing added.
+    """Print one key's value: the raw bytes, nothing added; with --keys-file, many keys as NDJSON.
+
+    --keys-file prints {"key", "generation", "metadata", "value", "encoding"} per key: the value as text when it is
+    UTF-8 ("encoding": "utf-8"), else in base64 ("encoding": "base64"). A missing key prints {"key", "line",
+    "error", "message"} and the command exits 7 once every key was tried.
 
     Example: kvcli kv-store-entry get --store-name my-store -k greeting > greeting.txt
     """
+    if keys_file is not None:
+        _many_keys("get", keys_file, key, concurrency, store_id, store_name,
+                   [("--if-generation-match", if_generation_match is not None)])  # fmt: skip
+        return
+    if concurrency is not None:
+        raise UsageError("--concurrency only applies to --keys-file", "drop --concurrency")
     # the whole command is kvcli.cli.entry_bodies.get_entry, which the fast path (kvcli.cli.fast) runs too
     entry_bodies.get_entry(
         State.current(),
@@ -116,12 +166,25 @@ emit_json_line = core.emit_json_line
 # ---------------------------------------------------------------------------------------------------- describe
 @app.command("describe")
 def describe(
-    store_id: StoreIdOpt = None, store_name: StoreNameOpt = None, key: KeyOpt = None, json_out: JsonOpt = False
+    store_id: StoreIdOpt = None,
+    store_name: StoreNameOpt = None,
+    key: KeyOpt = None,
+    json_out: JsonOpt = False,
+    keys_file: KeysFileOpt = None,
+    concurrency: ConcurrencyOpt = None,
 ) -> None:
     """Show one key's generation, metadata, size, last modification and expiry (without reading its value).
 
+    With --keys-file, one --json object per key as NDJSON; a missing key prints {"key", "line", "error", "message"}
+    and the command exits 7 once every key was tried.
+
     Example: kvcli kv-store-entry describe --store-name my-store -k greeting --json
     """
+    if keys_file is not None:
+        _many_keys("describe", keys_file, key, concurrency, store_id, store_name, [])
+        return
+    if concurrency is not None:
+        raise UsageError("--concurrency only applies to --keys-file", "drop --concurrency")
     entry_bodies.describe_entry(State.current(), store_id=store_id, store_name=store_name, key=key, json_out=json_out)
 
 
@@ -164,13 +227,42 @@ def list_(
         typer.Option("--format", hidden=True, click_type=click.Choice(FORMATS), show_default=False,
                      help="Old name of --output-format."),
     ] = None,
+    long_: Annotated[
+        bool,
+        typer.Option("--long", "--with-metadata", help="Also print each key's generation, size, metadata, last "
+                     "modification and expiry (expiry: embedded backend and kvcli local serve only)."),
+    ] = False,
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", help="With --long: describe requests in flight over HTTP (default 16).",
+                     metavar="N", show_default=False),
+    ] = None,
 ) -> None:
     """List keys, printing each page as it arrives (any number of keys, flat memory).
 
     Keys are printed verbatim: one per line (plain), a JSON array (json), {"key": …} lines (ndjson).
+    With --long, one record per key: describe's fields as tab-separated columns (plain), a table, or describe's
+    --json objects (json, ndjson).
 
     Example: kvcli kv-store-entry list --store-name my-store --prefix user/ --limit 100
     """
+    if long_ or concurrency is not None:  # the plain listing is the fast path's body (kvcli.cli.entry_bodies)
+        if legacy_fmt is not None:
+            if fmt is not None and fmt != legacy_fmt:
+                raise UsageError(f"--output-format {fmt} and --format {legacy_fmt} disagree",
+                                 "use --output-format only")
+            fmt = legacy_fmt
+        fmt = output_format(fmt, json_out)
+        if not long_:
+            raise UsageError("--concurrency only applies to --long", "drop --concurrency, or add --long")
+        from kvcli.cli import many_keys
+
+        many_keys.check_concurrency(concurrency)
+        api = State.current().api()
+        sid = _store(api, store_id, store_name)
+        many_keys.list_long(api, sid, prefix=prefix or None, cursor=cursor, limit=limit, consistency=consistency,
+                            fmt=fmt, concurrency=concurrency)  # fmt: skip
+        return
     entry_bodies.list_entries(
         State.current(),
         store_id=store_id,

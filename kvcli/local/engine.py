@@ -742,6 +742,55 @@ class Engine(ServicesMixin):
         keys = keys[:limit]
         return Page(items=keys, next_cursor=encode_cursor(keys[-1]) if more else None)
 
+    def list_items(
+        self,
+        store_id: str,
+        prefix: str | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+        consistency: str = "strong",
+    ) -> Page[ItemInfo]:
+        """``list_keys`` with every key's describe fields, read in the same single query (values are not read)."""
+        if consistency not in ("strong", "eventual"):
+            raise InvalidInput(f"invalid consistency {consistency!r}", "use 'strong' or 'eventual'")
+        limit = DEFAULT_LIST_LIMIT if limit is None else limit
+        if limit < 1:
+            raise InvalidInput("limit must be at least 1")
+        after: str | None = None
+        if cursor:
+            try:
+                after = decode_cursor(cursor)
+            except ValueError as exc:
+                raise InvalidInput(f"invalid cursor: {exc}", "pass a cursor printed by a previous listing") from None
+        sql = (
+            "SELECT key, metadata, generation, size, last_modified, expires_at FROM items "
+            "WHERE store_id = ? AND (expires_at IS NULL OR expires_at > ?)"
+        )
+        args: list = [store_id, self._now()]
+        if prefix:
+            sql += " AND key >= ?"
+            args.append(prefix)
+            upper = _prefix_upper_bound(prefix)
+            if upper is not None:
+                sql += " AND key < ?"
+                args.append(upper)
+        if after is not None:
+            sql += " AND key > ?"
+            args.append(after)
+        sql += " ORDER BY key LIMIT ?"
+        args.append(limit + 1)
+        conn = self.conn
+        conn.execute("BEGIN")
+        try:
+            self._require_store(conn, store_id)
+            rows = conn.execute(sql, args).fetchall()
+        finally:
+            conn.execute("COMMIT")
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = [self._info(row[0], row[1:]) for row in rows]
+        return Page(items=items, next_cursor=encode_cursor(rows[-1][0]) if more else None)
+
     def delete_item(
         self, store_id: str, key: str, *, force: bool = False, if_generation_match: int | None = None
     ) -> None:

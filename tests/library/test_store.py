@@ -196,6 +196,28 @@ def test_keys_follow_every_page(store):
     assert list(store.keys(prefix="nothing")) == []
 
 
+def test_items_describe_every_key_page_by_page(store):
+    wanted = [f"k{i:04d}" for i in range(23)]
+    for i, key in enumerate(wanted):
+        store.put(key, b"v" * i, metadata=f"m{i}")
+    store.put("other", b"x", ttl=600)
+    got = list(store.items(page_size=5))
+    assert [i.key for i in got] == [*wanted, "other"]
+    assert got == [store.describe(k) for k in [*wanted, "other"]]
+    assert got[3].size == 3 and got[3].metadata == "m3" and got[-1].expires_at is not None
+    assert [i.key for i in store.items(prefix="k001", page_size=3, concurrency=2)] == wanted[10:20]
+    assert list(store.items(prefix="nothing")) == []
+    with pytest.raises(kvcli.InvalidInput):
+        list(store.items(concurrency=0))
+
+
+def test_items_of_a_deleted_store_is_not_found_with_the_facts(kv, store):
+    kv.delete_store(store)
+    with pytest.raises(kvcli.NotFound) as caught:
+        list(store.items())
+    assert caught.value.operation == "items" and caught.value.store_id == store.id
+
+
 def test_keys_are_fetched_a_page_at_a_time(store):
     """The listing is lazy: keys written after the first page was read still show up on later pages."""
     for key in ("a", "b", "c"):

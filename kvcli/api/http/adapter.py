@@ -157,6 +157,8 @@ class HttpAdapter(ServicesHttpMixin, FastlyHttp):
     limits = LIMITS
 
     _head_supported: bool | None = None  # learned on the first describe_item
+    #: describe requests in flight in ``list_items`` when the caller does not say (the API has no bulk describe)
+    describe_concurrency: int = 16
 
     # ------------------------------------------------------------------------------------------------- stores
     def create_store(self, name: str, location: str | None = None) -> Store:
@@ -382,6 +384,27 @@ class HttpAdapter(ServicesHttpMixin, FastlyHttp):
         )
         data, next_cursor, _ = _page_fields(doc)
         return Page(items=[str(k) for k in data], next_cursor=next_cursor)
+
+    def list_items(
+        self,
+        store_id: str,
+        prefix: str | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+        consistency: str = "strong",
+        *,
+        concurrency: int | None = None,
+    ) -> Page[ItemInfo]:
+        """A page of keys, then a HEAD per key, ``concurrency`` (default :attr:`describe_concurrency`) at once.
+
+        Expiry is known only where the server sends kvcli's ``Kvcli-Expires-At`` (``kvcli local serve``); Fastly
+        does not, so there ``expires_at`` is None."""
+        from kvcli.api.port import list_items_by_describe
+
+        return list_items_by_describe(
+            self, store_id, prefix=prefix, cursor=cursor, limit=limit, consistency=consistency,
+            concurrency=concurrency or self.describe_concurrency,
+        )
 
     def delete_item(
         self, store_id: str, key: str, *, force: bool = False, if_generation_match: int | None = None
