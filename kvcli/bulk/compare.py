@@ -63,10 +63,12 @@ def merge(a: Iterable[str], b: Iterable[str]) -> Iterator[tuple[str, bool, bool]
             kb = next(ib, None)
 
 
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], concurrency: int) -> Iterator[R]:
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], concurrency: int,
+                inline: Callable[[T], bool] | None = None) -> Iterator[R]:
     """``map(fn, items)`` with up to ``concurrency`` calls running, results in input order; at most a few times
     ``concurrency`` items are read ahead, so memory stays flat whatever the number of items. Closing the iterator
-    (or an exception in the consumer) cancels what has not started."""
+    (or an exception in the consumer) cancels what has not started. Items for which ``inline(item)`` is true are
+    cheap (an embedded read): they run in this thread, in their turn, without a thread hop."""
     if concurrency <= 1:
         yield from map(fn, items)
         return
@@ -75,7 +77,18 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], concurrency: int) -> I
     queue: deque[Future] = deque()
     try:
         for item in items:
-            queue.append(pool.submit(fn, item))
+            if inline is not None and inline(item):
+                if not queue:
+                    yield fn(item)
+                    continue
+                fut: Future = Future()
+                try:
+                    fut.set_result(fn(item))
+                except Exception as exc:  # noqa: BLE001 - raised in its turn, as a pool call's would be
+                    fut.set_exception(exc)
+                queue.append(fut)
+            else:
+                queue.append(pool.submit(fn, item))
             while len(queue) >= window or (queue and queue[0].done()):
                 yield queue.popleft().result()
         while queue:

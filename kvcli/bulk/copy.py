@@ -26,6 +26,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from kvcli.api.errors import AuthError, KvcliError, NotFound, RateLimited, StorageError, TransportError, UsageError
@@ -43,6 +44,7 @@ FATAL_READ = (TransportError, AuthError, RateLimited, StorageError)
 READ_CONCURRENCY = 16
 WRITE_CONCURRENCY = 4
 DELETE_MAX_ERRORS = 100
+GROUP = 500  # keys read per transaction from the embedded engine
 
 
 def is_embedded(api) -> bool:
@@ -282,11 +284,43 @@ class CopySource(Source):
                 other = None
         return ordinal, key, item, other, None
 
+    def _reads(self) -> Iterator[tuple[int, str, Item | None, Item | None, KvcliError | None]]:
+        """Every job read, in order: one key at a time (with bounded concurrency) from HTTP; a group of keys per
+        read transaction from the embedded engine (``get_items``)."""
+        many = getattr(self.src.api, "get_items", None) if is_embedded(self.src.api) else None
+        if many is None:
+            yield from ordered_map(self._read, self._todo(), self.concurrency)
+            return
+        dst_many = getattr(self.dst.api, "get_items", None) if is_embedded(self.dst.api) else None
+        jobs = self._todo()
+        while True:
+            group = list(islice(jobs, GROUP))
+            if not group:
+                return
+            items = many(self.src.store_id, [k for _o, k, _d in group])
+            wanted = [k for (_o, k, in_dst), item in zip(group, items, strict=True) if in_dst and item is not None]
+            others: dict[str, Item | None] = {}
+            if wanted:
+                if dst_many is not None:
+                    others = dict(zip(wanted, dst_many(self.dst.store_id, wanted), strict=True))
+                else:
+                    others = dict(zip(wanted, ordered_map(self._read_dst, wanted, self.concurrency), strict=True))
+            for (ordinal, key, _in_dst), item in zip(group, items, strict=True):
+                yield ordinal, key, item, others.get(key), None
+
+    def _read_dst(self, key: str) -> Item | None:
+        try:
+            return read_item(self.dst.api, self.dst.store_id, key)
+        except FATAL_READ:
+            raise
+        except KvcliError:  # cannot compare: write it (an upsert is always safe)
+            return None
+
     def records(self, start: ResumePoint | None = None) -> Iterator[Entry | Bad]:
         report = self.report
         plan = report.plan
         compare_ttl = self.src_expiry and self.dst_expiry
-        for ordinal, key, item, other, exc in ordered_map(self._read, self._todo(), self.concurrency):
+        for ordinal, key, item, other, exc in self._reads():
             if exc is not None:
                 yield Bad(f"reading it from the source failed: {exc.message}", self.label, None, ordinal, key=key,
                           code=str(getattr(exc, "status", "") or exc.kind))
