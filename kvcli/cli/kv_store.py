@@ -46,6 +46,8 @@ class _LazyStoreGroup(TyperGroup):
         sub = typer.Typer()
         sub.command(cmd_name)(getattr(importlib.import_module(module), attr))
         command = typer.main.get_command(sub)
+        # a Typer app of its own gets --install-completion/--show-completion; only the root should have them
+        command.params = [p for p in command.params if p.name not in ("install_completion", "show_completion")]
         command.name = cmd_name
         return command
 

@@ -141,7 +141,7 @@ def copy_cmd(
 
     Exit 7 when some keys failed.
 
-    Example: kvcli kv-store copy --from photos --to-profile prod --to photos --create
+    Example: kvcli --local kv-store copy --from photos --to-profile prod --to photos --create
     """
     state = State.current()
     if concurrency < 1:

@@ -40,7 +40,7 @@ def diff_cmd(
 
     Exit 0 when identical, 8 when they differ (errors keep their own codes).
 
-    Example: kvcli kv-store diff --from photos --to-profile prod --to photos
+    Example: kvcli --local kv-store diff --from photos --to-profile prod --to photos
     """
     if json_out and fmt not in (None, "json"):
         raise UsageError(f"--json cannot be combined with --format {fmt}", "pass one of them")

@@ -181,3 +181,10 @@ def test_missing_stores_and_same_store_are_clear_errors(cli, engine, filled, ser
     assert res.exit_code == 2 and "same store" in res.stderr, res
     res = cli("--local", "kv-store", "diff", "--from", "src", "--to-profile", "nosuch", "--to", "src")
     assert res.exit_code == 1 and "nosuch" in res.stderr and "Traceback" not in res.stderr, res
+
+
+def test_diffs_exit_code_is_no_errors_code():
+    from kvcli.cli import exits
+
+    codes = {v for k, v in vars(exits).items() if k.isupper() and isinstance(v, int) and k != "DIFFERENT"}
+    assert exits.DIFFERENT == 8 and exits.DIFFERENT not in codes and exits.DIFFERENT not in exits.BY_KIND.values()
