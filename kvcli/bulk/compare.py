@@ -99,6 +99,21 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], concurrency: int,
         pool.shutdown(wait=True)
 
 
+def is_embedded(api) -> bool:
+    from kvcli.api.local import LocalAdapter
+
+    return isinstance(api, LocalAdapter)
+
+
+def read_many(api, store_id: str, keys: list[str], concurrency: int) -> list[Item | None]:
+    """The items of ``keys`` (None where missing), in order: one read transaction on the embedded engine
+    (``get_items``), else one request per key with up to ``concurrency`` in flight."""
+    many = getattr(api, "get_items", None) if is_embedded(api) else None
+    if many is not None:
+        return many(store_id, keys)
+    return list(ordered_map(lambda k: read_item(api, store_id, k), keys, concurrency))
+
+
 def read_item(api, store_id: str, key: str) -> Item | None:
     """The item, or None when it does not exist (deleted or expired since it was listed)."""
     try:
@@ -115,9 +130,7 @@ def exposes_expiry(api, store_id: str) -> bool:
     declared = getattr(api, "exposes_expiry", None)
     if isinstance(declared, bool):
         return declared
-    from kvcli.api.local import LocalAdapter
-
-    if isinstance(api, LocalAdapter):
+    if is_embedded(api):
         return True
     try:
         return bool(api.check_store_deletable(store_id))

@@ -6,10 +6,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 
 from kvcli.api.models import Item
-from kvcli.bulk.compare import differences, exposes_expiry, listed, merge, ordered_map, read_item
-from kvcli.bulk.copy import READ_CONCURRENCY, Side, is_embedded
+from kvcli.bulk.compare import (
+    differences,
+    exposes_expiry,
+    is_embedded,
+    listed,
+    merge,
+    ordered_map,
+    read_item,
+    read_many,
+)
+from kvcli.bulk.copy import GROUP, READ_CONCURRENCY, Side
 
 ONLY_IN_FROM = "only_in_from"
 ONLY_IN_TO = "only_in_to"
@@ -90,12 +100,30 @@ class DiffRun:
             return key, in_a, in_b, None, None
         return key, in_a, in_b, read_item(self.a.api, self.a.store_id, key), read_item(self.b.api, self.b.store_id, key)
 
+    def _reads(self) -> Iterator[tuple[str, bool, bool, Item | None, Item | None]]:
+        """Every key with both sides' items (when it is on both and values are compared), in order: streamed with
+        bounded concurrency between two HTTP backends, a group of keys at a time when a side is embedded (one read
+        transaction per group there)."""
+        if self.keys_only or not (is_embedded(self.a.api) or is_embedded(self.b.api)):
+            yield from ordered_map(self._read, self._jobs(), self.concurrency)
+            return
+        jobs = self._jobs()
+        while True:
+            group = list(islice(jobs, GROUP))
+            if not group:
+                return
+            both = [k for k, in_a, in_b in group if in_a and in_b]
+            items_a = dict(zip(both, read_many(self.a.api, self.a.store_id, both, self.concurrency), strict=True))
+            items_b = dict(zip(both, read_many(self.b.api, self.b.store_id, both, self.concurrency), strict=True))
+            for key, in_a, in_b in group:
+                yield key, in_a, in_b, items_a.get(key), items_b.get(key)
+
     def _run(self) -> Iterator[Difference]:
         c = self.counts
         ttl = not self.keys_only and exposes_expiry(self.a.api, self.a.store_id) and \
             exposes_expiry(self.b.api, self.b.store_id)
         c.ttl_compared = ttl
-        for key, in_a, in_b, ia, ib in ordered_map(self._read, self._jobs(), self.concurrency):
+        for key, in_a, in_b, ia, ib in self._reads():
             if in_a and in_b and not self.keys_only:
                 if ia is None or ib is None:  # deleted or expired between listing and reading
                     c.vanished += 1
