@@ -8,8 +8,9 @@ store created beforehand, of:
   two-step `kvcli --local -q kv-store-entry export --store-name src -O X.ndjson`
            then `kvcli -o served -q kv-store-entry create --store-name two-R --file X.ndjson`
 
-Every run is checked (the destination holds N keys). Prints the medians, the copy/two-step ratio, each command's peak
-RSS (from wait4), and `uptime` before and after (the machine may be shared).
+Every run is checked (the destination holds N keys). Prints the wall-time medians and the copy/two-step ratio, the
+client processes' CPU time (less sensitive to a busy machine), each command's peak RSS (from wait4), and `uptime`
+before and after (the machine may be shared).
 
 Usage: python benchmarks/copy.py [--runs 3] [--keys 100000]
 """
@@ -64,8 +65,11 @@ def start_server(data: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit("kvcli local serve did not start")
 
 
-def run(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one command."""
+CPU: dict[str, list[float]] = {"copy": [], "two": []}
+
+
+def run(cmd: list[str], env: dict[str, str], cpu: list[float] | None = None) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one command; its CPU seconds (user + system) are added to ``cpu``."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert proc.stderr is not None
@@ -75,6 +79,8 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{err.decode()[-800:]}")
+    if cpu is not None:
+        cpu.append(usage.ru_utime + usage.ru_stime)
     return dt, usage.ru_maxrss
 
 
@@ -140,15 +146,15 @@ def main(argv: list[str] | None = None) -> None:
             api.create_store(f"copy-{r}")
             api.create_store(f"two-{r}")
             dt, rss = run([*kv, "--local", "-q", "kv-store", "copy", "--from", "src", "--to-profile", "served",
-                           "--to", f"copy-{r}"], env)
+                           "--to", f"copy-{r}"], env, CPU["copy"])
             check(f"copy-{r}")
             copies.append(dt)
             rss_copy.append(rss)
             out = work / f"export-{r}.ndjson"
             t_exp, rss_exp = run([*kv, "--local", "-q", "kv-store-entry", "export", "--store-name", "src", "-O",
-                                  str(out)], env)
+                                  str(out)], env, CPU["two"])
             t_imp, rss_imp = run([*kv, "-o", "served", "-q", "kv-store-entry", "create", "--store-name", f"two-{r}",
-                                  "--file", str(out)], env)
+                                  "--file", str(out)], env, CPU["two"])
             check(f"two-{r}")
             twos.append(t_exp + t_imp)
             rss_two.append(max(rss_exp, rss_imp))
@@ -157,6 +163,10 @@ def main(argv: list[str] | None = None) -> None:
         mc, mt = statistics.median(copies), statistics.median(twos)
         print(f"{args.keys:,} keys, median of {args.runs}: copy {mc:.2f}s, export+import {mt:.2f}s, "
               f"ratio {mc / mt:.2f}x (target <= 0.7x)")
+        c_cpu = statistics.median(CPU["copy"])
+        t_cpu = statistics.median([a + b for a, b in zip(CPU["two"][::2], CPU["two"][1::2], strict=True)])
+        print(f"client CPU (user + system), median: copy {c_cpu:.2f}s, export+import {t_cpu:.2f}s, "
+              f"ratio {c_cpu / t_cpu:.2f}x (less sensitive to a busy machine than wall time)")
         print(f"peak RSS: copy {max(rss_copy) / 1024:.0f} MiB, export/import {max(rss_two) / 1024:.0f} MiB")
         api.close()
     finally:

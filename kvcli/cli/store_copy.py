@@ -237,7 +237,9 @@ def _run(state: State, src: Opened, dst: Opened, src_name: str, dst_name: str, *
             report, fatal = run_copy(
                 s, d, prefix=prefix, delete=delete, concurrency=concurrency, journal=journal,
                 resume_state=resume_state, on_progress=show, failed_out=FailedOut(fo_handle) if fo_handle else None,
-                interrupts=gate, report=report, tune_gc=True,
+                # tune_gc=False: with the import's larger young generation a copy's peak RSS grew with the number of
+                # keys (45 MiB at 300,000 keys without it, 96 MiB with it); it stays flat without
+                interrupts=gate, report=report, tune_gc=False,
                 on_interrupt=lambda n: message(f"Interrupted: waiting for the {count(n, 'batch', 'batches')} already "
                                                "sent (Ctrl-C again to stop waiting)"))
         except KvcliError as exc:  # Interrupted
