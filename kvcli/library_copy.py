@@ -71,7 +71,8 @@ def copy(
 
     _check_prefix(prefix)
     if not isinstance(src, Store):
-        raise InvalidInput(f"src must be a kvcli.Store (got {type(src).__name__})", "pass kv.store(name)")
+        raise InvalidInput(f"src must be a kvcli.Store (got {type(src).__name__})",
+                           "get one with kv.store, by name or ID")
     created = False
     if isinstance(dst, Store):
         dst_kv, dst_store = dst.kv, dst
@@ -149,7 +150,8 @@ def diff(a: Store, b: Store, prefix: str | None = None, keys_only: bool = False,
     _check_prefix(prefix)
     for name, s in (("a", a), ("b", b)):
         if not isinstance(s, Store):
-            raise InvalidInput(f"{name} must be a kvcli.Store (got {type(s).__name__})", "pass kv.store(name)")
+            raise InvalidInput(f"{name} must be a kvcli.Store (got {type(s).__name__})",
+                               "get one with kv.store, by name or ID")
     try:
         return DiffRun(_side(a), _side(b), prefix=prefix, keys_only=keys_only, concurrency=concurrency)
     except KvcliError as exc:

@@ -173,14 +173,14 @@ def _run(state: State, src: Opened, dst: Opened, src_name: str, dst_name: str, *
     src_store = find_store(src.api, src_name)
     if src_store is None:
         raise NotFound(f"no KV store named {src_name!r} or with that ID on the source ({src.where})",
-                       "check --from (and --from-profile); kv-store list shows the stores")
+                       "check --from and --from-profile; kv-store list shows the stores")
     dst_store = find_store(dst.api, dst_name)
     s = Side(src.api, src_store.id, f"KV store {src_store.name!r} ({src.where})", target_id(src.target))
     report = CopyReport()
     if dst_store is None:
         if not create:
             raise NotFound(f"no KV store named {dst_name!r} or with that ID on the destination ({dst.where})",
-                           "pass --create to create it, or check --to (and --to-profile)")
+                           "pass --create to create it, or check --to and --to-profile")
         if dry_run:
             report.created_store = True
             d = Side(dst.api, "", f"KV store {dst_name!r} ({dst.where}, to be created)", target_id(dst.target))
@@ -271,7 +271,7 @@ def _run(state: State, src: Opened, dst: Opened, src_name: str, dst_name: str, *
         raise fatal
     if not report.ok:
         hint = f"the failed keys are in {failed_out}" if failed_out else \
-            "see the errors above; run the copy again to retry them (it writes only what still differs)"
+            "see the errors above; run the copy again to retry them: it writes only what still differs"
         raise PartialFailure(f"copy incomplete: {count(report.failed + report.delete_failed, 'key')} failed"
                              + (f"; stopped early: {report.stopped}" if report.stopped else ""), hint,
                              summary=summary)

@@ -68,7 +68,7 @@ def _store(side: Opened, name: str, which: str, flag: str):
     store = find_store(side.api, name)
     if store is None:
         raise NotFound(f"no KV store named {name!r} or with that ID on the {which} ({side.where})",
-                       f"check {flag} (and {flag}-profile); kv-store list shows the stores")
+                       f"check {flag} and {flag}-profile; kv-store list shows the stores")
     return store
 
 
