@@ -39,10 +39,13 @@ if TYPE_CHECKING:
         VersionLocked,
     )
     from kvcli.api.models import Item, ItemInfo
+    from kvcli.bulk.copy import CopyReport
     from kvcli.bulk.delete import DeleteReport
+    from kvcli.bulk.diff import Difference, DiffRun
     from kvcli.bulk.export import ExportReport
     from kvcli.bulk.import_report import ImportReport
     from kvcli.library import KV, Settings, connect
+    from kvcli.library_copy import copy, diff
     from kvcli.library_store import Store
 
 __all__ = [
@@ -52,7 +55,10 @@ __all__ = [
     "Closed",
     "ConfigError",
     "Conflict",
+    "CopyReport",
     "DeleteReport",
+    "DiffRun",
+    "Difference",
     "ExportReport",
     "ImportReport",
     "Interrupted",
@@ -74,6 +80,8 @@ __all__ = [
     "VersionLocked",
     "__version__",
     "connect",
+    "copy",
+    "diff",
 ]
 
 _ERRORS = "kvcli.api.errors"
@@ -87,6 +95,11 @@ _LAZY = {
     "ImportReport": "kvcli.bulk.import_report",
     "ExportReport": "kvcli.bulk.export",
     "DeleteReport": "kvcli.bulk.delete",
+    "CopyReport": "kvcli.bulk.copy",
+    "Difference": "kvcli.bulk.diff",
+    "DiffRun": "kvcli.bulk.diff",
+    "copy": "kvcli.library_copy",
+    "diff": "kvcli.library_copy",
     **{name: _ERRORS for name in __all__ if name.endswith(("Error", "Input", "Failure", "Failed"))},
     **{name: _ERRORS for name in ("Closed", "Conflict", "Interrupted", "NotFound", "RateLimited", "TooLarge",
                                   "VersionLocked")},

@@ -10,7 +10,7 @@ from kvcli.local.engine import Engine
 
 #: one writer, in this process: a batch is one transaction, bigger ones mean fewer fsyncs; parallel requests only queue
 LIMITS = BackendLimits(batch_entries=10_000, batch_bytes=32 * 1024 * 1024, max_concurrency=1, atomic_batches=True,
-                       wire_lines=False)
+                       wire_lines=False, in_process=True)
 
 
 class LocalAdapter:

@@ -82,7 +82,9 @@ class BackendLimits:
     bytes). ``max_concurrency``: the most requests worth having in flight at once (1: a single writer, so bulk work
     is sent from the calling thread; None: no limit beyond what the caller asks for). ``atomic_batches``: a batch is
     applied whole or not at all (one transaction), rather than entry by entry. ``wire_lines``: ``put_batch`` sends
-    each entry as an NDJSON line, so bulk imports pre-encode it while reading.
+    each entry as an NDJSON line, so bulk imports pre-encode it while reading. ``in_process``: the backend runs in
+    this process (the embedded engine): a call is no request against an API budget, and reads of many keys may go
+    through one transaction (``get_items``).
     """
 
     batch_entries: int = 1000
@@ -90,6 +92,7 @@ class BackendLimits:
     max_concurrency: int | None = None
     atomic_batches: bool = False
     wire_lines: bool = False
+    in_process: bool = False
 
     def concurrency(self, wanted: int) -> int:
         """The requests to have in flight when ``wanted`` are asked for: at most ``max_concurrency``."""

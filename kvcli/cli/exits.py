@@ -14,6 +14,7 @@ CONFLICT = 4  # conflict, precondition failed, locked version
 AUTH = 5
 RATE_LIMITED = 6
 PARTIAL = 7  # a bulk operation finished with some items failed
+DIFFERENT = 8  # `kv-store diff`: the two stores differ (an answer, not an error: no error kind maps to it)
 INTERRUPTED = 130  # Ctrl-C / SIGTERM (128 + SIGINT)
 CLOSED_PIPE = 141  # the reader of stdout went away, as a shell reports SIGPIPE (128 + 13)
 

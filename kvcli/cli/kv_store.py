@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from kvcli.api.errors import KvcliError
 from kvcli.api.models import LOCATIONS
@@ -15,7 +17,35 @@ from kvcli.cli.store_bodies import list_stores, store_json
 
 NOT_CHECKED = "links from service versions were not checked (the API cannot tell before the store is empty)"
 
-app = typer.Typer(name="kv-store", help="Create, list, describe and delete KV stores.", no_args_is_help=True)
+#: commands in modules of their own, imported only when they run: name -> (module, function)
+LAZY_COMMANDS = {
+    "copy": ("kvcli.cli.store_copy", "copy_cmd"),
+    "diff": ("kvcli.cli.store_diff", "diff_cmd"),
+}
+
+
+class _LazyStoreGroup(TyperGroup):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None or cmd_name not in LAZY_COMMANDS:
+            return cmd
+        import importlib
+
+        module, attr = LAZY_COMMANDS[cmd_name]
+        sub = typer.Typer()
+        sub.command(cmd_name)(getattr(importlib.import_module(module), attr))
+        command = typer.main.get_command(sub)
+        # a Typer app of its own gets --install-completion/--show-completion; only the root should have them
+        command.params = [p for p in command.params if p.name not in ("install_completion", "show_completion")]
+        command.name = cmd_name
+        return command
+
+
+app = typer.Typer(name="kv-store", cls=_LazyStoreGroup, help="Create, list, describe, delete, copy and compare KV "
+                  "stores.", no_args_is_help=True)
 
 
 def _location(value: str | None) -> str | None:
