@@ -89,6 +89,9 @@ def browser() -> Iterator[object]:
     path = chromium_path()
     if path is None:
         _missing("no Chromium found (/usr/bin/chromium, or KVCLI_CHROMIUM)")
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=20_000)  # a busy CI machine: expect() polls, so a generous limit costs nothing
     with sync_playwright() as pw:
         launched = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
         try:
@@ -109,7 +112,7 @@ def new_page(browser):
 
         def only_loopback(route):
             url = route.request.url
-            if url.startswith(("http://127.0.0.1:", "blob:", "data:")):
+            if url.startswith(("http://127.0.0.1:", "blob:", "data:", "file://")):
                 route.continue_()
             else:
                 errors.append(f"blocked a request to {url}")
