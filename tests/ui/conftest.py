@@ -135,4 +135,7 @@ def shot(page, name: str) -> None:
     """Save a screenshot as docs/ui/NAME.png when KVCLI_UI_SCREENSHOTS names the folder."""
     if SCREENSHOTS:
         Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        # the test's temporary data directory would put this machine's paths into the docs: shown shortened
+        page.evaluate("""() => { const b = document.getElementById('backend');
+            b.textContent = b.textContent.replace(/ at \\S+/, ' at ~/.local/share/kvcli'); }""")
         page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"))

@@ -18,10 +18,24 @@ from tests.ui.conftest import UiServe, shot
 
 expect = pytest.importorskip("playwright.sync_api").expect  # the browser fixture says why when it is missing
 
-PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAKElEQVR4nGP8z4AKmBgYGBgYGP7/x8ZgZGBg+I9VAYpqZAVoRqGpBgA7"
-    "YgkPNkoqaQAAAABJRU5ErkJggg=="
-)
+
+
+def _png(width: int, height: int) -> bytes:
+    """A real RGB PNG (a gradient), made here so the test needs no image library."""
+    import struct
+    import zlib
+
+    rows = b"".join(b"\x00" + bytes(v for x in range(width) for v in (x * 255 // width, y * 255 // height, 160))
+                    for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+PNG = _png(96, 64)
 XSS_KEY = "<script>window.pwned=1</script>"
 XSS_META = '<img src=x onerror="window.pwned=2">'
 USERS = 1050  # past the 1,000 keys of one Fastly page, and past two of the explorer's 500-key pages
@@ -65,10 +79,10 @@ def explorer(request, tmp_path, isolated):
     served = ui = None
     try:
         if request.param == "embedded":
-            ui = UiServe(tmp_path, "--local", env={"KVCLI_UI_DISPLAY_LIMIT": "4096"})
+            ui = UiServe(tmp_path, "--local", env={"KVCLI_UI_DISPLAY_LIMIT": "16384"})
         else:
             served = LocalServe(data_dir, token=TOKEN)
-            ui = UiServe(tmp_path, "--endpoint", served.url, "--token", TOKEN, env={"KVCLI_UI_DISPLAY_LIMIT": "4096"})
+            ui = UiServe(tmp_path, "--endpoint", served.url, "--token", TOKEN, env={"KVCLI_UI_DISPLAY_LIMIT": "16384"})
         yield Explorer(ui, data_dir, request.param)
     finally:
         if ui is not None:
@@ -197,7 +211,7 @@ def test_values_as_json_hex_image_and_text_with_stored_markup_escaped(explorer, 
     image = page.get_by_role("img", name="Preview of logo.png")
     expect(image).to_be_visible()
     assert image.get_attribute("src").startswith("blob:")
-    page.wait_for_function("document.getElementById('image-preview').naturalWidth === 8")
+    page.wait_for_function("document.getElementById('image-preview').naturalWidth === 96")
     if screenshots(explorer):
         shot(page, "value-image")
 
@@ -209,14 +223,14 @@ def test_values_as_json_hex_image_and_text_with_stored_markup_escaped(explorer, 
     assert page.locator("main script, main img, main b").count() == 0
     assert page.evaluate("window.pwned") is None
 
-    # over the display limit (4 KiB in these tests): offered as a download, not shown
+    # over the display limit (16 KiB in these tests): offered as a download, not shown
     with explorer.kv() as kv:
-        kv.store("demo").put("big.txt", b"x" * 5000)
+        kv.store("demo").put("big.txt", b"x" * 20000)
     page.goto(explorer.ui.base + "/#/s/" + explorer.store_id() + "/k?key=big.txt")
     expect(page.locator("#too-large")).to_contain_text("over the page's display limit")
     with page.expect_download() as download:
         page.get_by_role("link", name="Download value").click()
-    assert open(download.value.path(), "rb").read() == b"x" * 5000
+    assert open(download.value.path(), "rb").read() == b"x" * 20000
 
 
 def test_add_edit_with_a_stale_generation_and_delete(explorer, new_page):

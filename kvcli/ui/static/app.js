@@ -22,7 +22,7 @@
     }
     return el;
   }
-  function field(labelText, input) { return h("label", {}, labelText, input); }
+  function field(labelText, input, cls) { return h("label", { class: cls || null }, labelText, input); }
 
   function showError(text) {
     const box = $("error");
@@ -102,7 +102,7 @@
       const form = h("form", { method: "dialog" },
         h("h2", { id: "dialog-title" }, title),
         ...(Array.isArray(body) ? body : [body]).map((b) => (b instanceof Node ? b : h("p", {}, b))),
-        typed ? field(["Type ", h("code", {}, confirmText), " to confirm"], typed) : null,
+        typed ? field(h("span", {}, "Type ", h("code", {}, confirmText), " to confirm"), typed) : null,
         h("div", { class: "actions" }, h("button", { type: "submit", value: "cancel", formnovalidate: true }, "Cancel"), ok));
       dlg.replaceChildren(form);
       dlg.returnValue = "";
@@ -372,7 +372,7 @@
       } catch (e) { showError(e.message); }
     } },
       h("div", { class: "row" }, field("Key", key)),
-      field("Value (text)", value),
+      field("Value (text)", value, "wide"),
       h("div", { class: "row" }, field("Metadata", metadata), field("TTL in seconds (optional)", ttl)),
       item ? h("p", { class: "muted" }, "Saving writes only if the key is still at generation " + item.generation + ": a change made meanwhile is reported, not overwritten.")
            : h("p", { class: "muted" }, "Adding writes only if the key does not exist yet."),
