@@ -187,3 +187,24 @@ def test_the_fastly_token_never_reaches_the_page(tmp_path, isolated):
             if s is not None:
                 s.stop()
         served.stop()
+
+
+def _declared(ui: UiServe, method: str, path: str, length: int, kind: str) -> str:
+    """The status line of a request that declares a body of ``length`` bytes and sends none of it."""
+    import socket
+
+    host, port = ui.base[len("http://"):].split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: {ui.base}\r\n"
+                     f"Cookie: kvcli_ui={ui.token}\r\nContent-Type: {kind}\r\nContent-Length: {length}\r\n\r\n"
+                     .encode())
+        return sock.makefile("rb").readline().decode()
+
+
+def test_bodies_over_the_caps_are_refused_before_they_are_read(ui):
+    from kvcli.ui.server import JSON_BODY_LIMIT, UPLOAD_LIMIT
+
+    sid = store_id(ui)
+    assert " 413 " in _declared(ui, "PUT", f"/api/stores/{sid}/item", JSON_BODY_LIMIT + 1, "application/json")
+    assert " 413 " in _declared(ui, "POST", f"/api/stores/{sid}/import?filename=a.ndjson", UPLOAD_LIMIT + 1,
+                                "application/octet-stream")
