@@ -460,9 +460,9 @@ def _count(explorer: Explorer, request: Request) -> Response:
     count, pages = _count_keys(explorer, store, prefix)
     out: dict[str, Any] = {"prefix": prefix or "", "count": count}
     if not explorer.kv.local:
-        # over the Fastly API a bulk delete lists the keys again and sends one DELETE per key: each counts
-        # against the account's API write budget
-        out["requests"] = pages + count
+        # over the Fastly API a bulk delete checks the store, lists the keys again (1,000 a page, as here) and
+        # sends one DELETE per key: each counts against the account's API rate limit
+        out["requests"] = 1 + pages + count
     return JSONResponse(out)
 
 

@@ -29,7 +29,8 @@
     box.textContent = text ? "Error: " + text : "";
     box.hidden = !text;
   }
-  function notice(text) { $("notice").textContent = text || ""; }
+  let noticeFresh = false;  // a notice outlives the one navigation that follows it, no more
+  function notice(text) { $("notice").textContent = text || ""; noticeFresh = Boolean(text); }
 
   // -------------------------------------------------------------------------------------------------- API
   class ApiError extends Error {
@@ -80,6 +81,8 @@
 
   async function render() {
     showError("");
+    if (!noticeFresh) notice("");
+    noticeFresh = false;
     const { parts, params } = route();
     try {
       if (parts[0] === "s" && parts[1] && parts[2] === "k") await keyView(parts[1], params.get("key") || "");
