@@ -413,6 +413,8 @@ def _put(explorer: Explorer, request: Request) -> Response:
         raise InvalidInput("metadata must be text")
     ttl = _optional_int(body, "ttl", 1)
     generation = _optional_int(body, "if_generation_match")
+    if ttl is None and generation:  # an edit without a new TTL keeps the key's expiry (a put would drop it)
+        ttl = _remaining_ttl(store, key)
     try:
         store.put(key, value, metadata=metadata or None, ttl=ttl, if_generation_match=generation)
     except KvcliError as exc:
@@ -424,6 +426,19 @@ def _put(explorer: Explorer, request: Request) -> Response:
         raise
     info = store.describe(key)
     return JSONResponse({"key": key, "generation": info.generation, "size": info.size})
+
+
+def _remaining_ttl(store: Store, key: str) -> int | None:
+    import math
+    from datetime import UTC, datetime
+
+    try:
+        expires = store.describe(key).expires_at
+    except NotFound:
+        return None  # gone: the conditional put reports it
+    if expires is None:
+        return None
+    return max(1, math.ceil((expires - datetime.now(UTC)).total_seconds()))
 
 
 def _delete(explorer: Explorer, request: Request) -> Response:

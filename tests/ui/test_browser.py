@@ -164,6 +164,7 @@ def test_browse_as_list_and_tree_search_by_prefix_and_page_past_1000_keys(explor
 
     page.get_by_label("Key prefix").fill("")
     page.get_by_role("button", name="Search").click()
+    expect(page.locator("#key-status")).to_have_text("500 keys listed, more to load")
     page.get_by_role("button", name="Tree").click()
     expect(page.get_by_role("button", name="Tree")).to_have_attribute("aria-pressed", "true")
     expect(page.get_by_role("button", name="Folder docs/")).to_be_visible()
@@ -262,7 +263,7 @@ def test_add_edit_with_a_stale_generation_and_delete(explorer, new_page):
     expect(editor).to_have_value("first draft")
     editor.fill("my edit")
     with explorer.kv() as kv:  # someone else changes the key while it is open in the page
-        kv.store("demo").put("notes/today", b"their edit")
+        kv.store("demo").put("notes/today", b"their edit", metadata="by ui", ttl=3600)
     page.get_by_role("button", name="Save").click()
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("'notes/today' was changed since you opened it")
@@ -278,6 +279,9 @@ def test_add_edit_with_a_stale_generation_and_delete(explorer, new_page):
     page.get_by_label("Value (text)").fill("merged edit")
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#value-text")).to_have_text("merged edit")
+    with explorer.kv() as kv:  # an edit keeps the metadata and the expiry it did not change
+        item = kv.store("demo").get("notes/today")
+        assert item.metadata == "by ui" and item.expires_at is not None
 
     page.get_by_role("button", name="Delete key").click()
     page.locator("dialog[open]").get_by_role("button", name="Cancel").click()

@@ -73,6 +73,9 @@
       nav.append(item.href ? h("a", { href: item.href }, item.text) : h("span", { "aria-current": "page" }, item.text));
     });
   }
+  // Views are async: a view whose navigation was overtaken by a newer one must not draw over it.
+  let renderSeq = 0;
+  function current() { const mine = renderSeq; return () => mine === renderSeq; }
   function page(title, ...content) {
     const main = $("main");
     main.replaceChildren(h("h1", {}, title), ...content.filter((c) => c !== null && c !== undefined));
@@ -83,6 +86,7 @@
     showError("");
     if (!noticeFresh) notice("");
     noticeFresh = false;
+    renderSeq += 1;
     const { parts, params } = route();
     try {
       if (parts[0] === "s" && parts[1] && parts[2] === "k") await keyView(parts[1], params.get("key") || "");
@@ -117,6 +121,7 @@
 
   // --------------------------------------------------------------------------------------------- stores
   async function storesView() {
+    const live = current();
     crumbs([{ text: "Stores" }]);
     const data = await api("GET", "/api/stores");
     const name = h("input", { id: "new-store-name", required: true, autocomplete: "off", placeholder: "my-store" });
@@ -141,7 +146,7 @@
           h("thead", {}, h("tr", {}, ["Name", "ID", "Location", "Created", ""].map((t) => h("th", { scope: "col" }, t)))),
           h("tbody", {}, rows))
       : h("p", { class: "muted" }, "No stores yet: create one.");
-    page("Stores", create, table);
+    if (live()) page("Stores", create, table);
   }
 
   async function deleteStore(s) {
@@ -158,6 +163,7 @@
 
   // ---------------------------------------------------------------------------------------------- keys
   async function storeView(sid, params) {
+    const live = current();
     const store = await api("GET", storePath(sid));
     const prefix = params.get("prefix") || "";
     const tree = params.get("view") === "tree";
@@ -187,6 +193,7 @@
     const status = h("p", { class: "muted", id: "key-status", "aria-live": "polite" });
     const more = h("button", { type: "button", id: "load-more", hidden: true }, "Load more");
     const heading = prefix ? h("p", {}, "Keys starting with ", h("code", {}, prefix)) : null;
+    if (!live()) return;
     page(store.name, h("p", { class: "muted mono" }, store.id + (store.location ? " · " + store.location : "")),
       toolbar, importBox, heading, list, h("div", { class: "row" }, more, status));
 
@@ -294,6 +301,7 @@
   function fmtTime(t) { return t ? new Date(t).toLocaleString() + " (" + t + ")" : "never"; }
 
   async function keyView(sid, key) {
+    const live = current();
     const [store, item] = await Promise.all([api("GET", storePath(sid)), api("GET", storePath(sid) + "/item?" + new URLSearchParams({ key }))]);
     const cut = key.lastIndexOf("/");
     const parent = cut >= 0 ? key.slice(0, cut + 1) : "";
@@ -312,7 +320,7 @@
         h("a", { class: "button", href: "#/s/" + enc(sid) + "/new?" + new URLSearchParams({ edit: key }) }, "Edit"),
       download,
       h("button", { type: "button", class: "danger", onclick: () => deleteKey(sid, item) }, "Delete key"));
-    page(key, facts, actions, h("h2", {}, "Value"), valueBlock(item));
+    if (live()) page(key, facts, actions, h("h2", {}, "Value"), valueBlock(item));
   }
 
   function valueBlock(item) {
@@ -352,6 +360,7 @@
 
   // Add (no item) or edit (params.edit = key): edits send if_generation_match, so a concurrent change is reported.
   async function editView(sid) {
+    const live = current();
     const { params } = route();
     const editing = params.get("edit");
     const store = await api("GET", storePath(sid));
@@ -376,11 +385,12 @@
     } },
       h("div", { class: "row" }, field("Key", key)),
       field("Value (text)", value, "wide"),
-      h("div", { class: "row" }, field("Metadata", metadata), field("TTL in seconds (optional)", ttl)),
+      h("div", { class: "row" }, field("Metadata", metadata), field(item && item.expires_at ? "New TTL in seconds (empty: keep the expiry)" : "TTL in seconds (optional)", ttl)),
       item ? h("p", { class: "muted" }, "Saving writes only if the key is still at generation " + item.generation + ": a change made meanwhile is reported, not overwritten.")
            : h("p", { class: "muted" }, "Adding writes only if the key does not exist yet."),
       h("div", { class: "row" }, h("button", { type: "submit", class: "primary" }, item ? "Save" : "Add key"),
         h("a", { class: "button", href: editing ? keyHash(sid, editing) : storeHash(sid) }, "Cancel")));
+    if (!live()) return;
     page(editing ? "Edit " + editing : "Add a key to " + store.name, form);
     (editing ? value : key).focus();
   }
