@@ -102,3 +102,12 @@ def test_the_static_files_ship_as_package_data():
     folder = resources.files("kvcli.ui") / "static"
     assert {p.name for p in folder.iterdir()} >= {"index.html", "app.js", "app.css"}
     assert stat.S_ISREG(os.stat(str(folder / "app.js")).st_mode)
+
+
+def test_a_bad_setting_is_a_one_line_error_before_the_url(tmp_path):
+    bad = subprocess.run([sys.executable, "-m", "kvcli", "--local", "ui", "--no-browser"],
+                         env=subprocess_env({"KVCLI_UI_PAGE_SIZE": "5000"}), capture_output=True, text=True,
+                         timeout=60)
+    assert bad.returncode != 0 and bad.stdout == ""
+    assert bad.stderr.startswith("Error: invalid KVCLI_UI_PAGE_SIZE='5000' (hint: ")
+    assert len(bad.stderr.strip().splitlines()) == 1
