@@ -138,6 +138,7 @@ class Explorer:
         self.hosts = HostPolicy(check_host=True)
         self.upload_dir = upload_dir
         self.jobs: dict[str, dict[str, Any]] = {}
+        self.stores: dict[str, Store] = {}
         self.jobs_lock = threading.Lock()
 
     # ----------------------------------------------------------------------------------------- the checks
@@ -170,8 +171,26 @@ class Explorer:
 
     # ------------------------------------------------------------------------------------------- helpers
     def store(self, request: Request) -> Store:
+        """The store of the path's ID: looked up once (by ID, one request), then remembered."""
+        from kvcli.library_store import Store
+
         sid = request.path_params["sid"]
-        return self.kv.store(sid)
+        with self.jobs_lock:
+            known = self.stores.get(sid)
+        if known is not None:
+            return known
+        try:
+            info = self.kv.api.get_store(sid)
+        except InvalidInput:
+            raise NotFound(f"no KV store with ID {sid!r}", "pick one on the Stores page") from None
+        handle = Store(self.kv, info)
+        with self.jobs_lock:
+            self.stores[sid] = handle
+        return handle
+
+    def forget(self, sid: str) -> None:
+        with self.jobs_lock:
+            self.stores.pop(sid, None)
 
     @staticmethod
     def key_param(request: Request) -> str:
@@ -308,6 +327,7 @@ def _stores(explorer: Explorer) -> Response:
 
 
 def _get_store(explorer: Explorer, request: Request) -> Response:
+    explorer.forget(request.path_params["sid"])  # a page (re)opens the store: its name as it is now
     return JSONResponse(store_json(explorer.store(request)))
 
 
@@ -327,6 +347,7 @@ def _delete_store(explorer: Explorer, request: Request) -> Response:
     if request.state.body.get("confirm") != store.name:
         raise InvalidInput("the name typed does not match the store's", f"type {store.name!r} to confirm")
     explorer.kv.delete_store(store)
+    explorer.forget(store.id)
     return JSONResponse({"deleted": store.id})
 
 
@@ -568,6 +589,8 @@ async def _start_import(explorer: Explorer, request: Request) -> Response:
                            skipped=getattr(report, "skipped", 0))
         except KvcliError as exc:
             text = exc.message.rstrip(".") + (f" (hint: {exc.hint})" if exc.hint else "")
+            # the page knows the file by the name it was uploaded as, and has a Format menu, not --format
+            text = text.replace(path, name).replace("pass --format", "choose the Format")
             failed_report: Any = getattr(exc, "report", None)
             errors = []
             if failed_report is not None:

@@ -208,3 +208,17 @@ def test_bodies_over_the_caps_are_refused_before_they_are_read(ui):
     assert " 413 " in _declared(ui, "PUT", f"/api/stores/{sid}/item", JSON_BODY_LIMIT + 1, "application/json")
     assert " 413 " in _declared(ui, "POST", f"/api/stores/{sid}/import?filename=a.ndjson", UPLOAD_LIMIT + 1,
                                 "application/octet-stream")
+
+
+def test_an_import_error_names_the_uploaded_file_not_the_servers_temporary_copy(ui):
+    sid = store_id(ui)
+    with client(ui) as c:
+        started = c.post(f"/api/stores/{sid}/import", params={"filename": "mystery.bin"}, content=b"\x00\x01garbage",
+                         headers={"Origin": ui.base, "Content-Type": "application/octet-stream"})
+        assert started.status_code == 202
+        job = started.json()["job"]
+        while (state := c.get(f"/api/jobs/{job}").json())["state"] == "running":  # the import thread's own pace
+            pass
+    assert state["state"] == "failed"
+    assert state["error"].startswith("cannot tell the format of mystery.bin (hint: choose the Format")
+    assert "kvcli-ui-import" not in state["error"]

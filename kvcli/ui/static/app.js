@@ -254,7 +254,7 @@
   function importForm(store) {
     const file = h("input", { type: "file", id: "import-file" });
     const fmt = h("select", { id: "import-format" }, h("option", { value: "" }, "detect"),
-      ...["ndjson", "wrangler", "viceroy", "toml", "json"].map((f) => h("option", { value: f }, f)));
+      ...["ndjson", "wrangler", "viceroy", "setup-json", "fastly-toml", "setup-toml"].map((f) => h("option", { value: f }, f)));
     const bar = h("progress", { id: "import-progress", max: 100, value: 0, hidden: true, "aria-label": "Import progress" });
     const status = h("span", { id: "import-status", role: "status" });
     const form = h("form", { class: "toolbar", "aria-label": "Import a file", onsubmit: (ev) => {
