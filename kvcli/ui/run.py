@@ -101,5 +101,5 @@ def _env_int(name: str, default: int | None) -> int:
     if not raw:
         return default if default is not None else fallback
     if not raw.isdigit() or int(raw) < 1 or (name == "KVCLI_UI_PAGE_SIZE" and int(raw) > 1000):
-        raise UsageError(f"invalid {name}={raw!r}", "set it to a positive whole number (page size: at most 1000)")
+        raise UsageError(f"invalid {name}={raw!r}", "set it to a positive whole number; the page size at most 1000")
     return int(raw)
