@@ -79,6 +79,7 @@ EXAMPLE_SETUP: dict[str, Needs] = {
         ["kvcli kv-store create --name site", "mkdir -p public && echo hi >public/index.html"]
     ),
     "local serve": Needs(no_test="runs until stopped"),
+    "ui": Needs(no_test="runs until stopped"),
     "profile create": Needs(env={"FASTLY_API_TOKEN": "example-token"}),
     "profile switch": Needs(PROFILES),
     "profile update": Needs(PROFILES, env={"NEW_TOKEN": "example-new-token"}),

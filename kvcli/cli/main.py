@@ -21,6 +21,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "local": ("kvcli.cli.local_cmd", "app"),
     "resource-link": ("kvcli.cli.resource_link", "app"),
     "service": ("kvcli.cli.service", "app"),
+    "ui": ("kvcli.cli.ui_cmd", "app"),
 }
 HIDDEN_ALIASES: dict[str, str] = {"object-store": "kv-store"}
 
