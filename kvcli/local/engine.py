@@ -33,6 +33,8 @@ from kvcli.api.wire import DEFAULT_LIST_LIMIT, decode_cursor, encode_cursor
 from kvcli.local.services import DELETED_SERVICES_MIGRATION, SERVICES_MIGRATION, ServicesMixin
 
 DB_FILENAME = "kvcli.db"
+#: a page limit past SQLite's 64-bit integers (``?limit=9223372036854775807``) asks for every row, not an overflow
+_SQL_LIMIT_MAX = 2**62
 BUSY_TIMEOUT_MS = 60_000
 _ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -752,7 +754,7 @@ class Engine(ServicesMixin):
             sql += " AND key > ?"
             args.append(after)
         sql += " ORDER BY key LIMIT ?"
-        args.append(limit + 1)
+        args.append(min(limit, _SQL_LIMIT_MAX) + 1)  # one more row tells whether another page follows
         conn = self.conn
         keys = [r[0] for r in conn.execute(sql, args)]
         if not keys:
@@ -800,7 +802,7 @@ class Engine(ServicesMixin):
             sql += " AND key > ?"
             args.append(after)
         sql += " ORDER BY key LIMIT ?"
-        args.append(limit + 1)
+        args.append(min(limit, _SQL_LIMIT_MAX) + 1)  # one more row tells whether another page follows
         conn = self.conn
         conn.execute("BEGIN")
         try:
