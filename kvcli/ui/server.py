@@ -588,9 +588,11 @@ async def _start_import(explorer: Explorer, request: Request) -> Response:
                 job.update(state="done", written=report.written, failed=report.failed,
                            skipped=getattr(report, "skipped", 0))
         except KvcliError as exc:
-            text = exc.message.rstrip(".") + (f" (hint: {exc.hint})" if exc.hint else "")
-            # the page knows the file by the name it was uploaded as, and has a Format menu, not --format
-            text = text.replace(path, name).replace("pass --format", "choose the Format")
+            hint = exc.hint
+            if exc.reason == "format_unknown_input":  # the page has a Format menu where the CLI has --format
+                hint = f"choose the Format, one of: {exc.facts.get('formats')}"
+            text = exc.message.rstrip(".") + (f" (hint: {hint})" if hint else "")
+            text = text.replace(path, name)  # the page knows the file by the name it was uploaded as
             failed_report: Any = getattr(exc, "report", None)
             errors = []
             if failed_report is not None:

@@ -285,9 +285,13 @@
       if (j.state === "running") { bar.value = Math.min(99, 50 + Math.round(done ? 49 - 49 / (1 + done / 1000) : 0)); setTimeout(() => poll(job), 250); return; }
       bar.value = 100;
       if (j.state === "done") {
-        status.textContent = "Imported " + j.written + (j.written === 1 ? " entry" : " entries") + (j.skipped ? " (" + j.skipped + " skipped)" : "") + ".";
+        const said = "Imported " + j.written + (j.written === 1 ? " entry" : " entries") + (j.skipped ? " (" + j.skipped + " skipped)" : "") + ".";
+        // the key list is drawn again first (with a new form), and only then is the import said to be done, so
+        // nothing done after reading "Imported" lands on a form that is about to be replaced
         const list = document.querySelector("ul.keys");
-        if (list) { const { parts, params } = route(); if (parts[0] === "s") { await storeView(store.id, params); document.getElementById("import-status") && (document.getElementById("import-status").textContent = status.textContent); } }
+        if (list) { const { parts, params } = route(); if (parts[0] === "s") { await storeView(store.id, params); } }
+        const shown = document.getElementById("import-status");
+        (shown || status).textContent = said;
       } else {
         const lines = (j.errors || []).slice(0, 5).map((e) => "line " + e.line + (e.key ? " (" + e.key + ")" : "") + ": " + e.detail);
         showError(j.error + (lines.length ? " — " + lines.join("; ") : ""));
