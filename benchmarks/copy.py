@@ -35,8 +35,9 @@ TOKEN = "bench-token"
 
 
 def kvcli_cmd() -> list[str]:
-    exe = shutil.which("kvcli")
-    return [exe] if exe else [sys.executable, "-m", "kvcli"]
+    """This interpreter's kvcli (its venv's console script), never another one found on PATH."""
+    exe = Path(sys.executable).parent / "kvcli"
+    return [str(exe)] if exe.is_file() else [sys.executable, "-m", "kvcli"]
 
 
 def free_port() -> int:
