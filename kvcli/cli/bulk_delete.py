@@ -8,7 +8,7 @@ import sys
 from kvcli.api.errors import UsageError
 from kvcli.bulk.delete import DeleteReport
 from kvcli.cli.numbers import count, num
-from kvcli.cli.state import State, err, message
+from kvcli.cli.state import State
 from kvcli.ops.delete import DeleteRequest, run_delete
 
 
@@ -21,9 +21,10 @@ def check_delete_flags(concurrency: int, max_errors: int) -> None:
 
 
 def run_bulk_delete(
+    state: State,
     api, store_id: str, prefix: str | None, *, concurrency: int, max_errors: int, json_out: bool
 ) -> DeleteReport:
-    state = State.current()
+    out = state.out
     show_progress = not state.quiet and not json_out and sys.stderr.isatty()
     last = [0]
 
@@ -40,11 +41,11 @@ def run_bulk_delete(
         sys.stderr.write("\r\x1b[K")
     if not json_out:
         for key, msg in report.errors:
-            err(f"failed: {key!r}: {msg}")
+            out.err(f"failed: {key!r}: {msg}")
         if report.list_error:
-            err(f"listing failed: {report.list_error}")
+            out.err(f"listing failed: {report.list_error}")
         if report.stopped_early:
-            err(f"stopped after {count(report.failed, 'failure')} (--max-errors {max_errors}); remaining keys were "
+            out.err(f"stopped after {count(report.failed, 'failure')} (--max-errors {max_errors}); remaining keys were "
                 "not deleted")
-        message(f"Deleted keys: {num(report.deleted)}, failed: {num(report.failed)}")
+        out.message(f"Deleted keys: {num(report.deleted)}, failed: {num(report.failed)}")
     return report
