@@ -3,8 +3,6 @@ stderr, a summary line, the error list."""
 
 from __future__ import annotations
 
-import sys
-
 from kvcli.api.errors import UsageError
 from kvcli.bulk.delete import DeleteReport
 from kvcli.cli.numbers import count, num
@@ -25,20 +23,20 @@ def run_bulk_delete(
     api, store_id: str, prefix: str | None, *, concurrency: int, max_errors: int, json_out: bool
 ) -> DeleteReport:
     out = state.out
-    show_progress = not state.quiet and not json_out and sys.stderr.isatty()
+    show_progress = not state.quiet and not json_out and out.stderr.isatty()
     last = [0]
 
     def progress(report: DeleteReport) -> None:
         done = report.deleted + report.failed
         if show_progress and done - last[0] >= 100:
             last[0] = done
-            sys.stderr.write(f"\rDeleting keys… {num(report.deleted)} deleted, {num(report.failed)} failed")
-            sys.stderr.flush()
+            out.stderr.write(f"\rDeleting keys… {num(report.deleted)} deleted, {num(report.failed)} failed")
+            out.stderr.flush()
 
     report = run_delete(api, store_id, DeleteRequest(prefix=prefix, concurrency=concurrency, max_errors=max_errors),
                         on_progress=progress)
     if show_progress:
-        sys.stderr.write("\r\x1b[K")
+        out.stderr.write("\r\x1b[K")
     if not json_out:
         for key, msg in report.errors:
             out.err(f"failed: {key!r}: {msg}")

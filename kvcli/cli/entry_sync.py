@@ -5,7 +5,6 @@ Importing this module registers the command on the ``kv-store-entry`` app.
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -74,7 +73,7 @@ def sync_cmd(
         if json_out:
             out.emit_json(_sync_summary(sid, plan, dry_run=True, uploaded=0, deleted=0, errors=list(plan.errors)))
         else:
-            stream = sys.stdout
+            stream = out.stdout
             for k in plan.add:
                 stream.write(f"add     {k}\n")
             for k in plan.update:

@@ -121,8 +121,8 @@ def serve(
             f"FASTLY_API_TOKEN={'<token>' if token else 'any'} fastly -q kv-store list"
         )
         out.err("  Stop with Ctrl-C.")
-        sys.stdout.write(url + "\n")
-        sys.stdout.flush()
+        out.stdout.write(url + "\n")
+        out.stdout.flush()
         runner.run(app, sock, access_log=access_log, limits=limits)
     finally:
         sock.close()

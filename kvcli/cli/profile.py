@@ -393,7 +393,7 @@ def import_(
                 line = f"add      {t.name}"
             if not t.skip and t.endpoint:
                 line += f" (endpoint {t.endpoint})"
-            sys.stdout.write(line + "\n")
+            out.stdout.write(line + "\n")
         adds = [t for t in usable if overwrite or t.name not in existing]
         out.message(f"Dry run: would import {len(adds)} of {len(found)} stored token{'s' if len(found) != 1 else ''} "
                 f"from {path}; nothing changed")

@@ -103,7 +103,7 @@ def _render(state: State, report, *, json_out: bool, failed_out: str | None, src
 def _plan_keys(out: Output, report) -> None:
     """A dry run's keys on stdout: one `create|update|delete KEY` line each (the first 1,000 of each kind)."""
     plan = report.plan
-    stream = sys.stdout
+    stream = out.stdout
     for kind, keys, total in (("create", plan.create_keys, plan.create), ("update", plan.update_keys, plan.update),
                               ("delete", plan.delete_keys, plan.delete)):
         for key in keys:

@@ -6,7 +6,6 @@ Exit 0 when they hold the same keys, values and metadata (and TTLs, where both b
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import click
@@ -84,7 +83,7 @@ def _run(out: Output, a: Opened, b: Opened, a_name: str, b_name: str, *, prefix:
     left = Side(a.api, sa.id, f"KV store {sa.name!r} ({a.where})", target_id(a.target))
     right = Side(b.api, sb.id, f"KV store {sb.name!r} ({b.where})", target_id(b.target))
     run = DiffRun(left, right, prefix=prefix, keys_only=keys_only, concurrency=concurrency)
-    stream = sys.stdout
+    stream = out.stdout
     collected: dict[str, list] = {"only_in_from": [], "only_in_to": [], "differs": []}
     if fmt == "ndjson":
         import json
