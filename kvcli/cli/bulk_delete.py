@@ -44,6 +44,6 @@ def run_bulk_delete(
             out.err(f"listing failed: {report.list_error}")
         if report.stopped_early:
             out.err(f"stopped after {count(report.failed, 'failure')} (--max-errors {max_errors}); remaining keys were "
-                "not deleted")
+                    "not deleted")
         out.message(f"Deleted keys: {num(report.deleted)}, failed: {num(report.failed)}")
     return report

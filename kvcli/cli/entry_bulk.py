@@ -104,7 +104,7 @@ def _say_journal(out: Output, status: str | None, job) -> None:
         out.message("Nothing to resume for this input; importing everything")
     elif status == op.UNFINISHED_FOUND:
         out.message("An unfinished earlier import of this input was found; starting over (use --resume to continue it "
-                "instead)")
+                    "instead)")
     elif status == op.NOT_RESUMABLE:
         out.message("This input cannot be resumed; importing everything")
 
@@ -184,7 +184,7 @@ def run_import(state: State, flags: ImportFlags) -> int:
         try:
             job.run(on_progress=on_progress if show else None, interrupts=gate,
                     on_interrupt=lambda n: out.message(f"Interrupted: waiting for the {count(n, 'batch', 'batches')} "
-                                                   "already sent (Ctrl-C again to stop waiting)"))
+                                                       "already sent (Ctrl-C again to stop waiting)"))
         except KvcliError as exc:  # Interrupted
             interrupted = exc
         finally:
@@ -269,7 +269,7 @@ def _render_import(state: State, report, *, json_out: bool, failed_out: str | No
         more = len(shown) - 50 + report.errors_omitted
         if more > 0:
             out.err(f"… and {count(more, 'more error')}"
-                + (f" (all failed entries are in {failed_out})" if failed_out else ""))
+                    + (f" (all failed entries are in {failed_out})" if failed_out else ""))
     for note in report.notes:
         out.warning(note)
     rate = (report.written / report.elapsed) if report.elapsed > 0 else 0.0
@@ -281,7 +281,7 @@ def _render_import(state: State, report, *, json_out: bool, failed_out: str | No
         n = report.in_flight_entries
         where = ", ".join(c["where"] for c in report.in_flight[:3]) + (", …" if len(report.in_flight) > 3 else "")
         out.err(f"{n:,} entries were still in flight when the import stopped waiting for them ({where}): they may or "
-            "may not be stored" + ("; --resume sends them again" if journal else ""))
+                "may not be stored" + ("; --resume sends them again" if journal else ""))
         parts.append(f"in flight {n:,}")
     line = f"Import summary: {', '.join(parts)}; {human_bytes(report.bytes)} in {report.elapsed:.2f}s"
     if report.written:

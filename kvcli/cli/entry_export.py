@@ -99,7 +99,7 @@ def export_cmd(
             dropped.append(f"{count(n, 'item')} without {'its' if n == 1 else 'their'} {what}")
     if dropped:
         out.warning(f"the {fmt} format cannot hold {' or '.join(lost)}: exported {' and '.join(dropped)} (keys and "
-                "values are all in the export; --format ndjson keeps everything)")
+                    "values are all in the export; --format ndjson keeps everything)")
     out.message(
         f"Export summary: exported {report.exported:,}, failed {report.failed:,}"
         + (f", vanished while exporting {report.vanished:,}" if report.vanished else "")

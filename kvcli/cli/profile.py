@@ -396,7 +396,7 @@ def import_(
             out.stdout.write(line + "\n")
         adds = [t for t in usable if overwrite or t.name not in existing]
         out.message(f"Dry run: would import {len(adds)} of {len(found)} stored token{'s' if len(found) != 1 else ''} "
-                f"from {path}; nothing changed")
+                    f"from {path}; nothing changed")
         if taken and not overwrite:
             out.message("--overwrite would replace the kvcli profiles marked 'conflict'")
         return
@@ -443,4 +443,4 @@ def _warn_if_expired(out: Output, name: str, expires_at: str) -> None:
     if when.tzinfo is not None and when < datetime.now(UTC):
 
         out.warning(f"the token of '{name}' expired at {expires_at}; update it with 'kvcli profile update {name} "
-                "--token-stdin'")
+                    "--token-stdin'")

@@ -87,10 +87,10 @@ def _render(state: State, report, *, json_out: bool, failed_out: str | None, src
         out.warning(note)
     if report.ttl_unknown:
         out.warning(f"{count(report.ttl_unknown, 'key')} written without a TTL: {src_label} does not say when items "
-                "expire (Fastly's API does not), so TTLs could not be carried")
+                    "expire (Fastly's API does not), so TTLs could not be carried")
     if report.vanished:
         out.message(f"{count(report.vanished, 'key')} listed in the source {'was' if report.vanished == 1 else 'were'} "
-                "gone when read (deleted or expired meanwhile): not copied")
+                    "gone when read (deleted or expired meanwhile): not copied")
     line = _summary_line(report)
     if quiet and not report.ok and not json_out:
         out.err(line)

@@ -105,11 +105,11 @@ def _run(out: Output, a: Opened, b: Opened, a_name: str, b_name: str, *, prefix:
     compared = f"{count(c.compared, 'key')} on both sides" + (" (keys only)" if keys_only else "")
     if c.identical:
         out.message(f"Identical: {compared}; {left.label} and {right.label} hold the same"
-                + (f" keys under {prefix!r}" if prefix else ""))
+                    + (f" keys under {prefix!r}" if prefix else ""))
     else:
         by = ", ".join(f"{w} {num(n)}" for w, n in c.by_what.items())
         out.message(f"Differ: only in from {num(c.only_in_from)}, only in to {num(c.only_in_to)}, "
-                f"differs {num(c.differs)}" + (f" ({by})" if by else "") + f"; {compared}")
+                    f"differs {num(c.differs)}" + (f" ({by})" if by else "") + f"; {compared}")
     if not keys_only and not c.ttl_compared:
         out.message("TTLs were not compared: a side does not say when items expire (Fastly's API does not)")
     return c.identical
