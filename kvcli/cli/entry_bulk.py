@@ -112,10 +112,11 @@ def _say_journal(out: Output, status: str | None, job) -> None:
 # ------------------------------------------------------------------------------------------------------ import
 def run_import(state: State, flags: ImportFlags) -> int:
     """Bulk import for ``kv-store-entry create --file/--stdin/--dir``. Returns the exit code (0); failures raise."""
-    out = state.out
     from kvcli.api.errors import Interrupted
     from kvcli.bulk.interrupts import SignalGate
     from kvcli.ops import imports as op
+
+    out = state.out
 
     f = flags
     _check_flags(f)

@@ -221,7 +221,6 @@ def get_root_command() -> click.Command:
 
 def run(argv: list[str]) -> int:
     """Run kvcli with ``argv``; return the exit code. Expected errors print one line on stderr, no traceback."""
-    out = Output()  # the error boundary: the process's stderr, whatever the flags
     from kvcli.cli.core import report_error
 
     root_cmd = get_root_command()
@@ -242,10 +241,10 @@ def run(argv: list[str]) -> int:
     except click.UsageError as exc:
         return _usage_error(exc)
     except click.ClickException as exc:
-        out.err(f"Error: {exc.format_message()}")
+        Output().err(f"Error: {exc.format_message()}")  # the boundary: the process's stderr, whatever -q says
         return exc.exit_code
     except click.Abort:
-        out.err("Interrupted.")
+        Output().err("Interrupted.")
         return exits.INTERRUPTED
     except SystemExit as exc:
         if not _closed_pipe(exc):
