@@ -3,12 +3,10 @@ stderr, a summary line, the error list."""
 
 from __future__ import annotations
 
-import sys
-
 from kvcli.api.errors import UsageError
 from kvcli.bulk.delete import DeleteReport
 from kvcli.cli.numbers import count, num
-from kvcli.cli.state import State, err, message
+from kvcli.cli.state import State
 from kvcli.ops.delete import DeleteRequest, run_delete
 
 
@@ -21,30 +19,31 @@ def check_delete_flags(concurrency: int, max_errors: int) -> None:
 
 
 def run_bulk_delete(
+    state: State,
     api, store_id: str, prefix: str | None, *, concurrency: int, max_errors: int, json_out: bool
 ) -> DeleteReport:
-    state = State.current()
-    show_progress = not state.quiet and not json_out and sys.stderr.isatty()
+    out = state.out
+    show_progress = not state.quiet and not json_out and out.stderr.isatty()
     last = [0]
 
     def progress(report: DeleteReport) -> None:
         done = report.deleted + report.failed
         if show_progress and done - last[0] >= 100:
             last[0] = done
-            sys.stderr.write(f"\rDeleting keys… {num(report.deleted)} deleted, {num(report.failed)} failed")
-            sys.stderr.flush()
+            out.stderr.write(f"\rDeleting keys… {num(report.deleted)} deleted, {num(report.failed)} failed")
+            out.stderr.flush()
 
     report = run_delete(api, store_id, DeleteRequest(prefix=prefix, concurrency=concurrency, max_errors=max_errors),
                         on_progress=progress)
     if show_progress:
-        sys.stderr.write("\r\x1b[K")
+        out.stderr.write("\r\x1b[K")
     if not json_out:
         for key, msg in report.errors:
-            err(f"failed: {key!r}: {msg}")
+            out.err(f"failed: {key!r}: {msg}")
         if report.list_error:
-            err(f"listing failed: {report.list_error}")
+            out.err(f"listing failed: {report.list_error}")
         if report.stopped_early:
-            err(f"stopped after {count(report.failed, 'failure')} (--max-errors {max_errors}); remaining keys were "
-                "not deleted")
-        message(f"Deleted keys: {num(report.deleted)}, failed: {num(report.failed)}")
+            out.err(f"stopped after {count(report.failed, 'failure')} (--max-errors {max_errors}); remaining keys were "
+                    "not deleted")
+        out.message(f"Deleted keys: {num(report.deleted)}, failed: {num(report.failed)}")
     return report

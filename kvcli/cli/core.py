@@ -13,7 +13,7 @@ from typing import Any
 
 from kvcli.api.errors import KvcliError, PreconditionFailed, UsageError
 from kvcli.cli import exits
-from kvcli.cli.state import err, error_line, stdout_is_tty, write_line
+from kvcli.cli.state import Output, error_line, stdout_is_tty
 from kvcli.entry import finish, silence_stdout
 
 UINT64_MAX = 2**64 - 1
@@ -143,12 +143,13 @@ def get_entry(
 # ------------------------------------------------------------------------------------------------- error boundary
 def report_error(exc: BaseException, *, debug: bool = False) -> int:
     """Report an error that is not click's: one line on stderr (a traceback too with ``debug``); the exit code."""
+    out = Output()  # the error boundary: the process's stderr, whatever the flags
     if isinstance(exc, KvcliError):
         _traceback(exc, debug)
-        write_line(error_line(exc))
+        out.write_line(error_line(exc))
         return exits.exit_code_for(exc)
     if isinstance(exc, KeyboardInterrupt):
-        err("Interrupted.")
+        out.err("Interrupted.")
         return exits.INTERRUPTED
     if isinstance(exc, BrokenPipeError):
         silence_stdout()
@@ -156,12 +157,12 @@ def report_error(exc: BaseException, *, debug: bool = False) -> int:
     if isinstance(exc, OSError):  # the environment, not kvcli: unreadable or full disk, missing permissions
         _traceback(exc, debug)
         where = f": {exc.filename}" if exc.filename else ""
-        err(f"Error: {exc.strerror or exc}{where} (hint: check the path, its permissions and free space)")
+        out.err(f"Error: {exc.strerror or exc}{where} (hint: check the path, its permissions and free space)")
         return exits.ERROR
     # the last line of defence: no traceback, no locals
     _traceback(exc, debug)
     detail = " ".join(str(exc).split())
-    err(
+    out.err(
         f"Error: internal error: {type(exc).__name__}: {detail} "
         "(hint: re-run with --debug-mode for a traceback and report it as a bug)"
     )

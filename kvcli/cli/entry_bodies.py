@@ -15,7 +15,7 @@ from typing import IO, TYPE_CHECKING, Any
 from kvcli.api.errors import TooLarge, UsageError
 from kvcli.cli import core
 from kvcli.cli.core import human_time, resolve_store_id, rfc3339
-from kvcli.cli.state import State, emit_json, err, message, output_format, print_fields, success
+from kvcli.cli.state import Output, State, output_format
 
 if TYPE_CHECKING:
     from kvcli.api.models import Page
@@ -105,6 +105,7 @@ def create_entry(
     json_out: bool,
 ) -> None:
     """`kv-store-entry create` of one key (the bulk import flags are the Typer command's business)."""
+    out = state.out
     from kvcli.api import validation
     from kvcli.api.models import PutMode
 
@@ -129,9 +130,9 @@ def create_entry(
         background_fetch=background_fetch,
     )
     if json_out:
-        emit_json({"id": sid, "key": key})
+        out.emit_json({"id": sid, "key": key})
     else:
-        success(f"Created key '{key}' in KV Store {core.store_label(sid, store_name)}")
+        out.success(f"Created key '{key}' in KV Store {core.store_label(sid, store_name)}")
 
 
 # --------------------------------------------------------------------------------------------------------- get
@@ -172,14 +173,15 @@ def describe_entry(
     state: State, *, store_id: str | None, store_name: str | None, key: str | None, json_out: bool
 ) -> None:
     """`kv-store-entry describe`: one key's record (one HEAD request over HTTP)."""
+    out = state.out
     key = core.require_key(key)
     api = state.api()
     sid = resolve_store_id(api, store_id, store_name)
     info = api.describe_item(sid, key)
     if json_out:
-        emit_json(item_json(info))
+        out.emit_json(item_json(info))
         return
-    print_fields(
+    out.print_fields(
         [
             ("Key", info.key),
             ("Generation", str(info.generation)),
@@ -269,6 +271,7 @@ def list_entries(
     legacy_fmt: str | None,
 ) -> None:
     """`kv-store-entry list`: every page as it arrives (one request per page)."""
+    out = state.out
     if legacy_fmt is not None:
         if fmt is not None and fmt != legacy_fmt:
             raise UsageError(f"--output-format {fmt} and --format {legacy_fmt} disagree", "use --output-format only")
@@ -294,9 +297,9 @@ def list_entries(
         writer = KeyWriter(fmt, output_stream())
     writer.finish()
     if limit is not None and last is not None and last.next_cursor and writer.count >= limit:
-        err(f"next cursor: {last.next_cursor}")
+        out.err(f"next cursor: {last.next_cursor}")
     if fmt == "table":
-        message(f"{writer.count} key{'s' if writer.count != 1 else ''}" if writer.count else "No keys found.")
+        out.message(f"{writer.count} key{'s' if writer.count != 1 else ''}" if writer.count else "No keys found.")
 
 
 # ------------------------------------------------------------------------------------------------------ delete
@@ -313,16 +316,18 @@ def delete_entry(
 ) -> None:
     """`kv-store-entry delete --key`: one key (one DELETE request over HTTP; --dry-run: one HEAD, nothing deleted).
     --prefix and --all are the Typer command's business (prompts, the bulk deleter)."""
+    out = state.out
     if key is None:
         raise UsageError("nothing to delete", "pass one of --key KEY, --prefix PREFIX or --all")
     key = core.require_key(key)
     api = state.api(writes=not dry_run)
     sid = resolve_store_id(api, store_id, store_name)
-    delete_one(api, sid, key, force=force, if_generation_match=if_generation_match, dry_run=dry_run,
+    delete_one(out, api, sid, key, force=force, if_generation_match=if_generation_match, dry_run=dry_run,
                json_out=json_out, store_name=store_name)  # fmt: skip
 
 
 def delete_one(
+    out: Output,
     api: Any, sid: str, key: str, *, force: bool, if_generation_match: int | None, dry_run: bool, json_out: bool,
     store_name: str | None = None,
 ) -> None:
@@ -339,23 +344,23 @@ def delete_one(
             if if_generation_match is not None:
                 core.check_generation(key, info.generation, if_generation_match)
             keys = [key]
-        dry_run_output(sid, keys, json_out, store_name)
+        dry_run_output(out, sid, keys, json_out, store_name)
         return
     api.delete_item(sid, key, force=force, if_generation_match=if_generation_match)
     if json_out:
-        emit_json({"key": key, "store_id": sid, "deleted": True})
+        out.emit_json({"key": key, "store_id": sid, "deleted": True})
     else:
-        success(f"Deleted key '{key}' from KV Store {core.store_label(sid, store_name)}")
+        out.success(f"Deleted key '{key}' from KV Store {core.store_label(sid, store_name)}")
 
 
-def dry_run_output(sid: str, keys: list[str], json_out: bool, store_name: str | None = None) -> None:
+def dry_run_output(out: Output, sid: str, keys: list[str], json_out: bool, store_name: str | None = None) -> None:
     if json_out:
-        emit_json({"dry_run": True, "store_id": sid, "keys": keys, "count": len(keys)})  # the streamed form's order
+        out.emit_json({"dry_run": True, "store_id": sid, "keys": keys, "count": len(keys)})  # the streamed form's order
     else:
-        out = output_stream()
+        stream = output_stream()
         for k in keys:
-            out.write((k + "\n").encode("utf-8", "backslashreplace"))
-        out.flush()
+            stream.write((k + "\n").encode("utf-8", "backslashreplace"))
+        stream.flush()
     from kvcli.cli.numbers import count
 
-    message(f"Dry run: would delete {count(len(keys), 'key')} from KV Store {core.store_label(sid, store_name)}")
+    out.message(f"Dry run: would delete {count(len(keys), 'key')} from KV Store {core.store_label(sid, store_name)}")

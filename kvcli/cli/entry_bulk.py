@@ -20,7 +20,7 @@ from kvcli.cli.bulk_progress import progress_enabled as _progress_enabled
 from kvcli.cli.bulk_progress import sigterm_as_interrupt as _sigterm_as_interrupt  # noqa: F401 - its old home
 from kvcli.cli.numbers import count, num
 from kvcli.cli.options import resolve_store_id
-from kvcli.cli.state import State, emit_json, err, message, success, warning
+from kvcli.cli.state import Output, State
 
 IMPORT_DEFAULT_CONCURRENCY = 4  # kvcli.ops.imports.DEFAULT_CONCURRENCY
 
@@ -89,36 +89,37 @@ def _check_flags(f: ImportFlags) -> None:
         validation.check_metadata(f.metadata)
 
 
-def _say_journal(status: str | None, job) -> None:
+def _say_journal(out: Output, status: str | None, job) -> None:
     """What the job found of an earlier run of this input, in the CLI's words."""
     from kvcli.ops import imports as op
 
     if status == op.ALREADY_DONE:
-        message("An earlier run finished this import; nothing is left to resume")
+        out.message("An earlier run finished this import; nothing is left to resume")
     elif status == op.RESUMED:
         done = job.resume_state.done
-        message(f"Resuming: {count(done, 'record')} {'was' if done == 1 else 'were'} done by an earlier run")
+        out.message(f"Resuming: {count(done, 'record')} {'was' if done == 1 else 'were'} done by an earlier run")
     elif status == op.CHANGED:
-        message("The input changed since the interrupted import, so its journal is not used; importing everything")
+        out.message("The input changed since the interrupted import, so its journal is not used; importing everything")
     elif status == op.NOTHING_TO_RESUME:
-        message("Nothing to resume for this input; importing everything")
+        out.message("Nothing to resume for this input; importing everything")
     elif status == op.UNFINISHED_FOUND:
-        message("An unfinished earlier import of this input was found; starting over (use --resume to continue it "
-                "instead)")
+        out.message("An unfinished earlier import of this input was found; starting over (use --resume to continue it "
+                    "instead)")
     elif status == op.NOT_RESUMABLE:
-        message("This input cannot be resumed; importing everything")
+        out.message("This input cannot be resumed; importing everything")
 
 
 # ------------------------------------------------------------------------------------------------------ import
-def run_import(flags: ImportFlags) -> int:
+def run_import(state: State, flags: ImportFlags) -> int:
     """Bulk import for ``kv-store-entry create --file/--stdin/--dir``. Returns the exit code (0); failures raise."""
     from kvcli.api.errors import Interrupted
     from kvcli.bulk.interrupts import SignalGate
     from kvcli.ops import imports as op
 
+    out = state.out
+
     f = flags
     _check_flags(f)
-    state = State.current()
     stream = None
     stop_reading = threading.Event()
     if f.stdin:
@@ -145,13 +146,13 @@ def run_import(flags: ImportFlags) -> int:
     job = op.ImportJob(request)
     note = job.open_source()
     if note:
-        message(note + ("; use --format to override" if note.startswith("detected format:") else ""))
+        out.message(note + ("; use --format to override" if note.startswith("detected format:") else ""))
     source = job.source
     assert source is not None
 
     api = state.api(writes=not f.dry_run)
     sid = resolve_store_id(api, f.store_id, f.store_name)
-    _say_journal(job.prepare(api, sid, journal_target=op.journal_target(state.target())), job)
+    _say_journal(out, job.prepare(api, sid, journal_target=op.journal_target(state.target())), job)
     journal = job.journal
 
     fo_handle = None
@@ -183,8 +184,8 @@ def run_import(flags: ImportFlags) -> int:
         interrupted: KvcliError | None = None
         try:
             job.run(on_progress=on_progress if show else None, interrupts=gate,
-                    on_interrupt=lambda n: message(f"Interrupted: waiting for the {count(n, 'batch', 'batches')} "
-                                                   "already sent (Ctrl-C again to stop waiting)"))
+                    on_interrupt=lambda n: out.message(f"Interrupted: waiting for the {count(n, 'batch', 'batches')} "
+                                                       "already sent (Ctrl-C again to stop waiting)"))
         except KvcliError as exc:  # Interrupted
             interrupted = exc
         finally:
@@ -204,8 +205,8 @@ def run_import(flags: ImportFlags) -> int:
                                       "import interrupted")
         summary = {"store_id": sid, **report.to_json()}
         if f.json_out:
-            emit_json(summary)
-        _render_import(report, json_out=f.json_out, failed_out=f.failed_out, journal=journal is not None,
+            out.emit_json(summary)
+        _render_import(state, report, json_out=f.json_out, failed_out=f.failed_out, journal=journal is not None,
                        stopped_by_error=job.fatal is not None or interrupted is not None)
     finally:
         if bar is not None:
@@ -242,35 +243,36 @@ def run_import(flags: ImportFlags) -> int:
     if not f.json_out:
         if f.dry_run:
             verb = "is" if report.valid == 1 else "are"
-            success(f"{count(report.valid, 'entry')} {verb} valid (dry run: nothing was written)")
+            out.success(f"{count(report.valid, 'entry')} {verb} valid (dry run: nothing was written)")
         else:
-            success(f"Inserted {count(report.written, 'key')} into KV Store '{sid}'")
+            out.success(f"Inserted {count(report.written, 'key')} into KV Store '{sid}'")
     return 0
 
 
-def _render_import(report, *, json_out: bool, failed_out: str | None, journal: bool,
+def _render_import(state: State, report, *, json_out: bool, failed_out: str | None, journal: bool,
                    stopped_by_error: bool = False) -> None:
     """The human summary on stderr (errors first, then the counts line).
 
     A batch that failed as a whole is one line with the range it covered. With -q only errors are shown, and the
     counts line when the import did not succeed; a stopped import's batch failures are left to its Error line.
     """
-    quiet = State.current().quiet
+    out = state.out
+    quiet = state.quiet
     if not json_out:
         shown = [e for e in report.errors if not (quiet and stopped_by_error and "entries" in e)]
         for e in shown[:50]:
             place = e["title"][len("error at "):]
             if "entries" in e:
-                err(f"{place}: {count(e['entries'], 'entry')} not written: {e['detail']}")
+                out.err(f"{place}: {count(e['entries'], 'entry')} not written: {e['detail']}")
                 continue
             key = f" key {e['key']!r}:" if e.get("key") is not None else ""
-            err(f"{place}:{key} {e['detail']}")
+            out.err(f"{place}:{key} {e['detail']}")
         more = len(shown) - 50 + report.errors_omitted
         if more > 0:
-            err(f"… and {count(more, 'more error')}"
-                + (f" (all failed entries are in {failed_out})" if failed_out else ""))
+            out.err(f"… and {count(more, 'more error')}"
+                    + (f" (all failed entries are in {failed_out})" if failed_out else ""))
     for note in report.notes:
-        warning(note)
+        out.warning(note)
     rate = (report.written / report.elapsed) if report.elapsed > 0 else 0.0
     parts = [f"written {report.written:,}", f"failed {report.failed:,}" + (
         f" ({report.invalid:,} invalid)" if report.invalid else "")]
@@ -279,8 +281,8 @@ def _render_import(report, *, json_out: bool, failed_out: str | None, journal: b
     if report.in_flight:
         n = report.in_flight_entries
         where = ", ".join(c["where"] for c in report.in_flight[:3]) + (", …" if len(report.in_flight) > 3 else "")
-        err(f"{n:,} entries were still in flight when the import stopped waiting for them ({where}): they may or "
-            "may not be stored" + ("; --resume sends them again" if journal else ""))
+        out.err(f"{n:,} entries were still in flight when the import stopped waiting for them ({where}): they may or "
+                "may not be stored" + ("; --resume sends them again" if journal else ""))
         parts.append(f"in flight {n:,}")
     line = f"Import summary: {', '.join(parts)}; {human_bytes(report.bytes)} in {report.elapsed:.2f}s"
     if report.written:
@@ -288,12 +290,12 @@ def _render_import(report, *, json_out: bool, failed_out: str | None, journal: b
     if report.dry_run:
         line = f"Dry run: {report.valid:,} valid, {report.invalid:,} invalid; nothing was written"
     if quiet and not report.ok and not json_out:
-        err(line)  # what was written is part of the error
+        out.err(line)  # what was written is part of the error
     else:
-        message(line)
+        out.message(line)
     if report.stopped and journal and report.stopped != "interrupted":
-        message("Progress was recorded; re-run with --resume to continue after what was done")
+        out.message("Progress was recorded; re-run with --resume to continue after what was done")
     elif report.stopped == "interrupted" and journal:
-        message("Progress was recorded; re-run the same command with --resume to continue")
+        out.message("Progress was recorded; re-run the same command with --resume to continue")
 
 

@@ -18,6 +18,7 @@ from kvcli.cli.state import State
 # ------------------------------------------------------------------------------------------------------ create
 @app.command("create")
 def create(
+    ctx: typer.Context,
     store_id: StoreIdOpt = None,
     store_name: StoreNameOpt = None,
     key: KeyOpt = None,
@@ -126,6 +127,7 @@ def create(
 
     Example: kvcli kv-store-entry create --store-name my-store -k greeting --value 'hello world'
     """
+    state = State.of(ctx)
     # ---------------------------------------------------------------------------------------------------------
     # BULK IMPORT DELEGATION — everything about --file/--stdin/--dir lives in kvcli.cli.entry_bulk.run_import,
     # which takes the flags as one typed record (ImportFlags: a misspelled field is a TypeError) and maps them to
@@ -144,7 +146,7 @@ def create(
             if exc.name != "kvcli.cli.entry_bulk":
                 raise
             raise UsageError("bulk import is not available in this build") from None
-        return run_import(ImportFlags(
+        return run_import(state, ImportFlags(
             store_id=store_id,
             store_name=store_name,
             key=key,
@@ -185,7 +187,7 @@ def create(
     # ------------------------------------------------------------------------------ end of bulk import delegation
 
     entry_bodies.create_entry(  # one key: the body the fast path (kvcli.cli.fast) runs too
-        State.current(),
+        state,
         store_id=store_id,
         store_name=store_name,
         key=key,

@@ -15,15 +15,14 @@ from kvcli.api.errors import PartialFailure, UsageError
 from kvcli.cli import entry_bodies
 from kvcli.cli.kv_store_entry import GenerationOpt, KeyOpt, _output_stream, _store, app
 from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt
-from kvcli.cli.state import State, emit_json, message, success
+from kvcli.cli.state import Output, State
 
 COUNT_CAP = 10_000  # keys counted (by listing) to show in a confirmation prompt
 
 
 # ------------------------------------------------------------------------------------------------------ delete
-def _interactive() -> bool:
+def _interactive(state: State) -> bool:
     """Whether a confirmation prompt will really be shown (so counting the keys for it is worth a listing)."""
-    state = State.current()
     if state.auto_yes or state.non_interactive:
         return False
     try:
@@ -54,6 +53,7 @@ def _what(prefix: str | None, sid: str, count: str = "") -> str:
 
 @app.command("delete")
 def delete(
+    ctx: typer.Context,
     store_id: StoreIdOpt = None,
     store_name: StoreNameOpt = None,
     key: KeyOpt = None,
@@ -80,6 +80,8 @@ def delete(
 
     Example: kvcli kv-store-entry delete --store-name my-store --prefix tmp/ --dry-run
     """
+    state = State.of(ctx)
+    out = state.out
     modes = [name for name, on in (("--key", key is not None), ("--prefix", prefix is not None), ("--all", all_))
              if on]
     if len(modes) > 1:
@@ -96,34 +98,33 @@ def delete(
 
         check_delete_flags(concurrency, max_errors)
     else:  # one key: the body the fast path (kvcli.cli.fast) runs too
-        entry_bodies.delete_entry(State.current(), store_id=store_id, store_name=store_name, key=key, force=force,
+        entry_bodies.delete_entry(state, store_id=store_id, store_name=store_name, key=key, force=force,
                                   if_generation_match=if_generation_match, dry_run=dry_run, json_out=json_out)
         return
 
-    state = State.current()
     api = state.api(writes=not dry_run)
     sid = _store(api, store_id, store_name)
     if dry_run:
-        _dry_run_many(api, sid, prefix, json_out)
+        _dry_run_many(out, api, sid, prefix, json_out)
     else:
         _delete_many(state, api, sid, prefix, concurrency=concurrency, max_errors=max_errors, json_out=json_out)
 
 
-def _dry_run_many(api, sid: str, prefix: str | None, json_out: bool) -> None:
+def _dry_run_many(out: Output, api, sid: str, prefix: str | None, json_out: bool) -> None:
     """Stream the keys that would be deleted (a JSON object whose "keys" array is streamed with --json)."""
     from kvcli.api.port import iter_keys
 
     api.get_store(sid)  # a missing store is exit 3, not an empty list
-    out: IO[bytes] | None = None
+    stream: IO[bytes] | None = None
     count = 0
 
     def w(text: str) -> None:
-        assert out is not None
-        out.write(text.encode("utf-8", "backslashreplace"))
+        assert stream is not None
+        stream.write(text.encode("utf-8", "backslashreplace"))
 
     for page in iter_keys(api, sid, prefix=prefix):
-        if out is None:
-            out = _output_stream()
+        if stream is None:
+            stream = _output_stream()
             if json_out:
                 w('{\n  "dry_run": true,\n  "store_id": ' + json.dumps(sid) + ',\n  "keys": [')
         for k in page.items:
@@ -132,26 +133,27 @@ def _dry_run_many(api, sid: str, prefix: str | None, json_out: bool) -> None:
             else:
                 w(k + "\n")
             count += 1
-        out.flush()
-    if out is None:  # pragma: no cover - iter_keys yields at least one page
-        out = _output_stream()
+        stream.flush()
+    if stream is None:  # pragma: no cover - iter_keys yields at least one page
+        stream = _output_stream()
     if json_out:
         w(("\n  ]" if count else "]") + f',\n  "count": {count}\n}}\n')
-        out.flush()
+        stream.flush()
     from kvcli.cli.numbers import count as counted
 
-    message(f"Dry run: would delete {counted(count, 'key')} ({_what(prefix, sid)}); nothing deleted")
+    out.message(f"Dry run: would delete {counted(count, 'key')} ({_what(prefix, sid)}); nothing deleted")
 
 
 def _delete_many(
     state: State, api, sid: str, prefix: str | None, *, concurrency: int, max_errors: int, json_out: bool
 ) -> None:
+    out = state.out
     from kvcli.cli.bulk_delete import run_bulk_delete
     from kvcli.cli.numbers import count, num
 
     api.get_store(sid)  # a missing store fails before the prompt
     count_text = ""
-    if _interactive():
+    if _interactive(state):
         n, more = count_keys(api, sid, prefix)
         if n == 0 and not more:
             count_text = "0"
@@ -159,10 +161,10 @@ def _delete_many(
             count_text = f"more than {n:,}" if more else f"{n:,}"
     if count_text != "0":
         state.confirm_or_cancel(f"This will delete {_what(prefix, sid, count_text)}!")
-    report = run_bulk_delete(api, sid, prefix, concurrency=concurrency, max_errors=max_errors, json_out=json_out)
+    report = run_bulk_delete(state, api, sid, prefix, concurrency=concurrency, max_errors=max_errors, json_out=json_out)
     summary = {"store_id": sid, **report.to_json()}
     if json_out:
-        emit_json(summary)
+        out.emit_json(summary)
     if not report.ok:
         parts = [f"{count(report.deleted, 'key')} deleted, {num(report.failed)} failed"]
         if report.stopped_early:
@@ -176,6 +178,6 @@ def _delete_many(
         )
     if not json_out:
         if prefix is None:
-            success(f"Deleted all keys from KV Store '{sid}'")
+            out.success(f"Deleted all keys from KV Store '{sid}'")
         else:
-            success(f"Deleted {count(report.deleted, 'key')} from KV Store '{sid}'")
+            out.success(f"Deleted {count(report.deleted, 'key')} from KV Store '{sid}'")

@@ -15,7 +15,7 @@ from kvcli.cli.bulk_progress import Progress, human_bytes, positive, progress_en
 from kvcli.cli.kv_store_entry import app
 from kvcli.cli.numbers import count
 from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt, resolve_store_id
-from kvcli.cli.state import State, emit_json, err, message, warning
+from kvcli.cli.state import State
 
 EXPORT_DEFAULT_CONCURRENCY = 16  # kvcli.ops.export.DEFAULT_CONCURRENCY, written here so --help needs no import
 
@@ -23,6 +23,7 @@ EXPORT_DEFAULT_CONCURRENCY = 16  # kvcli.ops.export.DEFAULT_CONCURRENCY, written
 # ------------------------------------------------------------------------------------------------------ export
 @app.command("export")
 def export_cmd(
+    ctx: typer.Context,
     store_id: StoreIdOpt = None,
     store_name: StoreNameOpt = None,
     prefix: Annotated[
@@ -48,6 +49,8 @@ def export_cmd(
 
     Example: kvcli kv-store-entry export --store-name prod -O backup.ndjson
     """
+    state = State.of(ctx)
+    out = state.out
     from kvcli.ops import export as op
 
     fmt = op.check_format(fmt)
@@ -56,7 +59,6 @@ def export_cmd(
         raise UsageError("--format dir needs --output DIRECTORY", "pass the directory to write the files into")
     if json_out and output is None:
         raise UsageError("--json needs --output (the export itself goes to stdout)", "pass -O FILE")
-    state = State.current()
     api = state.api()
     sid = resolve_store_id(api, store_id, store_name)
     if output is None:
@@ -86,19 +88,19 @@ def export_cmd(
         e["detail"] = EXPORT_DETAILS.get(e.get("code", ""), e["detail"])
     summary = {"store_id": sid, "output": output, **report.to_json()}
     if json_out:
-        emit_json(summary)
+        out.emit_json(summary)
     else:
         for e in report.errors[:50]:
-            err(f"not exported: {e['key']!r}: {e['detail']}")
+            out.err(f"not exported: {e['key']!r}: {e['detail']}")
     dropped, lost = [], []
     for n, what in ((report.dropped_metadata, "metadata"), (report.dropped_ttl, "expiry")):
         if n:
             lost.append(what)
             dropped.append(f"{count(n, 'item')} without {'its' if n == 1 else 'their'} {what}")
     if dropped:
-        warning(f"the {fmt} format cannot hold {' or '.join(lost)}: exported {' and '.join(dropped)} (keys and "
-                "values are all in the export; --format ndjson keeps everything)")
-    message(
+        out.warning(f"the {fmt} format cannot hold {' or '.join(lost)}: exported {' and '.join(dropped)} (keys and "
+                    "values are all in the export; --format ndjson keeps everything)")
+    out.message(
         f"Export summary: exported {report.exported:,}, failed {report.failed:,}"
         + (f", vanished while exporting {report.vanished:,}" if report.vanished else "")
         + f"; {human_bytes(report.bytes)} in {report.elapsed:.2f}s"

@@ -5,7 +5,6 @@ Importing this module registers the command on the ``kv-store-entry`` app.
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -15,7 +14,7 @@ from kvcli.cli.bulk_progress import Progress, positive, progress_enabled, sigter
 from kvcli.cli.kv_store_entry import app
 from kvcli.cli.numbers import count, num
 from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt, resolve_store_id
-from kvcli.cli.state import State, emit_json, err, message, success, warning
+from kvcli.cli.state import State
 
 SYNC_DEFAULT_CONCURRENCY = 4  # kvcli.ops.sync.DEFAULT_CONCURRENCY, written here so --help needs no import
 
@@ -23,6 +22,7 @@ SYNC_DEFAULT_CONCURRENCY = 4  # kvcli.ops.sync.DEFAULT_CONCURRENCY, written here
 # -------------------------------------------------------------------------------------------------------- sync
 @app.command("sync")
 def sync_cmd(
+    ctx: typer.Context,
     store_id: StoreIdOpt = None,
     store_name: StoreNameOpt = None,
     dir_: Annotated[
@@ -51,38 +51,39 @@ def sync_cmd(
 
     Example: kvcli kv-store-entry sync --store-name site --dir ./public --delete --dry-run
     """
+    state = State.of(ctx)
+    out = state.out
     from kvcli.ops import sync as op
 
     positive("--concurrency", concurrency)
     if dir_ is None:
         raise UsageError("no directory given", "pass --dir PATH")
-    state = State.current()
     api = state.api(writes=not dry_run)
     sid = resolve_store_id(api, store_id, store_name)
     planned = op.plan_sync(api, sid, op.SyncRequest(directory=dir_, prefix=prefix, delete=delete,
                                                     allow_hidden=dir_allow_hidden, concurrency=concurrency))
     plan = planned.plan
     for note in plan.notes:
-        warning(note)
+        out.warning(note)
     counts = plan.counts()
     if not json_out:
         for u in plan.unreadable:
-            err(f"cannot read {u.path}: {u.reason}; its keys are neither updated nor deleted")
+            out.err(f"cannot read {u.path}: {u.reason}; its keys are neither updated nor deleted")
     if dry_run:
         if json_out:
-            emit_json(_sync_summary(sid, plan, dry_run=True, uploaded=0, deleted=0, errors=list(plan.errors)))
+            out.emit_json(_sync_summary(sid, plan, dry_run=True, uploaded=0, deleted=0, errors=list(plan.errors)))
         else:
-            out = sys.stdout
+            stream = out.stdout
             for k in plan.add:
-                out.write(f"add     {k}\n")
+                stream.write(f"add     {k}\n")
             for k in plan.update:
-                out.write(f"update  {k}  ({plan.reasons.get(k, '')})\n")
+                stream.write(f"update  {k}  ({plan.reasons.get(k, '')})\n")
             for k in plan.delete:
-                out.write(f"delete  {k}\n")
-            out.flush()
+                stream.write(f"delete  {k}\n")
+            stream.flush()
             for e in plan.errors:
-                err(f"cannot compare {e['key']!r}: {e['detail']}")
-            message(
+                out.err(f"cannot compare {e['key']!r}: {e['detail']}")
+            out.message(
                 f"Plan: {num(counts['add'])} to add, {num(counts['update'])} to update, {num(counts['delete'])} to "
                 f"delete, {num(counts['unchanged'])} unchanged (dry run: nothing was changed)"
             )
@@ -120,11 +121,11 @@ def sync_cmd(
     summary = _sync_summary(sid, plan, dry_run=False, uploaded=uploaded,
                             deleted=deleted.deleted if deleted is not None else 0, errors=errors)
     if json_out:
-        emit_json(summary)
+        out.emit_json(summary)
     else:
         for e in errors[:50]:
-            err(f"failed: {e['detail']}" if e.get("key") is None else f"failed: {e['key']!r}: {e['detail']}")
-    message(
+            out.err(f"failed: {e['detail']}" if e.get("key") is None else f"failed: {e['key']!r}: {e['detail']}")
+    out.message(
         f"Sync summary: uploaded {num(uploaded)} ({num(counts['add'])} new, {num(counts['update'])} changed), "
         f"deleted {num(summary['deleted'])}, unchanged {num(counts['unchanged'])}, failed {num(failed)}"
         + (f"; partial: {count(len(plan.unreadable), 'unreadable path')} skipped and {count(len(plan.kept), 'key')} "
@@ -138,7 +139,7 @@ def sync_cmd(
         raise PartialFailure(f"sync incomplete: {count(failed, 'key')} failed", "re-run sync to retry them",
                              summary=summary)
     if not json_out:
-        success(f"KV Store '{sid}' matches {dir_}")
+        out.success(f"KV Store '{sid}' matches {dir_}")
     return 0
 
 

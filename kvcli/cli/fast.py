@@ -150,7 +150,7 @@ def run(argv: list[str]) -> int | None:
         return None
     path, options, flags = parsed
     from kvcli.cli import core, exits
-    from kvcli.cli.state import State, _active, output_format
+    from kvcli.cli.state import State, output_format
 
     if path == "kv-store list":
         try:
@@ -165,7 +165,6 @@ def run(argv: list[str]) -> int | None:
     state: State | None = None
     try:
         state = _function(GLOBALS_BODY)(**flags)
-        _active.append(state)
         _function(BODIES[path])(state, **options)
     except KeyboardInterrupt:
         return exits.INTERRUPTED  # as Typer's main answers Ctrl-C inside a command: exit 130, no message
@@ -180,6 +179,5 @@ def run(argv: list[str]) -> int | None:
         return core.report_error(exc, debug=debug)
     finally:
         if state is not None:
-            _active.remove(state)
             state.close()
     return 0

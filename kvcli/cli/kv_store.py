@@ -12,7 +12,7 @@ from kvcli.api.errors import KvcliError
 from kvcli.api.models import LOCATIONS
 from kvcli.cli.core import store_label
 from kvcli.cli.options import JsonOpt, OutputFormatOpt, StoreIdOpt, StoreNameOpt, human_time, resolve_store_id
-from kvcli.cli.state import State, emit_json, message, print_fields, success
+from kvcli.cli.state import State
 from kvcli.cli.store_bodies import list_stores, store_json
 
 NOT_CHECKED = "links from service versions were not checked (the API cannot tell before the store is empty)"
@@ -61,6 +61,7 @@ def _location(value: str | None) -> str | None:
 
 @app.command("create")
 def create(
+    ctx: typer.Context,
     name: Annotated[str, typer.Option("--name", "-n", help="Name of the new KV store.", show_default=False)],
     location: Annotated[
         str | None,
@@ -74,31 +75,34 @@ def create(
 
     Example: kvcli kv-store create --name my-store --location EU
     """
-    state = State.current()
+    state = State.of(ctx)
+    out = state.out
     store = state.api(writes=True).create_store(name, location)
     if json_out:
-        emit_json(store_json(store))
+        out.emit_json(store_json(store))
     else:
-        success(f"Created KV Store '{store.name}' ({store.id})")
+        out.success(f"Created KV Store '{store.name}' ({store.id})")
 
 
 @app.command("list")
-def list_(json_out: JsonOpt = False, fmt: OutputFormatOpt = None) -> None:
+def list_(ctx: typer.Context, json_out: JsonOpt = False, fmt: OutputFormatOpt = None) -> None:
     """List every KV store (all pages).
 
     Example: kvcli kv-store list --json
     """
-    list_stores(State.current(), json_out=json_out, fmt=fmt)  # the fast path (kvcli.cli.fast) runs it too
+    state = State.of(ctx)
+    list_stores(state, json_out=json_out, fmt=fmt)  # the fast path (kvcli.cli.fast) runs it too
 
 
-def _describe(store_id: str | None, store_name: str | None, json_out: bool) -> None:
-    api = State.current().api()
+def _describe(state: State, store_id: str | None, store_name: str | None, json_out: bool) -> None:
+    out = state.out
+    api = state.api()
     sid = resolve_store_id(api, store_id, store_name)
     store = api.get_store(sid)
     if json_out:
-        emit_json(store_json(store))
+        out.emit_json(store_json(store))
         return
-    print_fields(
+    out.print_fields(
         [
             ("ID", store.id),
             ("Name", store.name),
@@ -110,25 +114,32 @@ def _describe(store_id: str | None, store_name: str | None, json_out: bool) -> N
 
 
 @app.command("describe")
-def describe(store_id: StoreIdOpt = None, store_name: StoreNameOpt = None, json_out: JsonOpt = False) -> None:
+def describe(
+    ctx: typer.Context, store_id: StoreIdOpt = None, store_name: StoreNameOpt = None, json_out: JsonOpt = False
+) -> None:
     """Show one KV store (alias: get).
 
     Example: kvcli kv-store describe --store-name my-store
     """
-    _describe(store_id, store_name, json_out)
+    state = State.of(ctx)
+    _describe(state, store_id, store_name, json_out)
 
 
 @app.command("get", hidden=True)
-def get(store_id: StoreIdOpt = None, store_name: StoreNameOpt = None, json_out: JsonOpt = False) -> None:
+def get(
+    ctx: typer.Context, store_id: StoreIdOpt = None, store_name: StoreNameOpt = None, json_out: JsonOpt = False
+) -> None:
     """Show one KV store (alias of describe).
 
     Example: kvcli kv-store get --store-id STORE_ID --json
     """
-    _describe(store_id, store_name, json_out)
+    state = State.of(ctx)
+    _describe(state, store_id, store_name, json_out)
 
 
 @app.command("delete")
 def delete(
+    ctx: typer.Context,
     store_id: StoreIdOpt = None,
     store_name: StoreNameOpt = None,
     all_: Annotated[bool, typer.Option("--all", "-a", help="Delete every entry first, then the store.")] = False,
@@ -144,7 +155,8 @@ def delete(
 
     Example: kvcli -y kv-store delete --store-name my-store --all
     """
-    state = State.current()
+    state = State.of(ctx)
+    out = state.out
     api = state.api()
     sid = resolve_store_id(api, store_id, store_name)
     state.announce_backend()
@@ -161,14 +173,16 @@ def delete(
         if not links_checked:
             warning += f" ({NOT_CHECKED}: if one links the store, its keys are deleted and the store is kept)"
             if state.auto_yes or state.non_interactive:
-                message(f"Note: {NOT_CHECKED} before emptying KV store {label}")
+                out.message(f"Note: {NOT_CHECKED} before emptying KV store {label}")
         state.confirm_or_cancel(warning)
-        report = run_bulk_delete(api, sid, None, concurrency=concurrency, max_errors=max_errors, json_out=False)
+        report = run_bulk_delete(state, api, sid, None, concurrency=concurrency, max_errors=max_errors, json_out=False)
         if not report.ok:
             from kvcli.api.errors import PartialFailure
 
             if json_out:
-                emit_json({"id": sid, "deleted": False, "links_checked": links_checked, "entries": report.to_json()})
+                out.emit_json(
+                    {"id": sid, "deleted": False, "links_checked": links_checked, "entries": report.to_json()}
+                )
             raise PartialFailure(
                 f"could not empty KV store {sid}: {report.deleted} keys deleted, {report.failed} failed; "
                 "the store was not deleted",
@@ -185,6 +199,6 @@ def delete(
     else:
         api.delete_store(sid)
     if json_out:
-        emit_json({"id": sid, "deleted": True} | ({"links_checked": links_checked} if all_ else {}))
+        out.emit_json({"id": sid, "deleted": True} | ({"links_checked": links_checked} if all_ else {}))
     else:
-        success(f"Deleted KV Store {store_label(sid, store_name)}")
+        out.success(f"Deleted KV Store {store_label(sid, store_name)}")

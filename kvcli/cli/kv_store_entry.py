@@ -79,8 +79,8 @@ ConcurrencyOpt = Annotated[
 ]
 
 
-def _many_keys(operation: str, keys_file: str, key: str | None, concurrency: int | None, store_id: str | None,
-               store_name: str | None, others: list[tuple[str, bool]]) -> None:
+def _many_keys(state: State, operation: str, keys_file: str, key: str | None, concurrency: int | None,
+               store_id: str | None, store_name: str | None, others: list[tuple[str, bool]]) -> None:
     """`get`/`describe --keys-file` (kvcli.cli.many_keys)."""
     if key is not None:
         raise UsageError("--key and --keys-file cannot be combined", "pass one key with --key, or a file of keys")
@@ -90,7 +90,7 @@ def _many_keys(operation: str, keys_file: str, key: str | None, concurrency: int
     from kvcli.cli import many_keys
 
     many_keys.check_concurrency(concurrency)
-    api = State.current().api()
+    api = state.api()
     sid = _store(api, store_id, store_name)
     from kvcli.api.fanout import DEFAULT_CONCURRENCY
     from kvcli.api.port import limits_of
@@ -124,6 +124,7 @@ from kvcli.cli import entry_create as _entry_create  # noqa: E402,F401
 # --------------------------------------------------------------------------------------------------------- get
 @app.command("get")
 def get(
+    ctx: typer.Context,
     store_id: StoreIdOpt = None,
     store_name: StoreNameOpt = None,
     key: KeyOpt = None,
@@ -142,15 +143,16 @@ def get(
 
     Example: kvcli kv-store-entry get --store-name my-store -k greeting > greeting.txt
     """
+    state = State.of(ctx)
     if keys_file is not None:
-        _many_keys("get", keys_file, key, concurrency, store_id, store_name,
+        _many_keys(state, "get", keys_file, key, concurrency, store_id, store_name,
                    [("--if-generation-match", if_generation_match is not None)])  # fmt: skip
         return
     if concurrency is not None:
         raise UsageError("--concurrency only applies to --keys-file", "drop --concurrency")
     # the whole command is kvcli.cli.entry_bodies.get_entry, which the fast path (kvcli.cli.fast) runs too
     entry_bodies.get_entry(
-        State.current(),
+        state,
         store_id=store_id,
         store_name=store_name,
         key=key,
@@ -166,6 +168,7 @@ emit_json_line = core.emit_json_line
 # ---------------------------------------------------------------------------------------------------- describe
 @app.command("describe")
 def describe(
+    ctx: typer.Context,
     store_id: StoreIdOpt = None,
     store_name: StoreNameOpt = None,
     key: KeyOpt = None,
@@ -180,17 +183,19 @@ def describe(
 
     Example: kvcli kv-store-entry describe --store-name my-store -k greeting --json
     """
+    state = State.of(ctx)
     if keys_file is not None:
-        _many_keys("describe", keys_file, key, concurrency, store_id, store_name, [])
+        _many_keys(state, "describe", keys_file, key, concurrency, store_id, store_name, [])
         return
     if concurrency is not None:
         raise UsageError("--concurrency only applies to --keys-file", "drop --concurrency")
-    entry_bodies.describe_entry(State.current(), store_id=store_id, store_name=store_name, key=key, json_out=json_out)
+    entry_bodies.describe_entry(state, store_id=store_id, store_name=store_name, key=key, json_out=json_out)
 
 
 # -------------------------------------------------------------------------------------------------------- list
 @app.command("list")
 def list_(
+    ctx: typer.Context,
     store_id: StoreIdOpt = None,
     store_name: StoreNameOpt = None,
     prefix: Annotated[
@@ -246,6 +251,7 @@ def list_(
 
     Example: kvcli kv-store-entry list --store-name my-store --prefix user/ --limit 100
     """
+    state = State.of(ctx)
     if long_ or concurrency is not None:  # the plain listing is the fast path's body (kvcli.cli.entry_bodies)
         if legacy_fmt is not None:
             if fmt is not None and fmt != legacy_fmt:
@@ -258,13 +264,13 @@ def list_(
         from kvcli.cli import many_keys
 
         many_keys.check_concurrency(concurrency)
-        api = State.current().api()
+        api = state.api()
         sid = _store(api, store_id, store_name)
-        many_keys.list_long(api, sid, prefix=prefix or None, cursor=cursor, limit=limit, consistency=consistency,
-                            fmt=fmt, concurrency=concurrency)  # fmt: skip
+        many_keys.list_long(state.out, api, sid, prefix=prefix or None, cursor=cursor, limit=limit,
+                            consistency=consistency, fmt=fmt, concurrency=concurrency)  # fmt: skip
         return
     entry_bodies.list_entries(
-        State.current(),
+        state,
         store_id=store_id,
         store_name=store_name,
         prefix=prefix,

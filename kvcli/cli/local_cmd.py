@@ -10,30 +10,33 @@ import typer
 
 from kvcli.api.errors import UsageError
 from kvcli.cli.options import JsonOpt
-from kvcli.cli.state import emit_json, print_fields
+from kvcli.cli.state import State
 
 app = typer.Typer(name="local", help="The embedded local backend.", no_args_is_help=True)
 
 
 @app.command("info")
-def info(json_out: JsonOpt = False) -> None:
+def info(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     """Show where the embedded backend keeps its data.
 
     Example: kvcli local info
     """
+    state = State.of(ctx)
+    out = state.out
     from kvcli.config import data_dir
     from kvcli.local.engine import DB_FILENAME
 
     d = data_dir()
-    out = {"data_dir": str(d), "database": str(d / DB_FILENAME), "exists": (d / DB_FILENAME).exists()}
+    info = {"data_dir": str(d), "database": str(d / DB_FILENAME), "exists": (d / DB_FILENAME).exists()}
     if json_out:
-        emit_json(out)
+        out.emit_json(info)
     else:
-        print_fields([("Data dir", str(d)), ("Database", str(d / DB_FILENAME)), ("Exists", str(out["exists"]))])
+        out.print_fields([("Data dir", str(d)), ("Database", str(d / DB_FILENAME)), ("Exists", str(info["exists"]))])
 
 
 @app.command("serve")
 def serve(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")] = "127.0.0.1",
     port: Annotated[
         int, typer.Option("--port", help="Port to listen on; 0 picks a free one.", min=0, max=65535)
@@ -75,9 +78,10 @@ def serve(
 
     Example: kvcli local serve --port 7676 --token secret
     """
+    state = State.of(ctx)
+    out = state.out
     import os
 
-    from kvcli.cli.state import err, write_line
     from kvcli.config import data_dir as default_data_dir
     from kvcli.local import serve as runner
     from kvcli.local.engine import Engine
@@ -107,22 +111,22 @@ def serve(
             read_timeout=limits.read_timeout,
         )
         if not loopback and token is None:
-            write_line(  # kvcli's own colour: not passed through err(), which escapes control characters
+            out.write_line(  # kvcli's own colour: not passed through out.err(), which escapes control characters
                 _loud("WARNING:") + f" listening on {host}, which is not a loopback address, WITHOUT a token: anyone "
                 "who can reach this port can read, change and delete every store. Pass --token (or bind 127.0.0.1)."
             )
-        err(f"Serving the Fastly API for {engine.path} at {url}")
-        err(
+        out.err(f"Serving the Fastly API for {engine.path} at {url}")
+        out.err(
             f"  Official CLI: FASTLY_API_ENDPOINT={url} FASTLY_ACCOUNT_ENDPOINT={url} "
             f"FASTLY_API_TOKEN={'<token>' if token else 'any'} fastly -q kv-store list"
         )
-        err("  Stop with Ctrl-C.")
-        sys.stdout.write(url + "\n")
-        sys.stdout.flush()
+        out.err("  Stop with Ctrl-C.")
+        out.stdout.write(url + "\n")
+        out.stdout.flush()
         runner.run(app, sock, access_log=access_log, limits=limits)
     finally:
         sock.close()
-    err("Stopped.")
+    out.err("Stopped.")
 
 
 def _allowed_host(name: str) -> str:

@@ -11,7 +11,7 @@ from typer.core import TyperGroup
 
 from kvcli import __version__
 from kvcli.cli import _fastspec, complete, exits
-from kvcli.cli.state import State, err
+from kvcli.cli.state import Output, State
 
 # command name -> (module, attribute); modules are imported only when their command runs
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {
@@ -241,10 +241,10 @@ def run(argv: list[str]) -> int:
     except click.UsageError as exc:
         return _usage_error(exc)
     except click.ClickException as exc:
-        err(f"Error: {exc.format_message()}")
+        Output().err(f"Error: {exc.format_message()}")  # the boundary: the process's stderr, whatever -q says
         return exc.exit_code
     except click.Abort:
-        err("Interrupted.")
+        Output().err("Interrupted.")
         return exits.INTERRUPTED
     except SystemExit as exc:
         if not _closed_pipe(exc):
@@ -287,12 +287,13 @@ def _integer_message(exc: click.UsageError) -> str | None:
 
 
 def _usage_error(exc: click.UsageError) -> int:
+    out = Output()  # the error boundary: the process's stderr, whatever the flags
     where = exc.ctx.command_path if exc.ctx is not None else "kvcli"
     msg = _integer_message(exc) or exc.format_message().rstrip(".")
     import re
 
     msg = re.sub(r"(Did you mean [^?]*\?)(\s*\1)+", r"\1", msg)  # click and typer both add the suggestion
-    err(f"Error: {msg} (hint: see '{where} --help')")
+    out.err(f"Error: {msg} (hint: see '{where} --help')")
     return exits.USAGE
 
 

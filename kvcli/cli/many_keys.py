@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Iterator
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from kvcli.api.errors import KvcliError, PartialFailure, UsageError
 from kvcli.api.models import ItemInfo, Page
 from kvcli.cli.numbers import count
 from kvcli.cli.options import human_time
+
+if TYPE_CHECKING:
+    from kvcli.cli.state import Output
 
 LONG_COLUMNS = ["Key", "Generation", "Size", "Metadata", "Last modified (UTC)", "Expires (UTC)"]
 PAGE_SIZE = 1000
@@ -58,8 +61,9 @@ def _w(out: IO[bytes], text: str) -> None:
 class ItemWriter:
     """Writes :class:`ItemInfo` records in one listing format as pages arrive (nothing is collected)."""
 
-    def __init__(self, fmt: str) -> None:
+    def __init__(self, fmt: str, output: Output) -> None:
         self.fmt = fmt
+        self.output = output  # where a table goes (the binary stream below is for the other formats)
         self.count = 0
         self.out: IO[bytes] | None = None
 
@@ -69,9 +73,7 @@ class ItemWriter:
         out, fmt = self.out, self.fmt
         if fmt == "table":
             if items:
-                from kvcli.cli.state import print_table
-
-                print_table(LONG_COLUMNS, [self._row(i) for i in items], fmt="table")
+                self.output.print_table(LONG_COLUMNS, [self._row(i) for i in items], fmt="table")
             self.count += len(items)
             return
         for info in items:
@@ -121,12 +123,12 @@ def limited_item_pages(
 
 
 def list_long(
+    out: Output,
     api, sid: str, *, prefix: str | None, cursor: str | None, limit: int | None, consistency: str, fmt: str,
     concurrency: int | None,
 ) -> None:
     """``kv-store-entry list --long``: key, generation, size, metadata, last modification and expiry per key."""
     from kvcli.api.port import iter_item_pages
-    from kvcli.cli.state import err, message
 
     if limit is None:
         pages: Iterable[Page[ItemInfo]] = iter_item_pages(
@@ -136,16 +138,16 @@ def list_long(
     else:
         pages = limited_item_pages(api, sid, prefix=prefix, cursor=cursor, limit=limit, consistency=consistency,
                                    concurrency=concurrency)  # fmt: skip
-    writer = ItemWriter(fmt)
+    writer = ItemWriter(fmt, out)
     last: Page[ItemInfo] | None = None
     for page in pages:
         writer.page(page.items)
         last = page
     writer.finish()
     if limit is not None and last is not None and last.next_cursor and writer.count >= limit:
-        err(f"next cursor: {last.next_cursor}")
+        out.err(f"next cursor: {last.next_cursor}")
     if fmt == "table":
-        message(count(writer.count, "key") if writer.count else "No keys found.")
+        out.message(count(writer.count, "key") if writer.count else "No keys found.")
 
 
 # -------------------------------------------------------------------------------------------------- --keys-file

@@ -11,7 +11,7 @@ from kvcli import config as cfgmod
 from kvcli.api.errors import ConfigError, UsageError
 from kvcli.cli import complete
 from kvcli.cli.options import JsonOpt, OutputFormatOpt
-from kvcli.cli.state import emit_json, emit_ndjson, message, output_format, print_table, stdout_is_tty, success
+from kvcli.cli.state import Output, State, output_format, stdout_is_tty
 
 app = typer.Typer(name="profile", help="Manage profiles: which backend and token to use.", no_args_is_help=True)
 
@@ -80,12 +80,12 @@ def _token_from(token: str | None, token_stdin: bool) -> str | None:
     return token
 
 
-def _prompt_token(name: str) -> str | None:
+def _prompt_token(state: State, name: str) -> str | None:
     """Ask for the token with hidden input, only when a person is at a terminal (never in a script: no terminal on
     stdin, or --non-interactive). An empty answer stores no token."""
-    from kvcli.cli.state import State, stdin_is_tty
+    from kvcli.cli.state import stdin_is_tty
 
-    if State.current().non_interactive or not stdin_is_tty() or not sys.stderr.isatty():
+    if state.non_interactive or not stdin_is_tty() or not sys.stderr.isatty():
         return None
     import getpass
 
@@ -120,6 +120,7 @@ def _check_endpoint(endpoint: str | None) -> None:
 
 @app.command("create")
 def create(
+    ctx: typer.Context,
     name: NameArg,
     token: Annotated[
         str | None, typer.Option(
@@ -141,6 +142,8 @@ def create(
 
     Example: printf '%s' "$FASTLY_API_TOKEN" | kvcli profile create work --token-stdin --default
     """
+    state = State.of(ctx)
+    out = state.out
     if local and (token is not None or token_stdin or endpoint):
         raise UsageError(
             "a --local profile takes no --token, --token-stdin or --endpoint", "drop --local, or drop those flags"
@@ -153,7 +156,7 @@ def create(
     if name in _load().profiles:  # before asking for a token
         raise UsageError(f"profile {name!r} already exists", "choose another name or use 'kvcli profile update'")
     if not local and token is None:
-        token = _prompt_token(name)
+        token = _prompt_token(state, name)
     with cfgmod.editing() as cfg:
         if name in cfg.profiles:
             raise UsageError(f"profile {name!r} already exists", "choose another name or use 'kvcli profile update'")
@@ -166,35 +169,41 @@ def create(
         if default or alone:
             cfg.default_profile = name
         cfgmod.save(cfg)
-    success(f"Created profile '{name}' ({prof.type}){' as default' if cfg.default_profile == name else ''}")
-    _say_how_to_make_default(name, cfg.default_profile)
+    out.success(f"Created profile '{name}' ({prof.type}){' as default' if cfg.default_profile == name else ''}")
+    _say_how_to_make_default(out, name, cfg.default_profile)
 
 
-def _say_how_to_make_default(name: str, current: str | None) -> None:
+def _say_how_to_make_default(out: Output, name: str, current: str | None) -> None:
     if current == name:
         return
     if current is None:
-        message(f"There is no default profile; to make '{name}' the default: kvcli profile switch {name}")
+        out.message(f"There is no default profile; to make '{name}' the default: kvcli profile switch {name}")
     else:
-        message(f"The default profile is still '{current}'; to make '{name}' the default: kvcli profile switch {name}")
+        out.message(
+            f"The default profile is still '{current}'; to make '{name}' the default: kvcli profile switch {name}"
+        )
 
 
 @app.command("list")
-def list_(json_out: JsonOpt = False, fmt: OutputFormatOpt = None) -> None:
+def list_(ctx: typer.Context, json_out: JsonOpt = False, fmt: OutputFormatOpt = None) -> None:
     """List profiles (tokens are never shown).
 
     Example: kvcli profile list --json
     """
+    state = State.of(ctx)
+    out = state.out
     fmt = output_format(fmt, json_out)
     cfg = _load()
     rows = [p.public(p.name == cfg.default_profile) for _, p in sorted(cfg.profiles.items())]
     if fmt in ("json", "ndjson"):
-        (emit_json if fmt == "json" else emit_ndjson)(rows)
+        (out.emit_json if fmt == "json" else out.emit_ndjson)(rows)
         return
     if not rows:
-        message("No profiles. The embedded local backend is used. Create one with: kvcli profile create NAME --token T")
+        out.message(
+            "No profiles. The embedded local backend is used. Create one with: kvcli profile create NAME --token T"
+        )
         return
-    print_table(
+    out.print_table(
         fmt=fmt,
         columns=["Name", "Type", "Default", "Endpoint / data dir", "Token"],
         rows=[
@@ -211,20 +220,23 @@ def list_(json_out: JsonOpt = False, fmt: OutputFormatOpt = None) -> None:
 
 
 @app.command("switch")
-def switch(name: NameArg) -> None:
+def switch(ctx: typer.Context, name: NameArg) -> None:
     """Make a profile the default.
 
     Example: kvcli profile switch work
     """
+    state = State.of(ctx)
+    out = state.out
     with cfgmod.editing() as cfg:
         cfg.get(name)
         cfg.default_profile = name
         cfgmod.save(cfg)
-    success(f"Default profile is now '{name}'")
+    out.success(f"Default profile is now '{name}'")
 
 
 @app.command("update")
 def update(
+    ctx: typer.Context,
     name: NameArg,
     token: Annotated[
         str | None,
@@ -241,6 +253,8 @@ def update(
 
     Example: printf '%s' "$NEW_TOKEN" | kvcli profile update work --token-stdin
     """
+    state = State.of(ctx)
+    out = state.out
     _check_endpoint(endpoint)
     kind = _load().get(name).type
     if kind == "local" and (token or token_stdin or endpoint):
@@ -261,7 +275,7 @@ def update(
         if default:
             cfg.default_profile = name
         cfgmod.save(cfg)
-    success(f"Updated profile '{name}'")
+    out.success(f"Updated profile '{name}'")
 
 
 @app.command("token")
@@ -303,22 +317,26 @@ def token(
 
 
 @app.command("delete")
-def delete(name: NameArg) -> None:
+def delete(ctx: typer.Context, name: NameArg) -> None:
     """Delete a profile.
 
     Example: kvcli profile delete old
     """
+    state = State.of(ctx)
+    out = state.out
     with cfgmod.editing() as cfg:
         cfg.get(name)
         del cfg.profiles[name]
         if cfg.default_profile == name:
             cfg.default_profile = None
         cfgmod.save(cfg)
-    success(f"Deleted profile '{name}'" + (" (there is no default profile now)" if cfg.default_profile is None else ""))
+    none_left = " (there is no default profile now)" if cfg.default_profile is None else ""
+    out.success(f"Deleted profile '{name}'" + none_left)
 
 
 @app.command("import")
 def import_(
+    ctx: typer.Context,
     name: Annotated[
         str | None,
         typer.Argument(help="Import only this stored token of the official CLI (default: every one).",
@@ -341,6 +359,8 @@ def import_(
 
     Example: kvcli profile import --dry-run
     """
+    state = State.of(ctx)
+    out = state.out
     from pathlib import Path
 
     from kvcli.fastly_config import official_config_path, read_official
@@ -358,7 +378,7 @@ def import_(
         raise UsageError(f"cannot import {name!r} from {path}: {found[0].skip}",
                          f"create the profile with an API token: kvcli profile create {name} --token-stdin")
     if not usable and not any(t.skip for t in found):
-        message(f"No tokens stored in {path}; nothing to import.")
+        out.message(f"No tokens stored in {path}; nothing to import.")
         return
 
     existing = _load().profiles
@@ -373,12 +393,12 @@ def import_(
                 line = f"add      {t.name}"
             if not t.skip and t.endpoint:
                 line += f" (endpoint {t.endpoint})"
-            sys.stdout.write(line + "\n")
+            out.stdout.write(line + "\n")
         adds = [t for t in usable if overwrite or t.name not in existing]
-        message(f"Dry run: would import {len(adds)} of {len(found)} stored token{'s' if len(found) != 1 else ''} "
-                f"from {path}; nothing changed")
+        out.message(f"Dry run: would import {len(adds)} of {len(found)} stored token{'s' if len(found) != 1 else ''} "
+                    f"from {path}; nothing changed")
         if taken and not overwrite:
-            message("--overwrite would replace the kvcli profiles marked 'conflict'")
+            out.message("--overwrite would replace the kvcli profiles marked 'conflict'")
         return
     if taken and not overwrite:
         raise UsageError(
@@ -387,9 +407,8 @@ def import_(
         )
     for t in found:
         if t.skip:
-            from kvcli.cli.state import warning
 
-            warning(f"Skipped '{t.name}': {t.skip}")
+            out.warning(f"Skipped '{t.name}': {t.skip}")
     if not usable:
         return
     with cfgmod.editing() as cfg:
@@ -407,14 +426,14 @@ def import_(
     for t in usable:
         replaced = " (replaced)" if t.name in taken else ""
         suffix = " as default" if cfg.default_profile == t.name else ""
-        success(f"Imported profile '{t.name}' (fastly){suffix}{replaced} from {path}")
+        out.success(f"Imported profile '{t.name}' (fastly){suffix}{replaced} from {path}")
         if t.expires_at:
-            _warn_if_expired(t.name, t.expires_at)
+            _warn_if_expired(out, t.name, t.expires_at)
     if official_default and cfg.default_profile != official_default:
-        _say_how_to_make_default(official_default, cfg.default_profile)
+        _say_how_to_make_default(out, official_default, cfg.default_profile)
 
 
-def _warn_if_expired(name: str, expires_at: str) -> None:
+def _warn_if_expired(out: Output, name: str, expires_at: str) -> None:
     from datetime import UTC, datetime
 
     try:
@@ -422,7 +441,6 @@ def _warn_if_expired(name: str, expires_at: str) -> None:
     except ValueError:
         return
     if when.tzinfo is not None and when < datetime.now(UTC):
-        from kvcli.cli.state import warning
 
-        warning(f"the token of '{name}' expired at {expires_at}; update it with 'kvcli profile update {name} "
-                "--token-stdin'")
+        out.warning(f"the token of '{name}' expired at {expires_at}; update it with 'kvcli profile update {name} "
+                    "--token-stdin'")

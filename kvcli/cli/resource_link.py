@@ -17,7 +17,7 @@ from kvcli.cli.service_options import (
     link_json,
     resolve_service_id,
 )
-from kvcli.cli.state import State, emit_json, emit_ndjson, message, output_format, print_fields, print_table, success
+from kvcli.cli.state import Output, State, output_format
 
 app = typer.Typer(
     name="resource-link",
@@ -49,49 +49,53 @@ LinkNameOpt = Annotated[
 ]
 
 
-def _editable(api, service_id: str | None, service_name: str | None, version: str, autoclone: bool):
+def _editable(out: Output, api, service_id: str | None, service_name: str | None, version: str, autoclone: bool):
     """Service ID and an editable version number (cloning with --autoclone, and saying so)."""
     from kvcli.api.versioning import editable_version, parse_version_spec
 
     spec = parse_version_spec(version)
-    sid = resolve_service_id(api, service_id, service_name)
+    sid = resolve_service_id(out, api, service_id, service_name)
     chosen = editable_version(api, sid, spec, autoclone=autoclone)
     if chosen.cloned_from is not None:
         src = chosen.cloned_from
         state = "active" if src.active else "locked"
-        message(
+        out.message(
             f"INFO: service version {src.number} is {state}, so it was cloned because --autoclone was given. "
             f"Now working on version {chosen.version.number}."
         )
     return sid, chosen.version.number
 
 
-def _readable(api, service_id: str | None, service_name: str | None, version: str):
+def _readable(out: Output, api, service_id: str | None, service_name: str | None, version: str):
     from kvcli.api.versioning import parse_version_spec, resolve_version
 
     spec = parse_version_spec(version)
-    sid = resolve_service_id(api, service_id, service_name)
+    sid = resolve_service_id(out, api, service_id, service_name)
     return sid, resolve_version(api, sid, spec).number
 
 
-def _create(resource_id, store_name, version, service_id, service_name, autoclone, name, json_out) -> None:
+def _create(
+    state: State, resource_id, store_name, version, service_id, service_name, autoclone, name, json_out
+) -> None:
+    out = state.out
     if resource_id and store_name:
         raise UsageError("pass either --resource-id or --store-name, not both")
     if not resource_id and not store_name:
         raise UsageError("no KV store given", "pass the store ID with -r/--resource-id, or --store-name NAME")
-    api = State.current().api(writes=True)
+    api = state.api(writes=True)
     if store_name:
         resource_id = api.find_store(store_name).id
-    sid, number = _editable(api, service_id, service_name, version, autoclone)
+    sid, number = _editable(out, api, service_id, service_name, version, autoclone)
     link = api.create_link(sid, number, resource_id, name or None)
     if json_out:
-        emit_json(link_json(link))
+        out.emit_json(link_json(link))
     else:
-        success(f'Created service resource link "{link.name}" ({link.id}) on service {sid} version {number}')
+        out.success(f'Created service resource link "{link.name}" ({link.id}) on service {sid} version {number}')
 
 
 @app.command("create")
 def create(
+    ctx: typer.Context,
     version: VersionOpt,
     resource_id: ResourceIdOpt = None,
     store_name: LinkStoreNameOpt = None,
@@ -105,11 +109,13 @@ def create(
 
     Example: kvcli resource-link create --service-id SVC --version latest --autoclone -r STORE_ID -n my_store
     """
-    _create(resource_id, store_name, version, service_id, service_name, autoclone, name, json_out)
+    state = State.of(ctx)
+    _create(state, resource_id, store_name, version, service_id, service_name, autoclone, name, json_out)
 
 
 @app.command("link", hidden=True)
 def link(
+    ctx: typer.Context,
     version: VersionOpt,
     resource_id: ResourceIdOpt = None,
     store_name: LinkStoreNameOpt = None,
@@ -123,11 +129,13 @@ def link(
 
     Example: kvcli resource-link link --service-id SVC --version 2 -r STORE_ID
     """
-    _create(resource_id, store_name, version, service_id, service_name, autoclone, name, json_out)
+    state = State.of(ctx)
+    _create(state, resource_id, store_name, version, service_id, service_name, autoclone, name, json_out)
 
 
 @app.command("list")
 def list_(
+    ctx: typer.Context,
     version: VersionOpt,
     service_id: ServiceIdOpt = None,
     service_name: ServiceNameOpt = None,
@@ -138,17 +146,19 @@ def list_(
 
     Example: kvcli resource-link list --service-id SVC --version active --json
     """
+    state = State.of(ctx)
+    out = state.out
     fmt = output_format(fmt, json_out)
-    api = State.current().api()
-    sid, number = _readable(api, service_id, service_name, version)
+    api = state.api()
+    sid, number = _readable(out, api, service_id, service_name, version)
     links = api.list_links(sid, number)
     if fmt in ("json", "ndjson"):
-        (emit_json if fmt == "json" else emit_ndjson)([link_json(x) for x in links])
+        (out.emit_json if fmt == "json" else out.emit_ndjson)([link_json(x) for x in links])
         return
     if not links:
-        message(f"No resource links on service {sid} version {number}.")
+        out.message(f"No resource links on service {sid} version {number}.")
         return
-    print_table(
+    out.print_table(
         fmt=fmt,
         columns=["ID", "Name", "Resource ID", "Type", "Created (UTC)", "Last edited (UTC)"],
         rows=[[x.id, x.name, x.resource_id, x.resource_type, human_time(x.created_at), human_time(x.updated_at)]
@@ -157,12 +167,13 @@ def list_(
     )
 
 
-def _describe(link_id, version, service_id, service_name, json_out) -> None:
-    api = State.current().api()
-    sid, number = _readable(api, service_id, service_name, version)
+def _describe(state: State, link_id, version, service_id, service_name, json_out) -> None:
+    out = state.out
+    api = state.api()
+    sid, number = _readable(out, api, service_id, service_name, version)
     x = api.get_link(sid, number, link_id)
     if json_out:
-        emit_json(link_json(x))
+        out.emit_json(link_json(x))
         return
     pairs = [
         ("ID", x.id),
@@ -176,11 +187,12 @@ def _describe(link_id, version, service_id, service_name, json_out) -> None:
     ]
     if x.deleted_at is not None:
         pairs.append(("Deleted (UTC)", human_time(x.deleted_at)))
-    print_fields(pairs)
+    out.print_fields(pairs)
 
 
 @app.command("describe")
 def describe(
+    ctx: typer.Context,
     link_id: LinkIdOpt,
     version: VersionOpt,
     service_id: ServiceIdOpt = None,
@@ -191,11 +203,13 @@ def describe(
 
     Example: kvcli resource-link describe --service-id SVC --version 3 --id LINK_ID
     """
-    _describe(link_id, version, service_id, service_name, json_out)
+    state = State.of(ctx)
+    _describe(state, link_id, version, service_id, service_name, json_out)
 
 
 @app.command("get", hidden=True)
 def get(
+    ctx: typer.Context,
     link_id: LinkIdOpt,
     version: VersionOpt,
     service_id: ServiceIdOpt = None,
@@ -206,11 +220,13 @@ def get(
 
     Example: kvcli resource-link get --service-id SVC --version 3 --id LINK_ID
     """
-    _describe(link_id, version, service_id, service_name, json_out)
+    state = State.of(ctx)
+    _describe(state, link_id, version, service_id, service_name, json_out)
 
 
 @app.command("update")
 def update(
+    ctx: typer.Context,
     link_id: LinkIdOpt,
     name: Annotated[str, typer.Option("--name", "-n", help="New link name.", show_default=False)],
     version: VersionOpt,
@@ -223,27 +239,31 @@ def update(
 
     Example: kvcli resource-link update --service-id SVC --version latest --autoclone --id LINK_ID -n new_name
     """
-    api = State.current().api(writes=True)
-    sid, number = _editable(api, service_id, service_name, version, autoclone)
+    state = State.of(ctx)
+    out = state.out
+    api = state.api(writes=True)
+    sid, number = _editable(out, api, service_id, service_name, version, autoclone)
     x = api.update_link(sid, number, link_id, name=name)
     if json_out:
-        emit_json(link_json(x))
+        out.emit_json(link_json(x))
     else:
-        success(f"Updated service resource link {x.id} on service {sid} version {number}")
+        out.success(f"Updated service resource link {x.id} on service {sid} version {number}")
 
 
-def _delete(link_id, version, service_id, service_name, autoclone, json_out) -> None:
-    api = State.current().api(writes=True)
-    sid, number = _editable(api, service_id, service_name, version, autoclone)
+def _delete(state: State, link_id, version, service_id, service_name, autoclone, json_out) -> None:
+    out = state.out
+    api = state.api(writes=True)
+    sid, number = _editable(out, api, service_id, service_name, version, autoclone)
     api.delete_link(sid, number, link_id)
     if json_out:
-        emit_json({"id": link_id, "service_id": sid, "service_version": number, "deleted": True})
+        out.emit_json({"id": link_id, "service_id": sid, "service_version": number, "deleted": True})
     else:
-        success(f"Deleted service resource link {link_id} from service {sid} version {number}")
+        out.success(f"Deleted service resource link {link_id} from service {sid} version {number}")
 
 
 @app.command("delete")
 def delete(
+    ctx: typer.Context,
     link_id: LinkIdOpt,
     version: VersionOpt,
     service_id: ServiceIdOpt = None,
@@ -255,11 +275,13 @@ def delete(
 
     Example: kvcli resource-link delete --service-id SVC --version latest --autoclone --id LINK_ID
     """
-    _delete(link_id, version, service_id, service_name, autoclone, json_out)
+    state = State.of(ctx)
+    _delete(state, link_id, version, service_id, service_name, autoclone, json_out)
 
 
 @app.command("remove", hidden=True)
 def remove(
+    ctx: typer.Context,
     link_id: LinkIdOpt,
     version: VersionOpt,
     service_id: ServiceIdOpt = None,
@@ -271,4 +293,5 @@ def remove(
 
     Example: kvcli resource-link remove --service-id SVC --version 4 --id LINK_ID
     """
-    _delete(link_id, version, service_id, service_name, autoclone, json_out)
+    state = State.of(ctx)
+    _delete(state, link_id, version, service_id, service_name, autoclone, json_out)

@@ -20,7 +20,7 @@ from kvcli.cli.service_options import (
     version_json,
     version_state,
 )
-from kvcli.cli.state import State, emit_json, emit_ndjson, message, output_format, print_fields, print_table, success
+from kvcli.cli.state import Output, State, output_format
 
 app = typer.Typer(
     name="service",
@@ -44,6 +44,7 @@ def _type(value: str) -> str:
 
 @app.command("create")
 def create(
+    ctx: typer.Context,
     name: Annotated[str, typer.Option("--name", "-n", help="Name of the new service.", show_default=False)],
     type_: Annotated[
         str, typer.Option("--type", help="Service type: wasm (Compute) or vcl.", callback=_type)
@@ -55,28 +56,32 @@ def create(
 
     Example: kvcli service create --name my-app --type wasm
     """
-    svc = State.current().api(writes=True).create_service(name, type_, comment)
+    state = State.of(ctx)
+    out = state.out
+    svc = state.api(writes=True).create_service(name, type_, comment)
     if json_out:
-        emit_json(service_json(svc))
+        out.emit_json(service_json(svc))
     else:
-        success(f"Created service {svc.id} ({svc.name!r}, type {svc.type})")
+        out.success(f"Created service {svc.id} ({svc.name!r}, type {svc.type})")
 
 
 @app.command("list")
-def list_(json_out: JsonOpt = False, fmt: OutputFormatOpt = None) -> None:
+def list_(ctx: typer.Context, json_out: JsonOpt = False, fmt: OutputFormatOpt = None) -> None:
     """List services.
 
     Example: kvcli service list --json
     """
+    state = State.of(ctx)
+    out = state.out
     fmt = output_format(fmt, json_out)
-    services = State.current().api().list_services()
+    services = state.api().list_services()
     if fmt in ("json", "ndjson"):
-        (emit_json if fmt == "json" else emit_ndjson)([service_json(s) for s in services])
+        (out.emit_json if fmt == "json" else out.emit_ndjson)([service_json(s) for s in services])
         return
     if not services:
-        message("No services. Create one with: kvcli service create --name NAME")
+        out.message("No services. Create one with: kvcli service create --name NAME")
         return
-    print_table(
+    out.print_table(
         fmt=fmt,
         columns=["ID", "Name", "Type", "Active version", "Latest version", "Last edited (UTC)"],
         rows=[
@@ -86,24 +91,27 @@ def list_(json_out: JsonOpt = False, fmt: OutputFormatOpt = None) -> None:
     )
 
 
-def _versions_table(versions, title: str | None = None, fmt: str | None = None, label: str | None = None) -> None:
+def _versions_table(
+    out: Output, versions, title: str | None = None, fmt: str | None = None, label: str | None = None
+) -> None:
     """The versions as a listing; ``label`` (plain only) starts each row, as under a record's fields."""
     rows = [[str(v.number), version_state(v), v.comment, human_time(v.created_at), human_time(v.updated_at)]
             for v in versions]  # fmt: skip
     fmt = fmt or output_format(None)
     if label and fmt == "plain":
         rows = [[label, *row] for row in rows]
-    print_table(["Number", "State", "Comment", "Created (UTC)", "Last edited (UTC)"], rows, title=title, fmt=fmt)
+    out.print_table(["Number", "State", "Comment", "Created (UTC)", "Last edited (UTC)"], rows, title=title, fmt=fmt)
 
 
-def _describe(service_id: str | None, service_name: str | None, json_out: bool) -> None:
-    api = State.current().api()
-    sid = resolve_service_id(api, service_id, service_name)
+def _describe(state: State, service_id: str | None, service_name: str | None, json_out: bool) -> None:
+    out = state.out
+    api = state.api()
+    sid = resolve_service_id(out, api, service_id, service_name)
     svc = api.get_service(sid)
     if json_out:
-        emit_json(service_json(svc))
+        out.emit_json(service_json(svc))
         return
-    print_fields(
+    out.print_fields(
         [
             ("ID", svc.id),
             ("Name", svc.name),
@@ -116,29 +124,36 @@ def _describe(service_id: str | None, service_name: str | None, json_out: bool) 
         ]
     )
     if svc.versions:
-        _versions_table(svc.versions, title="Versions", label="Version")
+        _versions_table(out, svc.versions, title="Versions", label="Version")
 
 
 @app.command("describe")
-def describe(service_id: ServiceIdOpt = None, service_name: ServiceNameOpt = None, json_out: JsonOpt = False) -> None:
+def describe(
+    ctx: typer.Context, service_id: ServiceIdOpt = None, service_name: ServiceNameOpt = None, json_out: JsonOpt = False
+) -> None:
     """Show a service and its versions (alias: get).
 
     Example: kvcli service describe --service-name my-app
     """
-    _describe(service_id, service_name, json_out)
+    state = State.of(ctx)
+    _describe(state, service_id, service_name, json_out)
 
 
 @app.command("get", hidden=True)
-def get(service_id: ServiceIdOpt = None, service_name: ServiceNameOpt = None, json_out: JsonOpt = False) -> None:
+def get(
+    ctx: typer.Context, service_id: ServiceIdOpt = None, service_name: ServiceNameOpt = None, json_out: JsonOpt = False
+) -> None:
     """Alias of describe.
 
     Example: kvcli service get --service-id SVC
     """
-    _describe(service_id, service_name, json_out)
+    state = State.of(ctx)
+    _describe(state, service_id, service_name, json_out)
 
 
 @app.command("update")
 def update(
+    ctx: typer.Context,
     service_id: ServiceIdOpt = None,
     service_name: ServiceNameOpt = None,
     name: Annotated[
@@ -153,19 +168,22 @@ def update(
 
     Example: kvcli service update --service-name my-app --name my-renamed-app --comment "KV only"
     """
+    state = State.of(ctx)
+    out = state.out
     if name is None and comment is None:
         raise UsageError("nothing to update", "pass --name NEW_NAME and/or --comment TEXT")
-    api = State.current().api(writes=True)
-    sid = resolve_service_id(api, service_id, service_name)
+    api = state.api(writes=True)
+    sid = resolve_service_id(out, api, service_id, service_name)
     svc = api.update_service(sid, name=name, comment=comment)
     if json_out:
-        emit_json(service_json(svc))
+        out.emit_json(service_json(svc))
     else:
-        success(f"Updated service {svc.id}")
+        out.success(f"Updated service {svc.id}")
 
 
 @app.command("delete")
 def delete(
+    ctx: typer.Context,
     service_id: ServiceIdOpt = None,
     service_name: ServiceNameOpt = None,
     force: Annotated[
@@ -177,33 +195,35 @@ def delete(
 
     Example: kvcli -y service delete --service-name my-app --force
     """
-    state = State.current()
+    state = State.of(ctx)
+    out = state.out
     api = state.api(writes=True)
-    sid = resolve_service_id(api, service_id, service_name)
+    sid = resolve_service_id(out, api, service_id, service_name)
     svc = api.get_service(sid)
     state.confirm_or_cancel(f"This will delete service {svc.name!r} ({sid}) with all its versions and resource links")
     active = svc.active_version
     if active is not None and force:
         api.deactivate_version(sid, active)
-        message(f"Deactivated version {active} of service {sid}.")
+        out.message(f"Deactivated version {active} of service {sid}.")
     api.delete_service(sid)
     if json_out:
-        emit_json({"id": sid, "deleted": True})
+        out.emit_json({"id": sid, "deleted": True})
     else:
-        success(f"Deleted service {sid} ({svc.name!r})")
+        out.success(f"Deleted service {sid} ({svc.name!r})")
 
 
 # ------------------------------------------------------------------------------------------------ versions
-def _service_and_version(api, service_id, service_name, version: str):
+def _service_and_version(out: Output, api, service_id, service_name, version: str):
     from kvcli.api.versioning import parse_version_spec, resolve_version
 
     spec = parse_version_spec(version)
-    sid = resolve_service_id(api, service_id, service_name)
+    sid = resolve_service_id(out, api, service_id, service_name)
     return sid, resolve_version(api, sid, spec)
 
 
 @version_app.command("list")
 def version_list(
+    ctx: typer.Context,
     service_id: ServiceIdOpt = None,
     service_name: ServiceNameOpt = None,
     json_out: JsonOpt = False,
@@ -213,18 +233,21 @@ def version_list(
 
     Example: kvcli service version list --service-id SVC
     """
+    state = State.of(ctx)
+    out = state.out
     fmt = output_format(fmt, json_out)
-    api = State.current().api()
-    sid = resolve_service_id(api, service_id, service_name)
+    api = state.api()
+    sid = resolve_service_id(out, api, service_id, service_name)
     versions = api.list_versions(sid)
     if fmt in ("json", "ndjson"):
-        (emit_json if fmt == "json" else emit_ndjson)([version_json(v) for v in versions])
+        (out.emit_json if fmt == "json" else out.emit_ndjson)([version_json(v) for v in versions])
         return
-    _versions_table(versions, title=f"Service {sid}", fmt=fmt)
+    _versions_table(out, versions, title=f"Service {sid}", fmt=fmt)
 
 
 @version_app.command("update")
 def version_update(
+    ctx: typer.Context,
     version: VersionOpt,
     comment: Annotated[str, typer.Option("--comment", help='New comment ("" clears it).', show_default=False)],
     service_id: ServiceIdOpt = None,
@@ -236,75 +259,88 @@ def version_update(
 
     Example: kvcli service version update --service-id SVC --version latest --comment "add the config store"
     """
+    state = State.of(ctx)
+    out = state.out
     from kvcli.cli.resource_link import _editable
 
-    api = State.current().api(writes=True)
-    sid, number = _editable(api, service_id, service_name, version, autoclone)
+    api = state.api(writes=True)
+    sid, number = _editable(out, api, service_id, service_name, version, autoclone)
     done = api.update_version(sid, number, comment)
     if json_out:
-        emit_json(version_json(done))
+        out.emit_json(version_json(done))
     else:
-        success(f"Updated service {sid} version {done.number}")
+        out.success(f"Updated service {sid} version {done.number}")
 
 
 @version_app.command("clone")
 def version_clone(
+    ctx: typer.Context,
     version: VersionOpt, service_id: ServiceIdOpt = None, service_name: ServiceNameOpt = None, json_out: JsonOpt = False
 ):
     """Copy a version (with its resource links) into a new editable version.
 
     Example: kvcli service version clone --service-id SVC --version active
     """
-    api = State.current().api(writes=True)
-    sid, source = _service_and_version(api, service_id, service_name, version)
+    state = State.of(ctx)
+    out = state.out
+    api = state.api(writes=True)
+    sid, source = _service_and_version(out, api, service_id, service_name, version)
     new = api.clone_version(sid, source.number)
     if json_out:
-        emit_json(version_json(new))
+        out.emit_json(version_json(new))
     else:
-        success(f"Cloned service {sid} version {source.number} to version {new.number}")
+        out.success(f"Cloned service {sid} version {source.number} to version {new.number}")
 
 
 def _change_version_state(
+    state: State,
     verb: str, past: str, version: str, service_id: str | None, service_name: str | None, json_out: bool
 ) -> None:
     """activate / deactivate / lock: resolve the version, call ``api.<verb>_version``, report the result."""
-    api = State.current().api(writes=True)
-    sid, v = _service_and_version(api, service_id, service_name, version)
+    out = state.out
+    api = state.api(writes=True)
+    sid, v = _service_and_version(out, api, service_id, service_name, version)
     done = getattr(api, f"{verb}_version")(sid, v.number)
     if json_out:
-        emit_json(version_json(done))
+        out.emit_json(version_json(done))
     else:
-        success(f"{past} service {sid} version {done.number}")
+        out.success(f"{past} service {sid} version {done.number}")
 
 
 @version_app.command("activate")
 def version_activate(
+    ctx: typer.Context,
     version: VersionOpt, service_id: ServiceIdOpt = None, service_name: ServiceNameOpt = None, json_out: JsonOpt = False
 ):
     """Activate a version (this locks it; the previously active version is deactivated).
 
     Example: kvcli service version activate --service-id SVC --version latest
     """
-    _change_version_state("activate", "Activated", version, service_id, service_name, json_out)
+    state = State.of(ctx)
+    _change_version_state(state, "activate", "Activated", version, service_id, service_name, json_out)
 
 
 @version_app.command("deactivate")
 def version_deactivate(
+    ctx: typer.Context,
     version: VersionOpt, service_id: ServiceIdOpt = None, service_name: ServiceNameOpt = None, json_out: JsonOpt = False
 ):
     """Deactivate the active version.
 
     Example: kvcli service version deactivate --service-id SVC --version active
     """
-    _change_version_state("deactivate", "Deactivated", version, service_id, service_name, json_out)
+    state = State.of(ctx)
+    _change_version_state(state, "deactivate", "Deactivated", version, service_id, service_name, json_out)
 
 
 @version_app.command("lock")
 def version_lock(
+    ctx: typer.Context,
     version: VersionOpt, service_id: ServiceIdOpt = None, service_name: ServiceNameOpt = None, json_out: JsonOpt = False
 ):
     """Lock a version against further edits.
 
     Example: kvcli service version lock --service-id SVC --version 3
     """
-    _change_version_state("lock", "Locked", version, service_id, service_name, json_out)
+    state = State.of(ctx)
+    _change_version_state(state, "lock", "Locked", version, service_id, service_name, json_out)

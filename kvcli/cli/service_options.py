@@ -12,7 +12,7 @@ from kvcli.api.errors import ConfigError, UsageError
 from kvcli.api.models import ResourceLink, Service, Version
 from kvcli.cli import complete
 from kvcli.cli.options import rfc3339
-from kvcli.cli.state import State, message
+from kvcli.cli.state import Output
 
 ServiceIdOpt = Annotated[
     str | None,
@@ -67,7 +67,7 @@ def _manifest_service_id(directory: Path) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
-def resolve_service_id(api, service_id: str | None, service_name: str | None) -> str:
+def resolve_service_id(out: Output, api, service_id: str | None, service_name: str | None) -> str:
     """--service-id, else --service-name (looked up), else $FASTLY_SERVICE_ID, else ./fastly.toml's service_id."""
     if service_id and service_name:
         raise UsageError("pass either --service-id or --service-name, not both")
@@ -83,8 +83,8 @@ def resolve_service_id(api, service_id: str | None, service_name: str | None) ->
             "no service given",
             "pass --service-id or --service-name, set FASTLY_SERVICE_ID, or set service_id in ./fastly.toml",
         )
-    if State.current().verbose:
-        message(f"Service ID (via {source}): {service_id}")
+    if out.verbose:
+        out.message(f"Service ID (via {source}): {service_id}")
     return service_id
 
 

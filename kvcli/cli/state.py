@@ -7,10 +7,119 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import IO, Any
 
 from kvcli.api.errors import KvcliError, UsageError
 from kvcli.records import dataclass, field  # dataclasses' semantics, a fraction of the import time
+
+
+@dataclass
+class Output:
+    """How one invocation prints: made once from the global flags (root callback or fast path) and passed to
+    whatever prints. Nothing about output lives at module level: two Outputs in one process each keep their own.
+
+    ``colour`` None decides per line (NO_COLOR, TERM=dumb, whether stderr is a terminal); True/False forces it.
+    """
+
+    quiet: bool = False
+    verbose: bool = False
+    colour: bool | None = None
+    stdout: IO[str] = field(default_factory=lambda: sys.stdout, repr=False)
+    stderr: IO[str] = field(default_factory=lambda: sys.stderr, repr=False)
+
+    def paint(self, code: str, text: str) -> str:
+        if self.colour is False or (self.colour is None and not default_colour(self.stderr)):
+            return text
+        return f"\x1b[{code}m{text}\x1b[0m"
+
+    # ------------------------------------------------------------------ stderr
+    def write_line(self, text: str) -> None:
+        """One line on stderr exactly as given (callers make it :func:`safe`; it may hold kvcli's own colours)."""
+        self.stderr.write(text + "\n")
+        self.stderr.flush()
+
+    def err(self, text: str) -> None:
+        self.write_line(safe(text))
+
+    def message(self, text: str) -> None:
+        """An informational line on stderr, silenced by -q."""
+        if not self.quiet:
+            self.err(text)
+
+    def success(self, text: str) -> None:
+        if not self.quiet:
+            self.write_line(self.paint("1;32", "SUCCESS:") + " " + safe(text))
+
+    def warning(self, text: str) -> None:
+        if not self.quiet:
+            self.write_line(self.paint("1;33", "WARNING:") + " " + safe(text))
+
+    # ------------------------------------------------------------------ stdout
+    def emit_json(self, obj: Any) -> None:
+        self.stdout.write(dumps(obj))
+        self.stdout.flush()
+
+    def emit_ndjson(self, items: list[Any]) -> None:
+        import json
+
+        for item in items:
+            self.stdout.write(json.dumps(item, ensure_ascii=False) + "\n")
+        self.stdout.flush()
+
+    def console(self):
+        """A rich Console on stdout (imported lazily: only table-printing commands pay for rich)."""
+        from rich.console import Console
+
+        return Console(
+            file=self.stdout,
+            # at a terminal its width; a forced table into a pipe honours $COLUMNS, else 200 columns
+            width=None if stdout_is_tty() or os.environ.get("COLUMNS") else 200,
+            no_color=bool(os.environ.get("NO_COLOR")),
+            highlight=False,
+            soft_wrap=False,
+        )
+
+    def print_table(
+        self, columns: list[str], rows: list[list[str]], title: str | None = None, *, fmt: str | None = None
+    ) -> None:
+        """A listing in ``fmt`` (table or plain; default by :func:`output_format`). A table keeps every cell on one
+        line when the terminal is wide enough, else wraps only the columns outside KEEP_WHOLE, and only between
+        words; when even that does not fit, each row becomes a key/value record."""
+        fmt = fmt or output_format(None)
+        if fmt != "table":
+            _write_plain(self.stdout, rows)
+            return
+        from rich.text import Text
+
+        con = self.console()
+        keep = {i for i, c in enumerate(columns) if c in KEEP_WHOLE}
+        for whole in (set(range(len(columns))), keep):
+            if _table_width(columns, rows, whole) <= con.width:
+                con.print(_box_table(columns, rows, title, whole, con.width))
+                return
+        if title:
+            con.print(Text(title, style="italic"))
+        for n, row in enumerate(rows):
+            if n:
+                self.stdout.write("\n")
+            self.print_fields(list(zip(columns, row, strict=True)), fmt="table")
+
+    def print_fields(self, pairs: list[tuple[str, str]], title: str | None = None, *, fmt: str | None = None) -> None:
+        """A record: aligned ``label  value`` lines at a terminal (values never cut; the terminal wraps a long
+        one), ``label<TAB>value`` lines otherwise. Values are plain text (no markup)."""
+        fmt = fmt or output_format(None)
+        out = self.stdout
+        if fmt != "table":
+            _write_plain(out, [[k, v] for k, v in pairs])
+            return
+        width = max((len(k) for k, _ in pairs), default=0)
+        bold = not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb" and stdout_is_tty()
+        if title:
+            out.write(title + "\n")
+        for k, v in pairs:
+            label = f"\x1b[1m{k}\x1b[0m" if bold else k
+            out.write(label + " " * (width - len(k) + 2) + _visible(v) + "\n")
+        out.flush()
 
 
 @dataclass
@@ -21,23 +130,28 @@ class State:
     local: bool = False
     auto_yes: bool = False
     non_interactive: bool = False
-    quiet: bool = False
-    verbose: bool = False
     debug: bool = False
+    out: Output = field(default_factory=Output)
     _api: Any = field(default=None, repr=False)
     _target: Any = field(default=None, repr=False)
     _announced: bool = field(default=False, repr=False)
 
     @staticmethod
-    def current() -> State:
-        """The state of the command that runs: the root context's (Typer), else the one the click-free fast path
-        (:mod:`kvcli.cli.fast`) made active, else defaults. Never imports click itself."""
-        click = sys.modules.get("click")
-        ctx = click.get_current_context(silent=True) if click is not None else None
-        root = ctx.find_root() if ctx else None
-        if root is not None and isinstance(root.obj, State):
-            return root.obj
-        return _active[-1] if _active else _fallback
+    def of(ctx: Any) -> State:
+        """The state a command runs with: the one its root callback put in the click context (``ctx.obj``). A
+        command gets it once, at its top, and passes it (or its :class:`Output`) down."""
+        state = ctx.find_root().obj
+        if not isinstance(state, State):
+            raise RuntimeError("no State in the click context: the command did not run under kvcli's root")
+        return state
+
+    @property
+    def quiet(self) -> bool:
+        return self.out.quiet
+
+    @property
+    def verbose(self) -> bool:
+        return self.out.verbose
 
     @classmethod
     def from_flags(
@@ -63,8 +177,7 @@ class State:
             local=local,
             auto_yes=auto_yes or non_interactive,
             non_interactive=non_interactive,
-            quiet=quiet,
-            verbose=verbose,
+            out=Output(quiet=quiet, verbose=verbose),
             debug=debug_mode or os.environ.get("FASTLY_DEBUG_MODE", "").lower() == "true",
         )
 
@@ -100,7 +213,7 @@ class State:
     def announce_backend(self) -> None:
         if not self._announced and not self.quiet:
             self._announced = True
-            message(f"Using {self.target().describe()}")
+            self.out.message(f"Using {self.target().describe()}")
 
     def close(self) -> None:
         if self._api is not None:
@@ -119,12 +232,13 @@ class State:
                 f"{warning} — refusing without confirmation because stdin is not a terminal",
                 "pass -y/--auto-yes to confirm",
             )
-        err(f"WARNING: {warning}")
-        sys.stderr.write(f"{question} [y/N]: ")
-        sys.stderr.flush()
+        stderr = self.out.stderr
+        self.out.err(f"WARNING: {warning}")
+        stderr.write(f"{question} [y/N]: ")
+        stderr.flush()
         line = sys.stdin.readline()
         if not line.endswith("\n"):  # end of input (Ctrl-D): the terminal echoed no newline after the question
-            sys.stderr.write("\n")
+            stderr.write("\n")
         return line.strip().lower() in ("y", "yes")
 
     def confirm_or_cancel(self, warning: str, question: str = "Are you sure you want to continue?") -> None:
@@ -132,7 +246,7 @@ class State:
         here with one line saying nothing was changed, and exit 0 (README: answering no is not an error)."""
         if self.confirm(warning, question):
             return
-        message(CANCELLED)
+        self.out.message(CANCELLED)
         import click
 
         raise click.exceptions.Exit(0)
@@ -140,15 +254,12 @@ class State:
 
 CANCELLED = "Cancelled: nothing was changed."
 
-_fallback = State()
-_active: list[State] = []  # pushed and popped by the fast path around one command (kvcli.cli.fast)
 
 
 # ---------------------------------------------------------------------------------------------------- output
-def _color(code: str, text: str) -> str:
-    if os.environ.get("NO_COLOR") or not sys.stderr.isatty() or os.environ.get("TERM") == "dumb":
-        return text
-    return f"\x1b[{code}m{text}\x1b[0m"
+def default_colour(stream: IO[str]) -> bool:
+    """Whether lines on ``stream`` are coloured when nothing forces it: a terminal, no NO_COLOR, TERM not dumb."""
+    return not os.environ.get("NO_COLOR") and stream.isatty() and os.environ.get("TERM") != "dumb"
 
 
 def safe(text: str, *, keep_lines: bool = True) -> str:
@@ -158,33 +269,9 @@ def safe(text: str, *, keep_lines: bool = True) -> str:
     return make_safe(text, keep_lines=keep_lines)
 
 
-def write_line(text: str) -> None:
-    """One line on stderr exactly as given (callers make it :func:`safe`; it may hold kvcli's own colours)."""
-    sys.stderr.write(text + "\n")
-    sys.stderr.flush()
-
-
-def err(text: str) -> None:
-    write_line(safe(text))
-
-
-def message(text: str) -> None:
-    """An informational line on stderr, silenced by -q."""
-    if not State.current().quiet:
-        err(text)
-
-
-def success(text: str) -> None:
-    if not State.current().quiet:
-        write_line(_color("1;32", "SUCCESS:") + " " + safe(text))
-
-
-def warning(text: str) -> None:
-    if not State.current().quiet:
-        write_line(_color("1;33", "WARNING:") + " " + safe(text))
-
-
-def error_line(exc: KvcliError) -> str:
+def error_line(exc: KvcliError, out: Output | None = None) -> str:
+    """The ``Error: ...`` line for ``exc`` (coloured as ``out`` says; the error boundary, which may run before any
+    Output exists, passes none and gets stderr's default)."""
     message, hint = exc.message, exc.hint
     if exc.reason is not None:  # the library's words for something a flag fixes: the CLI's own (kvcli.cli.hints)
         from kvcli.cli.hints import worded
@@ -193,19 +280,13 @@ def error_line(exc: KvcliError) -> str:
     text = message.rstrip(".")
     if hint:
         text += f" (hint: {hint})"
-    return _color("1;31", "Error:") + " " + safe(text, keep_lines=False)
+    return (out or Output()).paint("1;31", "Error:") + " " + safe(text, keep_lines=False)
 
 
 def dumps(obj: Any) -> str:
     import json
 
     return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
-
-
-def emit_json(obj: Any) -> None:
-    out = sys.stdout
-    out.write(dumps(obj))
-    out.flush()
 
 
 def stdin_is_tty() -> bool:
@@ -237,20 +318,6 @@ def stdout_is_tty() -> bool:
         return False
 
 
-def console():
-    """A rich Console on stdout (imported lazily: only table-printing commands pay for rich)."""
-    from rich.console import Console
-
-    return Console(
-        file=sys.stdout,
-        # at a terminal its width; a forced table into a pipe honours $COLUMNS, else 200 columns
-        width=None if stdout_is_tty() or os.environ.get("COLUMNS") else 200,
-        no_color=bool(os.environ.get("NO_COLOR")),
-        highlight=False,
-        soft_wrap=False,
-    )
-
-
 # ------------------------------------------------------------------------------------- listings and records
 # The one output rule (docs/scripting.md): at a terminal a listing is a table and a record an aligned key/value
 # panel; when stdout is not a terminal both are "plain": one line per row (a record: one ``label<TAB>value`` line
@@ -272,15 +339,6 @@ def output_format(choice: str | None, json_out: bool = False) -> str:
     return choice or ("table" if stdout_is_tty() else "plain")
 
 
-def emit_ndjson(items: list[Any]) -> None:
-    import json
-
-    out = sys.stdout
-    for item in items:
-        out.write(json.dumps(item, ensure_ascii=False) + "\n")
-    out.flush()
-
-
 def _plain_field(text: str) -> str:
     return text.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
@@ -292,8 +350,7 @@ def _visible(text: str) -> str:
     return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
-def _write_plain(rows: list[list[str]]) -> None:
-    out = sys.stdout
+def _write_plain(out: IO[str], rows: list[list[str]]) -> None:
     for row in rows:
         out.write("\t".join(_plain_field(c) for c in row) + "\n")
     out.flush()
@@ -348,47 +405,3 @@ def _box_table(columns: list[str], rows: list[list[str]], title: str | None, who
     for row in rows:
         table.add_row(*(Text(_visible(c)) for c in row))
     return table
-
-
-def print_table(
-    columns: list[str], rows: list[list[str]], title: str | None = None, *, fmt: str | None = None
-) -> None:
-    """A listing in ``fmt`` (table or plain; default by :func:`output_format`). A table keeps every cell on one line
-    when the terminal is wide enough, else wraps only the columns outside KEEP_WHOLE, and only between words; when
-    even that does not fit, each row becomes a key/value record."""
-    fmt = fmt or output_format(None)
-    if fmt != "table":
-        _write_plain(rows)
-        return
-    from rich.text import Text
-
-    con = console()
-    keep = {i for i, c in enumerate(columns) if c in KEEP_WHOLE}
-    for whole in (set(range(len(columns))), keep):
-        if _table_width(columns, rows, whole) <= con.width:
-            con.print(_box_table(columns, rows, title, whole, con.width))
-            return
-    if title:
-        con.print(Text(title, style="italic"))
-    for n, row in enumerate(rows):
-        if n:
-            sys.stdout.write("\n")
-        print_fields(list(zip(columns, row, strict=True)), fmt="table")
-
-
-def print_fields(pairs: list[tuple[str, str]], title: str | None = None, *, fmt: str | None = None) -> None:
-    """A record: aligned ``label  value`` lines at a terminal (values never cut; the terminal wraps a long one),
-    ``label<TAB>value`` lines otherwise. Values are plain text (no markup)."""
-    fmt = fmt or output_format(None)
-    out = sys.stdout
-    if fmt != "table":
-        _write_plain([[k, v] for k, v in pairs])
-        return
-    width = max((len(k) for k, _ in pairs), default=0)
-    bold = not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb" and stdout_is_tty()
-    if title:
-        out.write(title + "\n")
-    for k, v in pairs:
-        label = f"\x1b[1m{k}\x1b[0m" if bold else k
-        out.write(label + " " * (width - len(k) + 2) + _visible(v) + "\n")
-    out.flush()

@@ -11,7 +11,7 @@ from kvcli.api.errors import KvcliError, NotFound, PartialFailure, UsageError
 from kvcli.cli import state as cli_state
 from kvcli.cli.numbers import count, num
 from kvcli.cli.sides import Opened, find_store, open_backend, target_id
-from kvcli.cli.state import State, emit_json, err, message, safe, stderr_is_tty, success, warning
+from kvcli.cli.state import Output, State, safe, stderr_is_tty
 
 FromOpt = Annotated[str, typer.Option("--from", help="Source store: a name or an ID, on the source's backend.",
                                       show_default=False)]
@@ -69,50 +69,54 @@ def _summary_line(report) -> str:
     return f"Copy summary: {', '.join(parts)} in {report.elapsed:.2f}s"
 
 
-def _render(report, *, json_out: bool, failed_out: str | None, src_label: str, journal: bool) -> None:
-    quiet = State.current().quiet
+def _render(state: State, report, *, json_out: bool, failed_out: str | None, src_label: str, journal: bool) -> None:
+    out = state.out
+    quiet = state.quiet
     if not json_out:
         for e in report.errors[:SHOWN_ERRORS]:
             if "entries" in e:
-                err(f"keys {e.get('first_key')!r} … {e.get('last_key')!r}: {count(e['entries'], 'key')} not written: "
-                    f"{e['detail']}")
+                out.err(f"keys {e.get('first_key')!r} … {e.get('last_key')!r}: {count(e['entries'], 'key')} not "
+                        f"written: {e['detail']}")
             else:
-                err(f"key {e.get('key')!r}: {e['detail']}")
+                out.err(f"key {e.get('key')!r}: {e['detail']}")
         more = len(report.errors) - SHOWN_ERRORS + report.errors_omitted
         if more > 0:
-            err(f"… and {count(more, 'more error')}" + (f" (the failed entries are in {failed_out})"
+            out.err(f"… and {count(more, 'more error')}" + (f" (the failed entries are in {failed_out})"
                                                         if failed_out else ""))
     for note in report.notes:
-        warning(note)
+        out.warning(note)
     if report.ttl_unknown:
-        warning(f"{count(report.ttl_unknown, 'key')} written without a TTL: {src_label} does not say when items "
-                "expire (Fastly's API does not), so TTLs could not be carried")
+        out.warning(f"{count(report.ttl_unknown, 'key')} written without a TTL: {src_label} does not say when items "
+                    "expire (Fastly's API does not), so TTLs could not be carried")
     if report.vanished:
-        message(f"{count(report.vanished, 'key')} listed in the source {'was' if report.vanished == 1 else 'were'} "
-                "gone when read (deleted or expired meanwhile): not copied")
+        out.message(f"{count(report.vanished, 'key')} listed in the source {'was' if report.vanished == 1 else 'were'} "
+                    "gone when read (deleted or expired meanwhile): not copied")
     line = _summary_line(report)
     if quiet and not report.ok and not json_out:
-        err(line)
+        out.err(line)
     else:
-        message(line)
+        out.message(line)
     if report.stopped == "interrupted" and journal:
-        message("Progress was recorded; re-run the same command with --resume to continue")
+        out.message("Progress was recorded; re-run the same command with --resume to continue")
 
 
-def _plan_keys(report) -> None:
+def _plan_keys(out: Output, report) -> None:
     """A dry run's keys on stdout: one `create|update|delete KEY` line each (the first 1,000 of each kind)."""
     plan = report.plan
-    out = sys.stdout
+    stream = out.stdout
     for kind, keys, total in (("create", plan.create_keys, plan.create), ("update", plan.update_keys, plan.update),
                               ("delete", plan.delete_keys, plan.delete)):
         for key in keys:
-            out.write(f"{kind}\t{safe(key, keep_lines=False)}\n")
+            stream.write(f"{kind}\t{safe(key, keep_lines=False)}\n")
         if total > len(keys):
-            message(f"… and {num(total - len(keys))} more keys to {kind} (only the first {num(len(keys))} are listed)")
-    out.flush()
+            out.message(
+                f"… and {num(total - len(keys))} more keys to {kind} (only the first {num(len(keys))} are listed)"
+            )
+    stream.flush()
 
 
 def copy_cmd(
+    ctx: typer.Context,
     src_name: FromOpt,
     dst_name: ToOpt,
     from_profile: FromProfileOpt = None,
@@ -143,7 +147,7 @@ def copy_cmd(
 
     Example: kvcli --local kv-store copy --from photos --to-profile prod --to photos --create
     """
-    state = State.current()
+    state = State.of(ctx)
     if concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1 (got {concurrency})", "pass -r 1 or more")
     if prefix is not None and not prefix:
@@ -165,6 +169,7 @@ def copy_cmd(
 
 def _run(state: State, src: Opened, dst: Opened, src_name: str, dst_name: str, *, prefix: str | None, create: bool,
          delete: bool, dry_run: bool, concurrency: int, resume: bool, json_out: bool, failed_out: str | None) -> None:
+    out = state.out
     from kvcli.bulk.copy import CopyReport, Side, count_dest_only, run_copy
     from kvcli.bulk.importer import FailedOut
     from kvcli.bulk.interrupts import SignalGate
@@ -186,19 +191,19 @@ def _run(state: State, src: Opened, dst: Opened, src_name: str, dst_name: str, *
             d = Side(dst.api, "", f"KV store {dst_name!r} ({dst.where}, to be created)", target_id(dst.target))
             report, _ = run_copy(s, d, prefix=prefix, delete=delete, dry_run=True, concurrency=concurrency,
                                  dst_exists=False, report=report)
-            _finish_dry_run(report, json_out, s, d)
+            _finish_dry_run(out, report, json_out, s, d)
             return
         if not state.quiet:
-            message(f"Creating KV store {dst_name!r} on the destination ({dst.where})")
+            out.message(f"Creating KV store {dst_name!r} on the destination ({dst.where})")
         dst_store = dst.api.create_store(dst_name, src_store.location)
         report.created_store = True
     d = Side(dst.api, dst_store.id, f"KV store {dst_store.name!r} ({dst.where})", target_id(dst.target))
     if s.target_id == d.target_id and s.store_id == d.store_id:
         raise UsageError(f"--from and --to name the same store ({s.label})", "copy into another store")
-    message(f"Copying {s.label} to {d.label}" + (f", keys under {prefix!r}" if prefix else ""))
+    out.message(f"Copying {s.label} to {d.label}" + (f", keys under {prefix!r}" if prefix else ""))
     if dry_run:
         report, _ = run_copy(s, d, prefix=prefix, delete=delete, dry_run=True, concurrency=concurrency, report=report)
-        _finish_dry_run(report, json_out, s, d)
+        _finish_dry_run(out, report, json_out, s, d)
         return
     if delete and not (state.auto_yes or state.non_interactive):
         warning_text = f"--delete removes the keys of {d.label} that {s.label} does not have"
@@ -240,8 +245,8 @@ def _run(state: State, src: Opened, dst: Opened, src_name: str, dst_name: str, *
                 # tune_gc=False: with the import's larger young generation a copy's peak RSS grew with the number of
                 # keys (45 MiB at 300,000 keys without it, 96 MiB with it); it stays flat without
                 interrupts=gate, report=report, tune_gc=False,
-                on_interrupt=lambda n: message(f"Interrupted: waiting for the {count(n, 'batch', 'batches')} already "
-                                               "sent (Ctrl-C again to stop waiting)"))
+                on_interrupt=lambda n: out.message(f"Interrupted: waiting for the {count(n, 'batch', 'batches')} "
+                                                   "already sent (Ctrl-C again to stop waiting)"))
         except KvcliError as exc:  # Interrupted
             if exc.kind != "interrupted":
                 raise
@@ -258,8 +263,8 @@ def _run(state: State, src: Opened, dst: Opened, src_name: str, dst_name: str, *
             fo_handle.close()
     summary = {"from_store_id": s.store_id, "to_store_id": d.store_id, **report.to_json()}
     if json_out:
-        emit_json(summary)
-    _render(report, json_out=json_out, failed_out=failed_out, src_label=s.label, journal=True)
+        out.emit_json(summary)
+    _render(state, report, json_out=json_out, failed_out=failed_out, src_label=s.label, journal=True)
     if interrupted is not None:
         interrupted.message = "copy interrupted"
         interrupted.hint = "re-run the same command with --resume to continue"
@@ -276,12 +281,12 @@ def _run(state: State, src: Opened, dst: Opened, src_name: str, dst_name: str, *
                              + (f"; stopped early: {report.stopped}" if report.stopped else ""), hint,
                              summary=summary)
     if not json_out:
-        success(f"Copied {s.label} to {d.label}")
+        out.success(f"Copied {s.label} to {d.label}")
 
 
-def _finish_dry_run(report, json_out: bool, s, d) -> None:
+def _finish_dry_run(out: Output, report, json_out: bool, s, d) -> None:
     if json_out:
-        emit_json({"from_store_id": s.store_id, "to_store_id": d.store_id or None, **report.to_json()})
+        out.emit_json({"from_store_id": s.store_id, "to_store_id": d.store_id or None, **report.to_json()})
     else:
-        _plan_keys(report)
-    message(_summary_line(report))
+        _plan_keys(out, report)
+    out.message(_summary_line(report))

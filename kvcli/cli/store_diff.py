@@ -6,7 +6,6 @@ Exit 0 when they hold the same keys, values and metadata (and TTLs, where both b
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import click
@@ -16,13 +15,14 @@ from kvcli.api.errors import NotFound, UsageError
 from kvcli.cli import exits
 from kvcli.cli.numbers import count, num
 from kvcli.cli.sides import Opened, find_store, open_backend, target_id
-from kvcli.cli.state import State, emit_json, message, safe
+from kvcli.cli.state import Output, State, safe
 from kvcli.cli.store_copy import FromOpt, FromProfileOpt, PrefixOpt, ToOpt, ToProfileOpt
 
 LABELS = {"only_in_from": "only in from", "only_in_to": "only in to", "differs": "differs"}
 
 
 def diff_cmd(
+    ctx: typer.Context,
     a_name: FromOpt,
     b_name: ToOpt,
     from_profile: FromProfileOpt = None,
@@ -42,6 +42,8 @@ def diff_cmd(
 
     Example: kvcli --local kv-store diff --from photos --to-profile prod --to photos
     """
+    state = State.of(ctx)
+    out = state.out
     if json_out and fmt not in (None, "json"):
         raise UsageError(f"--json cannot be combined with --format {fmt}", "pass one of them")
     fmt = "json" if json_out else (fmt or "text")
@@ -49,14 +51,14 @@ def diff_cmd(
         raise UsageError(f"--concurrency must be at least 1 (got {concurrency})", "pass -r 1 or more")
     if prefix is not None and not prefix:
         raise UsageError("--prefix is empty", "leave --prefix out to compare every key")
-    state = State.current()
     sides: list[Opened] = []
     try:
         a = open_backend(state, from_profile)
         sides.append(a)
         b = open_backend(state, to_profile)
         sides.append(b)
-        identical = _run(a, b, a_name, b_name, prefix=prefix, keys_only=keys_only, fmt=fmt, concurrency=concurrency)
+        identical = _run(out, a, b, a_name, b_name, prefix=prefix, keys_only=keys_only, fmt=fmt,
+                         concurrency=concurrency)
     finally:
         for side in sides:
             side.close()
@@ -72,7 +74,7 @@ def _store(side: Opened, name: str, which: str, flag: str):
     return store
 
 
-def _run(a: Opened, b: Opened, a_name: str, b_name: str, *, prefix: str | None, keys_only: bool, fmt: str,
+def _run(out: Output, a: Opened, b: Opened, a_name: str, b_name: str, *, prefix: str | None, keys_only: bool, fmt: str,
          concurrency: int) -> bool:
     from kvcli.bulk.copy import Side
     from kvcli.bulk.diff import DiffRun
@@ -81,33 +83,33 @@ def _run(a: Opened, b: Opened, a_name: str, b_name: str, *, prefix: str | None, 
     left = Side(a.api, sa.id, f"KV store {sa.name!r} ({a.where})", target_id(a.target))
     right = Side(b.api, sb.id, f"KV store {sb.name!r} ({b.where})", target_id(b.target))
     run = DiffRun(left, right, prefix=prefix, keys_only=keys_only, concurrency=concurrency)
-    out = sys.stdout
+    stream = out.stdout
     collected: dict[str, list] = {"only_in_from": [], "only_in_to": [], "differs": []}
     if fmt == "ndjson":
         import json
 
         for d in run:
-            out.write(json.dumps(d.to_json(), ensure_ascii=False) + "\n")
+            stream.write(json.dumps(d.to_json(), ensure_ascii=False) + "\n")
     elif fmt == "json":
         for d in run:
             collected[d.status].append({"key": d.key, "what": list(d.what)} if d.status == "differs" else d.key)
     else:
         for d in run:
             what = f" ({', '.join(d.what)})" if d.what else ""
-            out.write(f"{LABELS[d.status]}{what}\t{safe(d.key, keep_lines=False)}\n")
-    out.flush()
+            stream.write(f"{LABELS[d.status]}{what}\t{safe(d.key, keep_lines=False)}\n")
+    stream.flush()
     c = run.counts
     if fmt == "json":
-        emit_json({"identical": c.identical, "from": left.label, "to": right.label, "prefix": prefix,
+        out.emit_json({"identical": c.identical, "from": left.label, "to": right.label, "prefix": prefix,
                    "keys_only": keys_only, "ttl_compared": c.ttl_compared, "counts": c.to_json(), **collected})
     compared = f"{count(c.compared, 'key')} on both sides" + (" (keys only)" if keys_only else "")
     if c.identical:
-        message(f"Identical: {compared}; {left.label} and {right.label} hold the same"
-                + (f" keys under {prefix!r}" if prefix else ""))
+        out.message(f"Identical: {compared}; {left.label} and {right.label} hold the same"
+                    + (f" keys under {prefix!r}" if prefix else ""))
     else:
         by = ", ".join(f"{w} {num(n)}" for w, n in c.by_what.items())
-        message(f"Differ: only in from {num(c.only_in_from)}, only in to {num(c.only_in_to)}, "
-                f"differs {num(c.differs)}" + (f" ({by})" if by else "") + f"; {compared}")
+        out.message(f"Differ: only in from {num(c.only_in_from)}, only in to {num(c.only_in_to)}, "
+                    f"differs {num(c.differs)}" + (f" ({by})" if by else "") + f"; {compared}")
     if not keys_only and not c.ttl_compared:
-        message("TTLs were not compared: a side does not say when items expire (Fastly's API does not)")
+        out.message("TTLs were not compared: a side does not say when items expire (Fastly's API does not)")
     return c.identical

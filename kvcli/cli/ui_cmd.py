@@ -11,6 +11,7 @@ app = typer.Typer(name="ui", help="Browse and edit stores in a web page (served 
 
 @app.command("ui")
 def ui(
+    ctx: typer.Context,
     port: Annotated[
         int, typer.Option("--port", help="Port to listen on (127.0.0.1 only); 0 picks a free one.", min=0, max=65535)
     ] = 0,
@@ -29,15 +30,17 @@ def ui(
     Example: kvcli ui --no-browser
     """
     import kvcli
-    from kvcli.cli.state import State, err
+    from kvcli.cli.state import State
     from kvcli.ui.run import serve
 
-    state = State.current()
+    state = State.of(ctx)
+    out = state.out
+
     target = state.target()  # registers the token for redaction; the precedence the other commands apply
     kv = kvcli.connect(local=state.local, token=state.token, endpoint=state.endpoint, profile=state.profile)
     try:
         serve(kv, port=port, description=target.describe(), browser=not no_browser,
-              say=lambda text: None if state.quiet else err(text))
+              say=lambda text: None if state.quiet else out.err(text))
     finally:
         kv.close()
-    err("Stopped.")
+    out.err("Stopped.")

@@ -280,10 +280,12 @@ def test_bulk_flags_delegate_everything_to_entry_bulk(cli, store_id, monkeypatch
     import dataclasses
 
     import kvcli.cli.entry_bulk as eb
+    from kvcli.cli.state import State
 
     calls: list = []
 
-    def run_import(flags):
+    def run_import(state, flags):  # the command passes its State explicitly (no global lookup)
+        assert isinstance(state, State)
         calls.append(flags)
         return 0
 

@@ -153,7 +153,7 @@ def prompt(monkeypatch):
 
     def make(answer: bool) -> Prompts:
         recorder = Prompts(answer)
-        monkeypatch.setattr(mod, "_interactive", lambda: True)
+        monkeypatch.setattr(mod, "_interactive", lambda state: True)
         monkeypatch.setattr(State, "confirm", lambda self, warning, question="": recorder(warning))
         return recorder
 
