@@ -553,7 +553,7 @@ def test_engine_is_usable_from_several_threads(eng, sid):
 
 @pytest.mark.parametrize("limit", [2**63 - 1, 2**64])
 def test_a_page_limit_past_sqlites_integers_lists_every_key_instead_of_failing(eng, limit):
-    # ?limit=9223372036854775807 reached SQLite as limit + 1 and overflowed: local serve answered 500 (found by the fuzz)
+    # ?limit=9223372036854775807 reached SQLite as limit + 1 and overflowed: local serve answered 500 (fuzz)
     sid = eng.create_store("s").id
     for k in ("a", "b"):
         eng.put_item(sid, k, b"1")
