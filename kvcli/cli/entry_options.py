@@ -10,8 +10,6 @@ import typer
 
 from kvcli.cli import complete, core
 
-UINT64_MAX = 2**64 - 1
-
 KeyOpt = Annotated[
     str | None, typer.Option("--key", "-k", help="The key.", autocompletion=complete.keys, show_default=False)
 ]
