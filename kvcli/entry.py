@@ -30,27 +30,6 @@ def run_fast(argv: list[str]) -> int | None:
     return run(argv)
 
 
-def silence_stdout() -> None:
-    """Point stdout at /dev/null (after a broken pipe, so the interpreter's final flush cannot fail again)."""
-    import os
-
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
-
-
-def finish(code: int) -> None:
-    """Flush stdout and exit (never returns) with ``code`` (141 if the reader went away during the flush)."""
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        silence_stdout()
-        code = code or 141
-    sys.exit(code)
-
-
 # Optional packages that libraries kvcli uses import whenever they are installed, for features kvcli never uses:
 # httpcore imports trio (about 100 ms) for async support, while kvcli's HTTP client is synchronous and the server runs
 # on asyncio; httpx imports its own command-line tool (httpx._main: click, rich and pygments, 30-70 ms) whenever click
@@ -68,4 +47,6 @@ def main() -> None:
 
         full_main()
         return
+    from kvcli.cli.closing import finish  # (kvcli.cli.core's too: it must not import this module back)
+
     finish(code)

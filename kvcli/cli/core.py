@@ -13,8 +13,8 @@ from typing import Any
 
 from kvcli.api.errors import KvcliError, PreconditionFailed, UsageError
 from kvcli.cli import exits
+from kvcli.cli.closing import finish, silence_stdout
 from kvcli.cli.state import Output, error_line, stdout_is_tty
-from kvcli.entry import finish, silence_stdout
 
 UINT64_MAX = 2**64 - 1
 

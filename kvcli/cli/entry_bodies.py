@@ -1,6 +1,6 @@
 """The bodies of the everyday ``kv-store-entry`` commands, free of Typer, click and rich.
 
-The Typer commands (:mod:`kvcli.cli.kv_store_entry`) and the click-free fast path (:mod:`kvcli.cli.fast`) both call
+The Typer commands (``kvcli.cli.entry_get``, …) and the click-free fast path (:mod:`kvcli.cli.fast`) both call
 these functions with the parsed flags, so what they print, send and exit with cannot drift apart. Each takes the
 invocation's :class:`~kvcli.cli.state.State` and the flags by name: the fast path runs a function only with the flags
 that are its parameters (``scripts/gen_fastpath.py`` reads them from here), anything else takes the full CLI.

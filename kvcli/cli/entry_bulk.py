@@ -1,7 +1,7 @@
 """Bulk import of ``kv-store-entry create --file/--stdin/--dir``: the command's flags (:class:`ImportFlags`) become an
 :class:`kvcli.ops.imports.ImportRequest`, :class:`kvcli.ops.imports.ImportJob` does the work, and this module says
-what it found and renders the report. ``export`` and ``sync`` are :mod:`kvcli.cli.entry_export` and
-:mod:`kvcli.cli.entry_sync`; importing this module registers them on the ``kv-store-entry`` app.
+what it found and renders the report (``export`` and ``sync`` are :mod:`kvcli.cli.entry_export` and
+:mod:`kvcli.cli.entry_sync`).
 
 Only light modules are imported at load time: the bulk pipeline and rich are imported when a bulk command runs.
 """
@@ -13,8 +13,6 @@ import threading
 from dataclasses import dataclass, replace
 
 from kvcli.api.errors import KvcliError, PartialFailure, UsageError
-from kvcli.cli import entry_export as _entry_export  # noqa: F401 - registers export
-from kvcli.cli import entry_sync as _entry_sync  # noqa: F401 - registers sync
 from kvcli.cli.bulk_progress import Progress, human_bytes, positive
 from kvcli.cli.bulk_progress import progress_enabled as _progress_enabled
 from kvcli.cli.bulk_progress import sigterm_as_interrupt as _sigterm_as_interrupt  # noqa: F401 - its old home

@@ -1,7 +1,7 @@
 """`kvcli kv-store-entry create` (alias insert): one key from --value or --value-file; with --file, --stdin or --dir
 the flags are handed to the bulk import (:mod:`kvcli.cli.entry_bulk`) as one typed record.
 
-No ``from __future__ import annotations`` here on purpose (see :mod:`kvcli.cli.kv_store_entry`).
+No ``from __future__ import annotations`` here on purpose (see :mod:`kvcli.cli.entry_get`).
 """
 
 from typing import Annotated
@@ -10,13 +10,12 @@ import typer
 
 from kvcli.api.errors import UsageError
 from kvcli.cli import entry_bodies
-from kvcli.cli.kv_store_entry import GenerationOpt, KeyOpt, app
+from kvcli.cli.entry_options import GenerationOpt, KeyOpt
 from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt
 from kvcli.cli.state import State
 
 
 # ------------------------------------------------------------------------------------------------------ create
-@app.command("create")
 def create(
     ctx: typer.Context,
     store_id: StoreIdOpt = None,

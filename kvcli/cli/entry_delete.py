@@ -2,7 +2,7 @@
 confirmation showing the count and a dry run; bulk deletion is :mod:`kvcli.cli.bulk_delete` over
 :mod:`kvcli.ops.delete`.
 
-No ``from __future__ import annotations`` here on purpose (see :mod:`kvcli.cli.kv_store_entry`).
+No ``from __future__ import annotations`` here on purpose (see :mod:`kvcli.cli.entry_get`).
 """
 
 import json
@@ -13,8 +13,10 @@ import typer
 
 from kvcli.api.errors import PartialFailure, UsageError
 from kvcli.cli import entry_bodies
-from kvcli.cli.kv_store_entry import GenerationOpt, KeyOpt, _output_stream, _store, app
+from kvcli.cli.entry_bodies import output_stream as _output_stream
+from kvcli.cli.entry_options import GenerationOpt, KeyOpt
 from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt
+from kvcli.cli.options import resolve_store_id as _store
 from kvcli.cli.state import Output, State
 
 COUNT_CAP = 10_000  # keys counted (by listing) to show in a confirmation prompt
@@ -51,7 +53,6 @@ def _what(prefix: str | None, sid: str, count: str = "") -> str:
     return f"{count}entries with prefix {prefix!r} from KV Store '{sid}'"
 
 
-@app.command("delete")
 def delete(
     ctx: typer.Context,
     store_id: StoreIdOpt = None,

@@ -12,7 +12,6 @@ import typer
 
 from kvcli.api.errors import PartialFailure, UsageError
 from kvcli.cli.bulk_progress import Progress, human_bytes, positive, progress_enabled, sigterm_as_interrupt
-from kvcli.cli.kv_store_entry import app
 from kvcli.cli.numbers import count
 from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt, resolve_store_id
 from kvcli.cli.state import State
@@ -21,7 +20,6 @@ EXPORT_DEFAULT_CONCURRENCY = 16  # kvcli.ops.export.DEFAULT_CONCURRENCY, written
 
 
 # ------------------------------------------------------------------------------------------------------ export
-@app.command("export")
 def export_cmd(
     ctx: typer.Context,
     store_id: StoreIdOpt = None,

@@ -11,7 +11,6 @@ import typer
 
 from kvcli.api.errors import PartialFailure, UsageError
 from kvcli.cli.bulk_progress import Progress, positive, progress_enabled, sigterm_as_interrupt
-from kvcli.cli.kv_store_entry import app
 from kvcli.cli.numbers import count, num
 from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt, resolve_store_id
 from kvcli.cli.state import State
@@ -20,7 +19,6 @@ SYNC_DEFAULT_CONCURRENCY = 4  # kvcli.ops.sync.DEFAULT_CONCURRENCY, written here
 
 
 # -------------------------------------------------------------------------------------------------------- sync
-@app.command("sync")
 def sync_cmd(
     ctx: typer.Context,
     store_id: StoreIdOpt = None,

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import click
 import typer
-from typer.core import TyperGroup
 
 from kvcli.api.errors import KvcliError
 from kvcli.api.models import LOCATIONS
 from kvcli.cli.core import store_label
+from kvcli.cli.lazy import lazy_group
 from kvcli.cli.options import JsonOpt, OutputFormatOpt, StoreIdOpt, StoreNameOpt, human_time, resolve_store_id
 from kvcli.cli.state import State
 from kvcli.cli.store_bodies import list_stores, store_json
@@ -24,28 +23,11 @@ LAZY_COMMANDS = {
 }
 
 
-class _LazyStoreGroup(TyperGroup):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
+#: alias -> command name (never listed in --help; the command's help names it)
+ALIASES = {"get": "describe"}
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        cmd = super().get_command(ctx, cmd_name)
-        if cmd is not None or cmd_name not in LAZY_COMMANDS:
-            return cmd
-        import importlib
-
-        module, attr = LAZY_COMMANDS[cmd_name]
-        sub = typer.Typer()
-        sub.command(cmd_name)(getattr(importlib.import_module(module), attr))
-        command = typer.main.get_command(sub)
-        # a Typer app of its own gets --install-completion/--show-completion; only the root should have them
-        command.params = [p for p in command.params if p.name not in ("install_completion", "show_completion")]
-        command.name = cmd_name
-        return command
-
-
-app = typer.Typer(name="kv-store", cls=_LazyStoreGroup, help="Create, list, describe, delete, copy and compare KV "
-                  "stores.", no_args_is_help=True)
+app = typer.Typer(name="kv-store", cls=lazy_group(LAZY_COMMANDS, aliases=ALIASES), help="Create, list, describe, "
+                  "delete, copy and compare KV stores.", no_args_is_help=True)
 
 
 def _location(value: str | None) -> str | None:
@@ -120,18 +102,6 @@ def describe(
     """Show one KV store (alias: get).
 
     Example: kvcli kv-store describe --store-name my-store
-    """
-    state = State.of(ctx)
-    _describe(state, store_id, store_name, json_out)
-
-
-@app.command("get", hidden=True)
-def get(
-    ctx: typer.Context, store_id: StoreIdOpt = None, store_name: StoreNameOpt = None, json_out: JsonOpt = False
-) -> None:
-    """Show one KV store (alias of describe).
-
-    Example: kvcli kv-store get --store-id STORE_ID --json
     """
     state = State.of(ctx)
     _describe(state, store_id, store_name, json_out)

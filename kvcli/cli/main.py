@@ -7,10 +7,10 @@ from typing import Annotated
 
 import click
 import typer
-from typer.core import TyperGroup
 
 from kvcli import __version__
 from kvcli.cli import _fastspec, complete, exits
+from kvcli.cli.lazy import lazy_group
 from kvcli.cli.state import Output, State
 
 # command name -> (module, attribute); modules are imported only when their command runs
@@ -23,54 +23,11 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "service": ("kvcli.cli.service", "app"),
     "ui": ("kvcli.cli.ui_cmd", "app"),
 }
-HIDDEN_ALIASES: dict[str, str] = {"object-store": "kv-store"}
-
-
-class LazyGroup(TyperGroup):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
-
-    def resolve_command(self, ctx: click.Context, args: list[str]):
-        try:
-            return super().resolve_command(ctx, args)
-        except click.UsageError as exc:
-            # typer suggests only from commands it has loaded; the lazy ones count too
-            if args and "Did you mean" not in exc.message:
-                from difflib import get_close_matches
-
-                matches = get_close_matches(args[0], [c for c in self.list_commands(ctx) if c not in HIDDEN_ALIASES])
-                if matches:
-                    names = ", ".join(repr(m) for m in matches)
-                    # the text click prints (setattr: newer click declares it Final for type checkers)
-                    setattr(exc, "message", f"{exc.message.rstrip('.')}. Did you mean {names}?")  # noqa: B010
-            raise
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        cmd = super().get_command(ctx, cmd_name)
-        if cmd is not None:
-            return cmd
-        real = HIDDEN_ALIASES.get(cmd_name, cmd_name)
-        if real not in LAZY_COMMANDS:
-            return None
-        built: dict[str, click.Command] = self.__dict__.setdefault("_built", {})
-        if cmd_name in built:  # hoist_globals resolved it already: click gets the same command, not a second build
-            return built[cmd_name]
-        import importlib
-
-        module, attr = LAZY_COMMANDS[real]
-        sub = getattr(importlib.import_module(module), attr)
-        command = typer.main.get_command(sub)
-        # typer gives every app it builds --install-completion/--show-completion; only the root should have them
-        command.params = [p for p in command.params if p.name not in ("install_completion", "show_completion")]
-        command.name = real
-        if cmd_name != real:
-            command.hidden = True
-        built[cmd_name] = command
-        return command
-
+#: alias -> command name: the one alias mechanism of every group (kvcli.cli.lazy); never listed in --help
+ALIASES: dict[str, str] = {"object-store": "kv-store"}
 
 app = typer.Typer(
-    cls=LazyGroup,
+    cls=lazy_group(LAZY_COMMANDS, aliases=ALIASES),
     name="kvcli",
     help="Manage Fastly KV stores, entries and resource links — on Fastly or on an embedded local backend.",
     no_args_is_help=True,
@@ -249,7 +206,7 @@ def run(argv: list[str]) -> int:
     except SystemExit as exc:
         if not _closed_pipe(exc):
             raise
-        from kvcli.cli.core import silence_stdout
+        from kvcli.cli.closing import silence_stdout
 
         silence_stdout()  # what is still buffered goes nowhere, and the final flush cannot fail again
         return exits.CLOSED_PIPE
@@ -298,7 +255,7 @@ def _usage_error(exc: click.UsageError) -> int:
 
 
 def main() -> None:
-    from kvcli.cli.core import finish
+    from kvcli.cli.closing import finish
 
     code = run(sys.argv[1:])
     interrupts = sys.modules.get("kvcli.bulk.interrupts")

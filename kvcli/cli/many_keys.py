@@ -16,7 +16,8 @@ from typing import IO, TYPE_CHECKING, Any
 from kvcli.api.errors import KvcliError, PartialFailure, UsageError
 from kvcli.api.models import ItemInfo, Page
 from kvcli.cli.numbers import count
-from kvcli.cli.options import human_time
+from kvcli.cli.options import human_time, resolve_store_id
+from kvcli.cli.state import State
 
 if TYPE_CHECKING:
     from kvcli.cli.state import Output
@@ -38,7 +39,7 @@ def check_concurrency(concurrency: int | None) -> None:
 
 def item_json(info: ItemInfo) -> dict[str, Any]:
     """``describe --json``'s object."""
-    from kvcli.cli.kv_store_entry import item_json as describe_json
+    from kvcli.cli.entry_bodies import item_json as describe_json
 
     return describe_json(info)
 
@@ -246,3 +247,22 @@ def run_keys_file(api, sid: str, path: str, *, operation: str, concurrency: int)
             "the objects with an \"error\" field on stdout name them",
             summary={"keys": total, "failed": failed},
         )
+
+
+def run_from_flags(state: State, operation: str, keys_file: str, key: str | None, concurrency: int | None,
+                   store_id: str | None, store_name: str | None, others: list[tuple[str, bool]]) -> None:
+    """`get`/`describe --keys-file`: refuse the flags that do not apply, then read the keys."""
+    if key is not None:
+        raise UsageError("--key and --keys-file cannot be combined", "pass one key with --key, or a file of keys")
+    for name, on in others:
+        if on:
+            raise UsageError(f"{name} does not apply to --keys-file", f"drop {name}")
+    check_concurrency(concurrency)
+    api = state.api()
+    sid = resolve_store_id(api, store_id, store_name)
+    from kvcli.api.fanout import DEFAULT_CONCURRENCY
+    from kvcli.api.port import limits_of
+
+    # the embedded backend declares a single worker (SQLite in this process): its keys are read one after another
+    concurrency = limits_of(api).concurrency(concurrency or DEFAULT_CONCURRENCY)
+    run_keys_file(api, sid, keys_file, operation=operation, concurrency=concurrency)

@@ -8,6 +8,7 @@ import typer
 
 from kvcli.api.errors import UsageError
 from kvcli.cli import complete
+from kvcli.cli.lazy import lazy_group
 from kvcli.cli.options import JsonOpt, OutputFormatOpt, human_time
 from kvcli.cli.service_options import (
     AutocloneOpt,
@@ -19,8 +20,12 @@ from kvcli.cli.service_options import (
 )
 from kvcli.cli.state import Output, State, output_format
 
+#: alias -> command name (never listed in --help; the command's help names it): kvcli.cli.lazy
+ALIASES = {"link": "create", "get": "describe", "remove": "delete"}
+
 app = typer.Typer(
     name="resource-link",
+    cls=lazy_group(aliases=ALIASES, sort=False),
     help="Link KV stores to a service version (create, list, describe, update, delete).",
     no_args_is_help=True,
 )
@@ -113,26 +118,6 @@ def create(
     _create(state, resource_id, store_name, version, service_id, service_name, autoclone, name, json_out)
 
 
-@app.command("link", hidden=True)
-def link(
-    ctx: typer.Context,
-    version: VersionOpt,
-    resource_id: ResourceIdOpt = None,
-    store_name: LinkStoreNameOpt = None,
-    service_id: ServiceIdOpt = None,
-    service_name: ServiceNameOpt = None,
-    autoclone: AutocloneOpt = False,
-    name: LinkNameOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Alias of create.
-
-    Example: kvcli resource-link link --service-id SVC --version 2 -r STORE_ID
-    """
-    state = State.of(ctx)
-    _create(state, resource_id, store_name, version, service_id, service_name, autoclone, name, json_out)
-
-
 @app.command("list")
 def list_(
     ctx: typer.Context,
@@ -207,23 +192,6 @@ def describe(
     _describe(state, link_id, version, service_id, service_name, json_out)
 
 
-@app.command("get", hidden=True)
-def get(
-    ctx: typer.Context,
-    link_id: LinkIdOpt,
-    version: VersionOpt,
-    service_id: ServiceIdOpt = None,
-    service_name: ServiceNameOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Alias of describe.
-
-    Example: kvcli resource-link get --service-id SVC --version 3 --id LINK_ID
-    """
-    state = State.of(ctx)
-    _describe(state, link_id, version, service_id, service_name, json_out)
-
-
 @app.command("update")
 def update(
     ctx: typer.Context,
@@ -274,24 +242,6 @@ def delete(
     """Delete a resource link (alias: remove).
 
     Example: kvcli resource-link delete --service-id SVC --version latest --autoclone --id LINK_ID
-    """
-    state = State.of(ctx)
-    _delete(state, link_id, version, service_id, service_name, autoclone, json_out)
-
-
-@app.command("remove", hidden=True)
-def remove(
-    ctx: typer.Context,
-    link_id: LinkIdOpt,
-    version: VersionOpt,
-    service_id: ServiceIdOpt = None,
-    service_name: ServiceNameOpt = None,
-    autoclone: AutocloneOpt = False,
-    json_out: JsonOpt = False,
-) -> None:
-    """Alias of delete.
-
-    Example: kvcli resource-link remove --service-id SVC --version 4 --id LINK_ID
     """
     state = State.of(ctx)
     _delete(state, link_id, version, service_id, service_name, autoclone, json_out)

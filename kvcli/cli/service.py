@@ -8,6 +8,7 @@ import typer
 
 from kvcli.api.errors import UsageError
 from kvcli.api.models import SERVICE_TYPES
+from kvcli.cli.lazy import lazy_group
 from kvcli.cli.options import JsonOpt, OutputFormatOpt, human_time
 from kvcli.cli.resource_link import app as resource_link_app
 from kvcli.cli.service_options import (
@@ -22,8 +23,12 @@ from kvcli.cli.service_options import (
 )
 from kvcli.cli.state import Output, State, output_format
 
+#: alias -> command name (never listed in --help; the command's help names it): kvcli.cli.lazy
+ALIASES = {"get": "describe"}
+
 app = typer.Typer(
     name="service",
+    cls=lazy_group(aliases=ALIASES, sort=False),
     help="Create, list, describe, update and delete services; manage their versions and resource links.",
     no_args_is_help=True,
 )
@@ -134,18 +139,6 @@ def describe(
     """Show a service and its versions (alias: get).
 
     Example: kvcli service describe --service-name my-app
-    """
-    state = State.of(ctx)
-    _describe(state, service_id, service_name, json_out)
-
-
-@app.command("get", hidden=True)
-def get(
-    ctx: typer.Context, service_id: ServiceIdOpt = None, service_name: ServiceNameOpt = None, json_out: JsonOpt = False
-) -> None:
-    """Alias of describe.
-
-    Example: kvcli service get --service-id SVC
     """
     state = State.of(ctx)
     _describe(state, service_id, service_name, json_out)

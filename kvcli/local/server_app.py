@@ -18,7 +18,7 @@ from starlette.responses import Response
 from kvcli.api import validation, wire
 from kvcli.api.errors import ApiError, TooLarge
 from kvcli.local.engine import Engine
-from kvcli.local.server import (
+from kvcli.local.server_base import (
     MAX_HEADER_BYTES,
     Call,
     Route,

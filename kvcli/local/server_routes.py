@@ -11,7 +11,7 @@ from kvcli.api import validation, wire
 from kvcli.api.errors import InvalidInput, NotFound
 from kvcli.api.models import PutMode
 from kvcli.local.engine import Engine
-from kvcli.local.server import Call, header_value, json_response, store_json
+from kvcli.local.server_base import Call, header_value, json_response, store_json
 
 # ------------------------------------------------------------------------------------------------ handlers
 STORES = wire.STORES_PATH
