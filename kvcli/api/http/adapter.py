@@ -14,7 +14,8 @@ import httpx
 
 from kvcli.api import validation
 from kvcli.api.errors import ApiError, Conflict, InvalidInput, NotFound
-from kvcli.api.http.client import ErrorContext, FastlyHttp, request_info
+from kvcli.api.http.client import FastlyHttp
+from kvcli.api.http.failures import ErrorContext, request_info
 from kvcli.api.http.services import ServicesHttpMixin
 from kvcli.api.models import (
     BackendLimits,
