@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
-from kvcli.local.services import DELETED_SERVICES_MIGRATION, SERVICES_MIGRATION
+from kvcli.local.services_common import DELETED_SERVICES_MIGRATION, SERVICES_MIGRATION
 
 # Each entry migrates the schema from version i to i+1. Never edit a released entry: append a new one.
 MIGRATIONS: list[str] = [
@@ -30,8 +30,8 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX items_expiry ON items(expires_at) WHERE expires_at IS NOT NULL;
     """,
-    SERVICES_MIGRATION,  # 1 → 2: services, service_versions, resource_links (kvcli/local/services.py)
-    DELETED_SERVICES_MIGRATION,  # 2 → 3: deleted_services (kvcli/local/services.py)
+    SERVICES_MIGRATION,  # 1 → 2: services, service_versions, resource_links (kvcli/local/services_common.py)
+    DELETED_SERVICES_MIGRATION,  # 2 → 3: deleted_services (kvcli/local/services_common.py)
     # 3 → 4: a covering index for key listings (the expiry filter read every listed row from the table without it);
     # IF NOT EXISTS: a database that has it already (made by hand, or a half-recorded upgrade) opens all the same
     "CREATE INDEX IF NOT EXISTS items_live ON items(store_id, key, expires_at);",
