@@ -18,16 +18,8 @@ from starlette.responses import Response
 from kvcli.api import validation, wire
 from kvcli.api.errors import ApiError, TooLarge
 from kvcli.local.engine import Engine
-from kvcli.local.server import (
-    MAX_HEADER_BYTES,
-    Call,
-    Route,
-    Router,
-    decode_segment,
-    error_response,
-    legacy_error,
-    raw_segments,
-)
+from kvcli.local.server_responses import MAX_HEADER_BYTES, error_response, legacy_error
+from kvcli.local.server_routing import Call, Route, Router, decode_segment, raw_segments
 from kvcli.local.server_safety import HostPolicy
 
 

@@ -15,8 +15,9 @@ from starlette.responses import Response
 from kvcli.api import validation, wire
 from kvcli.api.models import BatchEntry, BatchError
 from kvcli.local.engine import Engine
-from kvcli.local.server import NESTED_TOO_DEEPLY, Call, json_problem, json_response
+from kvcli.local.server_responses import NESTED_TOO_DEEPLY, json_problem, json_response
 from kvcli.local.server_routes import _value_limit
+from kvcli.local.server_routing import Call
 
 # ----------------------------------------------------------------------------------------------------- batch
 _WS = " \t\r\n\ufeff"

@@ -11,7 +11,8 @@ from kvcli.api import validation, wire
 from kvcli.api.errors import InvalidInput, NotFound
 from kvcli.api.models import PutMode
 from kvcli.local.engine import Engine
-from kvcli.local.server import Call, header_value, json_response, store_json
+from kvcli.local.server_responses import header_value, json_response, store_json
+from kvcli.local.server_routing import Call
 
 # ------------------------------------------------------------------------------------------------ handlers
 STORES = wire.STORES_PATH

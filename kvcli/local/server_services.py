@@ -21,7 +21,8 @@ from starlette.responses import Response
 from kvcli.api import wire
 from kvcli.api.errors import ApiError, InvalidInput, NotFound
 from kvcli.api.models import ResourceLink, Service, Version
-from kvcli.local.server import Call, Router, json_response, legacy_error
+from kvcli.local.server_responses import json_response, legacy_error
+from kvcli.local.server_routing import Call, Router
 
 #: the rate-limit window the headers describe (Fastly: non-read requests per hour; recordings show 10 000)
 RATE_LIMIT_PER_HOUR = 10_000

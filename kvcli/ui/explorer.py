@@ -101,7 +101,7 @@ class Explorer:
 
     def __init__(self, kv: KV, token: str, *, description: str, display_limit: int = DISPLAY_LIMIT,
                  page_size: int = PAGE_SIZE, upload_dir: str | None = None) -> None:
-        from kvcli.local.server import HostPolicy
+        from kvcli.local.server_safety import HostPolicy
 
         self.kv = kv
         self.token = token

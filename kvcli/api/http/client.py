@@ -25,10 +25,10 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+import kvcli.api.http.deadline as limits
 from kvcli import __version__
 from kvcli.api import errors as E
 from kvcli.api.errors import ConfigError, RequestInfo, TransportError
-from kvcli.api.http import deadline as limits
 from kvcli.api.http.bodies import one_line
 from kvcli.api.http.debug_log import DebugMixin
 from kvcli.api.http.decode import decoded_chunks

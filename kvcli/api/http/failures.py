@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+import kvcli.api.http.deadline as limits
 from kvcli.api import errors as E
 from kvcli.api.errors import ApiError, KvcliError, RequestInfo, TransportError, error_for_status
-from kvcli.api.http import deadline as limits
 from kvcli.api.http.bodies import build_message, one_line, parse_error_body
 from kvcli.api.http.retry import (
     ENV_DEADLINE,
