@@ -21,7 +21,6 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import IO, Any
-from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -32,6 +31,7 @@ from kvcli.api.errors import ConfigError, RequestInfo, TransportError
 from kvcli.api.http.bodies import one_line
 from kvcli.api.http.debug_log import DebugMixin
 from kvcli.api.http.decode import decoded_chunks
+from kvcli.api.http.endpoints import _check_endpoint, encode_segment  # noqa: F401 - encode_segment re-exported
 from kvcli.api.http.failures import (
     EARLIER_ATTEMPT_HINT,
     MAYBE_APPLIED_HINT,
@@ -67,33 +67,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
 # failures before the request left this machine: repeating them is always harmless
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-
-
 # failures after the request may have reached the server
 _MAYBE_SENT = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadTimeout, httpx.WriteTimeout)
-
-def encode_segment(segment: str) -> str:
-    """One path component, percent-encoded as a single segment (``/`` → ``%2F``; ``.``/``..`` kept as ``%2E``)."""
-    if segment in (".", ".."):
-        return segment.replace(".", "%2E")  # otherwise URL normalisation would remove them
-    return quote(segment, safe="")
-
-
-def _check_endpoint(endpoint: str) -> tuple[str, str]:
-    """(endpoint without trailing slash, host) or ConfigError."""
-    text = (endpoint or "").strip()
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        raise ConfigError(
-            f"invalid API endpoint {endpoint!r}",
-            "use a URL such as https://api.fastly.com or http://127.0.0.1:7676 as the endpoint, FASTLY_API_ENDPOINT "
-            "or the profile's endpoint",
-            reason="endpoint_invalid",
-        )
-    return text.rstrip("/"), parts.hostname
 
 
 class FastlyHttp(FailuresMixin, DebugMixin):
