@@ -39,7 +39,7 @@ if TYPE_CHECKING:
         VersionLocked,
     )
     from kvcli.api.models import Item, ItemInfo
-    from kvcli.bulk.copy import CopyReport
+    from kvcli.bulk.copy_report import CopyReport
     from kvcli.bulk.delete import DeleteReport
     from kvcli.bulk.diff import Difference, DiffRun
     from kvcli.bulk.export import ExportReport
@@ -95,7 +95,7 @@ _LAZY = {
     "ImportReport": "kvcli.bulk.import_report",
     "ExportReport": "kvcli.bulk.export",
     "DeleteReport": "kvcli.bulk.delete",
-    "CopyReport": "kvcli.bulk.copy",
+    "CopyReport": "kvcli.bulk.copy_report",
     "Difference": "kvcli.bulk.diff",
     "DiffRun": "kvcli.bulk.diff",
     "copy": "kvcli.library_copy",

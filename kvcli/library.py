@@ -135,7 +135,7 @@ def connect(
         target = Target("local", "data_dir=", data_dir=where)
         journals = where / "imports"
     else:
-        from kvcli.config import data_dir as default_data_dir
+        from kvcli.config_file import data_dir as default_data_dir
 
         target = resolve_target(local=local, token=token, endpoint=endpoint, profile=profile, env=env)
         journals = default_data_dir(env) / "imports"  # where the CLI keeps them: either resumes the other's import

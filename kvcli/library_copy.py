@@ -13,7 +13,7 @@ from kvcli.api.errors import Interrupted, InvalidInput, KvcliError, NotFound, Pa
 from kvcli.api.errors import add_facts as _facts
 
 if TYPE_CHECKING:
-    from kvcli.bulk.copy import CopyReport, Side
+    from kvcli.bulk.copy_report import CopyReport, Side
     from kvcli.bulk.diff import DiffRun
     from kvcli.library import KV
     from kvcli.library_store import Store
@@ -29,7 +29,7 @@ def _target_id(kv: KV) -> str:
 
 
 def _side(store: Store) -> Side:
-    from kvcli.bulk.copy import Side
+    from kvcli.bulk.copy_report import Side
 
     where = "embedded backend" if store.kv.local else "Fastly API"
     return Side(store.kv.api, store.id, f"KV store {store.name!r} ({where})", _target_id(store.kv))
@@ -82,7 +82,7 @@ def copy(
             dst_store = dst_kv.store(name)
         except NotFound:
             if dry_run:  # a dry run of a copy into a store that does not exist yet: everything would be created
-                from kvcli.bulk.copy import CopyReport, Side
+                from kvcli.bulk.copy_report import CopyReport, Side
 
                 side = Side(dst_kv.api, "", f"KV store {name!r} (not created yet)", _target_id(dst_kv))
                 report, _ = run_copy(_side(src), side, prefix=prefix, delete=delete, dry_run=True,
@@ -109,7 +109,7 @@ def copy(
             journal.resume()
         else:
             journal.start()
-    from kvcli.bulk.copy import CopyReport
+    from kvcli.bulk.copy_report import CopyReport
 
     report = CopyReport(created_store=created)
     try:

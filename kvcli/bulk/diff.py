@@ -19,7 +19,8 @@ from kvcli.bulk.compare import (
     read_item,
     read_many,
 )
-from kvcli.bulk.copy import GROUP, READ_CONCURRENCY, Side
+from kvcli.bulk.copy_report import Side
+from kvcli.bulk.copy_source import GROUP, READ_CONCURRENCY
 
 ONLY_IN_FROM = "only_in_from"
 ONLY_IN_TO = "only_in_to"

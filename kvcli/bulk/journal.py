@@ -45,7 +45,7 @@ KEEP_SECONDS = 30 * 24 * 3600  # journals older than this are removed when a new
 
 
 def journal_dir() -> Path:
-    from kvcli.config import data_dir
+    from kvcli.config_file import data_dir
 
     return data_dir() / "imports"
 

@@ -15,153 +15,38 @@ history and do not block; activating such a version later is refused if one of i
 
 Errors carry Fastly's ``title``/``detail`` (``Record not found``, ``Version locked``, ``Duplicate record``) so the
 local server can render the API's ``{"msg", "detail"}`` bodies from them.
+
+Resource links are :mod:`kvcli.local.services_links`; the schema, IDs and errors both use are in
+:mod:`kvcli.local.services_common`.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import string
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from kvcli.api.errors import Conflict, InvalidInput, NotFound, VersionLocked
-from kvcli.api.models import RESOURCE_TYPE_KV, SERVICE_TYPES, ResourceLink, Service, Version
-
-SERVICES_MIGRATION = """
-    CREATE TABLE services (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL UNIQUE,
-        type TEXT NOT NULL,
-        comment TEXT NOT NULL DEFAULT '',
-        created_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL
-    );
-    CREATE TABLE service_versions (
-        service_id TEXT NOT NULL REFERENCES services(id) ON DELETE CASCADE,
-        number INTEGER NOT NULL,
-        active INTEGER NOT NULL DEFAULT 0,
-        locked INTEGER NOT NULL DEFAULT 0,
-        staging INTEGER NOT NULL DEFAULT 0,
-        comment TEXT NOT NULL DEFAULT '',
-        created_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL,
-        PRIMARY KEY (service_id, number)
-    );
-    CREATE TABLE resource_links (
-        service_id TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        id TEXT NOT NULL,
-        name TEXT NOT NULL,
-        resource_id TEXT NOT NULL,
-        resource_type TEXT NOT NULL,
-        created_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL,
-        PRIMARY KEY (service_id, version, id),
-        UNIQUE (service_id, version, name),
-        FOREIGN KEY (service_id, version) REFERENCES service_versions(service_id, number) ON DELETE CASCADE
-    );
-    CREATE INDEX resource_links_resource ON resource_links(resource_id)
-"""
-
-#: 2 → 3: the IDs of deleted services, so a second delete answers Fastly's 400 "Service '…' is deleted" (not 404)
-DELETED_SERVICES_MIGRATION = """
-    CREATE TABLE deleted_services (
-        id TEXT PRIMARY KEY,
-        deleted_at INTEGER NOT NULL
-    )
-"""
-
-_BASE62 = string.digits + string.ascii_letters
-MAX_NAME_BYTES = 255
-
-_SERVICE_COLS = "id, name, type, comment, created_at, updated_at"
-_VERSION_COLS = "service_id, number, active, locked, staging, comment, created_at, updated_at"
-_LINK_COLS = "id, name, resource_id, resource_type, service_id, version, created_at, updated_at"
+from kvcli.api.errors import Conflict, InvalidInput, NotFound
+from kvcli.api.models import SERVICE_TYPES, Service, Version
+from kvcli.local.services_common import (  # noqa: F401 - the migrations and new_fastly_id are re-exported
+    _SERVICE_COLS,
+    _VERSION_COLS,
+    DELETED_SERVICES_MIGRATION,
+    MAX_NAME_BYTES,
+    SERVICES_MIGRATION,
+    _check_name,
+    _duplicate_service,
+    _service_not_found,
+    _ts,
+    _version_locked,
+    _version_not_found,
+    new_fastly_id,
+)
+from kvcli.local.services_links import LinksMixin
 
 
-def new_fastly_id() -> str:
-    """A 22-character mixed-case base62 ID, the shape of Fastly's service and resource-link IDs."""
-    import secrets  # only writers need it (it pulls in hashlib/hmac)
-
-    return "".join(secrets.choice(_BASE62) for _ in range(22))
-
-
-def _ts(seconds: int | None) -> datetime | None:
-    return None if seconds is None else datetime.fromtimestamp(seconds, tz=UTC)
-
-
-def _check_name(what: str, name: str, flag: str) -> None:
-    if not name or not name.strip():
-        raise InvalidInput(f"{what} name is empty", f"pass a name with {flag}")
-    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
-        raise InvalidInput(f"{what} name is longer than {MAX_NAME_BYTES} bytes")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
-        raise InvalidInput(f"{what} name cannot contain control characters")
-
-
-def _service_not_found(service_id: str) -> NotFound:
-    return NotFound(
-        f"service {service_id!r} not found",
-        "run 'kvcli service list' to see the service IDs",
-        title="Record not found",
-        detail=f"Couldn't find Service '{service_id}'",
-    )
-
-
-def _duplicate_service(name: str) -> Conflict:
-    return Conflict(
-        f"a service named {name!r} already exists",
-        "choose another name: service names are unique",
-        title="Duplicate record",
-        detail=f"Duplicate service: '{name}'",
-    )
-
-
-def _version_not_found(service_id: str, number: int) -> NotFound:
-    return NotFound(
-        f"version {number} of service {service_id!r} not found",
-        f"run 'kvcli service version list --service-id {service_id}' to see its versions",
-        title="Record not found",
-        detail=f"Couldn't find Version '{{ number => {number}, service => {service_id} }}'",
-    )
-
-
-def _link_not_found(service_id: str, number: int, link_id: str) -> NotFound:
-    return NotFound(
-        f"resource link {link_id!r} not found on service {service_id!r} version {number}",
-        f"run 'kvcli resource-link list --service-id {service_id} --version {number}' to see its links",
-        title="Record not found",
-        detail=(
-            f"Couldn't find Link '{{ deleted => 0000-00-00 00:00:00, id => {link_id}, "
-            f"service => {service_id}, version => {number} }}'"
-        ),
-    )
-
-
-def _store_not_found(resource_id: str) -> NotFound:
-    return NotFound(
-        f"KV store {resource_id!r} not found (a resource link needs an existing store)",
-        "run 'kvcli kv-store list' to see the store IDs",
-        title="Record not found",
-        detail=f"Couldn't find Resource '{resource_id}'",
-    )
-
-
-def _version_locked(version: Version) -> VersionLocked:
-    state = "active" if version.active else "locked"
-    if version.active and version.locked:
-        state = "active and locked"
-    return VersionLocked(
-        f"version {version.number} of service {version.service_id} is {state} and cannot be edited",
-        "edit a clone of it: pass --autoclone, or run 'kvcli service version clone'",
-        title="Version locked",
-        detail=f"Version '{version.number}' for service '{version.service_id}' is locked",
-    )
-
-
-class ServicesMixin:
+class ServicesMixin(LinksMixin):
     """The service / version / resource-link half of the engine. Needs the engine's ``conn``, ``write`` and ``_now``."""
 
     if TYPE_CHECKING:  # provided by Engine
@@ -183,19 +68,6 @@ class ServicesMixin:
             locked=bool(row[3]),
             staging=bool(row[4]),
             comment=row[5],
-            created_at=_ts(row[6]),
-            updated_at=_ts(row[7]),
-        )
-
-    @staticmethod
-    def _row_to_link(row: tuple) -> ResourceLink:
-        return ResourceLink(
-            id=row[0],
-            name=row[1],
-            resource_id=row[2],
-            resource_type=row[3],
-            service_id=row[4],
-            version=row[5],
             created_at=_ts(row[6]),
             updated_at=_ts(row[7]),
         )
@@ -469,133 +341,3 @@ class ServicesMixin:
     def staged_version(self, service_id: str) -> Version | None:
         """The staged version; the embedded backend has no staging, so this is always None for it."""
         return next((v for v in self.list_versions(service_id) if v.staging), None)
-
-    # ------------------------------------------------------- resource links
-    def _require_link(self, conn: sqlite3.Connection, service_id: str, number: int, link_id: str) -> ResourceLink:
-        row = conn.execute(
-            f"SELECT {_LINK_COLS} FROM resource_links WHERE service_id = ? AND version = ? AND id = ?",
-            (service_id, number, link_id),
-        ).fetchone()
-        if row is None:
-            self._require_version(conn, service_id, number)
-            raise _link_not_found(service_id, number, link_id)
-        return self._row_to_link(row)
-
-    def _store_name(self, conn: sqlite3.Connection, resource_id: str) -> str:
-        row = conn.execute("SELECT name FROM stores WHERE id = ?", (resource_id,)).fetchone()
-        if row is None:
-            raise _store_not_found(resource_id)
-        return row[0]
-
-    def _check_unique_link_name(
-        self, conn: sqlite3.Connection, service_id: str, number: int, name: str, except_id: str | None = None
-    ) -> None:
-        row = conn.execute(
-            "SELECT id FROM resource_links WHERE service_id = ? AND version = ? AND name = ?",
-            (service_id, number, name),
-        ).fetchone()
-        if row is not None and row[0] != except_id:
-            raise Conflict(
-                f"version {number} of service {service_id} already has a resource link named {name!r} ({row[0]})",
-                "choose another name with -n/--name: link names are unique within a version",
-                title="Duplicate record",
-                detail=f"Duplicate resource link: '{name}'",
-            )
-
-    def create_link(self, service_id: str, version: int, resource_id: str, name: str | None = None) -> ResourceLink:
-        """Link a KV store to an editable version. The link name defaults to the store's name."""
-        now = int(self._now())
-        with self.write() as conn:
-            self._require_editable(conn, service_id, version)
-            if not resource_id:
-                raise InvalidInput("no resource ID given", "pass the KV store ID with -r/--resource-id")
-            store_name = self._store_name(conn, resource_id)
-            name = name or store_name
-            _check_name("resource link", name, "-n/--name")
-            self._check_unique_link_name(conn, service_id, version, name)
-            link_id = new_fastly_id()
-            conn.execute(
-                "INSERT INTO resource_links(service_id, version, id, name, resource_id, resource_type, created_at, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (service_id, version, link_id, name, resource_id, RESOURCE_TYPE_KV, now, now),
-            )
-            self._touch_service(conn, service_id, now)
-            return self._require_link(conn, service_id, version, link_id)
-
-    def list_links(self, service_id: str, version: int) -> list[ResourceLink]:
-        with self._read() as conn:
-            self._require_version(conn, service_id, version)
-            rows = conn.execute(
-                f"SELECT {_LINK_COLS} FROM resource_links WHERE service_id = ? AND version = ? "
-                "ORDER BY created_at, name",
-                (service_id, version),
-            ).fetchall()
-            return [self._row_to_link(r) for r in rows]
-
-    def get_link(self, service_id: str, version: int, link_id: str) -> ResourceLink:
-        with self._read() as conn:
-            return self._require_link(conn, service_id, version, link_id)
-
-    def update_link(
-        self, service_id: str, version: int, link_id: str, name: str | None = None, resource_id: str | None = None
-    ) -> ResourceLink:
-        """Rename a link (and/or point it at another store) on an editable version."""
-        now = int(self._now())
-        with self.write() as conn:
-            self._require_editable(conn, service_id, version)
-            link = self._require_link(conn, service_id, version, link_id)
-            new_name = link.name if name is None else name
-            new_resource = link.resource_id if resource_id is None else resource_id
-            _check_name("resource link", new_name, "-n/--name")
-            if new_resource != link.resource_id:
-                self._store_name(conn, new_resource)
-            self._check_unique_link_name(conn, service_id, version, new_name, except_id=link_id)
-            conn.execute(
-                "UPDATE resource_links SET name = ?, resource_id = ?, updated_at = ? "
-                "WHERE service_id = ? AND version = ? AND id = ?",
-                (new_name, new_resource, now, service_id, version, link_id),
-            )
-            self._touch_service(conn, service_id, now)
-            return self._require_link(conn, service_id, version, link_id)
-
-    def delete_link(self, service_id: str, version: int, link_id: str) -> None:
-        now = int(self._now())
-        with self.write() as conn:
-            self._require_editable(conn, service_id, version)
-            self._require_link(conn, service_id, version, link_id)
-            conn.execute(
-                "DELETE FROM resource_links WHERE service_id = ? AND version = ? AND id = ?",
-                (service_id, version, link_id),
-            )
-            self._touch_service(conn, service_id, now)
-
-    # ----------------------------------------------------- store deletion
-    def _check_store_unlinked(self, conn: sqlite3.Connection, store_id: str) -> None:
-        """Refuse to delete a store linked from a version that is active or still editable (see module doc)."""
-        rows = conn.execute(
-            "SELECT l.service_id, l.version, l.id, l.name, v.active FROM resource_links l "
-            "JOIN service_versions v ON v.service_id = l.service_id AND v.number = l.version "
-            "WHERE l.resource_id = ? AND (v.active = 1 OR v.locked = 0) ORDER BY l.service_id, l.version",
-            (store_id,),
-        ).fetchall()
-        if not rows:
-            return
-        where = "; ".join(
-            f"service {sid} version {ver}{' (active)' if active else ''} as {name!r} (link {lid})"
-            for sid, ver, lid, name, active in rows[:3]
-        )
-        more = f" and {len(rows) - 3} more" if len(rows) > 3 else ""
-        sid, ver, lid, _, active = rows[0]
-        if active:
-            hint = (
-                f"unlink it first: 'kvcli resource-link delete --service-id {sid} --version {ver} --id {lid} "
-                "--autoclone', then activate the new version"
-            )
-        else:
-            hint = f"unlink it first: 'kvcli resource-link delete --service-id {sid} --version {ver} --id {lid}'"
-        raise Conflict(
-            f"KV store {store_id!r} is still linked from {where}{more}",
-            hint,
-            title="Conflict",
-            detail=f"Resource '{store_id}' is linked from service '{sid}' version '{ver}'",
-        )

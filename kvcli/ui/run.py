@@ -57,7 +57,8 @@ def open_browser(url: str, opener: Callable[[str], object] | None = None) -> Pat
 def serve(kv: KV, *, port: int, description: str, browser: bool, say: Callable[[str], None]) -> None:
     """Serve the explorer for ``kv`` on 127.0.0.1:``port`` until Ctrl-C or SIGTERM (then return normally)."""
     from kvcli.local import serve as runner
-    from kvcli.ui.server import Explorer, create_app
+    from kvcli.ui.explorer import Explorer
+    from kvcli.ui.server import create_app
 
     token = new_token()
     limits = runner.Limits.from_env()
@@ -94,9 +95,9 @@ def serve(kv: KV, *, port: int, description: str, browser: bool, say: Callable[[
 
 def _env_int(name: str, default: int | None) -> int:
     from kvcli.api.errors import UsageError
-    from kvcli.ui import server
+    from kvcli.ui import explorer
 
-    fallback = {"KVCLI_UI_DISPLAY_LIMIT": server.DISPLAY_LIMIT, "KVCLI_UI_PAGE_SIZE": server.PAGE_SIZE}[name]
+    fallback = {"KVCLI_UI_DISPLAY_LIMIT": explorer.DISPLAY_LIMIT, "KVCLI_UI_PAGE_SIZE": explorer.PAGE_SIZE}[name]
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default if default is not None else fallback

@@ -108,7 +108,7 @@ def test_list_empty(cli):
 
 
 def test_list_json_shape_has_every_store_across_pages(cli, eng, monkeypatch):
-    from kvcli.local import engine as engine_mod
+    from kvcli.local import engine_stores as engine_mod
 
     names = ["c", "a", "e", "b", "d"]
     for n in names:

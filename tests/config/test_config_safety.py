@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from kvcli import config as cfgmod
+from kvcli import config_file
 from tests.conftest import subprocess_env
 
 TOKEN = "tok-very-secret-123456"
@@ -127,7 +128,7 @@ def test_profile_create_under_umask_000_creates_private_parents(tmp_path):
 def test_a_group_or_world_writable_config_dir_is_warned_about_once(cli, cfg_dir, mode):
     assert cli("profile", "create", "w", "--token", TOKEN).exit_code == 0
     cfg_dir.chmod(mode)
-    getattr(cfgmod, "_warned_dirs", set()).clear()
+    config_file._warned_dirs.clear()
     res = cli("profile", "create", "x", "--token", TOKEN)  # reads and writes the config: one warning
     assert res.exit_code == 0, res
     warnings = [ln for ln in res.stderr.splitlines() if ln.startswith("Warning:")]
@@ -137,7 +138,7 @@ def test_a_group_or_world_writable_config_dir_is_warned_about_once(cli, cfg_dir,
 
 def test_a_private_config_dir_gets_no_warning(cli, cfg_dir):
     assert cli("profile", "create", "w", "--token", TOKEN).exit_code == 0
-    getattr(cfgmod, "_warned_dirs", set()).clear()
+    config_file._warned_dirs.clear()
     res = cli("profile", "list")
     assert "Warning" not in res.stderr
 

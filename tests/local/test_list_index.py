@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from kvcli.local import engine as engine_mod
+from kvcli.api.models import BatchEntry
 from kvcli.local.engine import MIGRATIONS, Engine
 
 INDEX = "items_live"
@@ -23,7 +23,7 @@ def test_a_key_listing_is_answered_from_the_covering_index(tmp_path):
     eng = Engine(tmp_path / "kv.db", clock=lambda: now[0])
     try:
         sid = eng.create_store("s").id
-        eng.put_batch(sid, [engine_mod.BatchEntry(key=f"k{i:03d}", value=b"v") for i in range(50)])
+        eng.put_batch(sid, [BatchEntry(key=f"k{i:03d}", value=b"v") for i in range(50)])
         eng.put_item(sid, "gone", b"v", ttl=1)
         now[0] += 5  # "gone" has expired: the listing filters it out from the index alone
         sqls: list[tuple[str, tuple]] = []

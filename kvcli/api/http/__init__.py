@@ -9,6 +9,7 @@ from __future__ import annotations
 # The console script (kvcli.entry.main) keeps httpx from importing its optional command-line client; a program using
 # kvcli as a library keeps its sys.modules as it is.
 from kvcli.api.http.adapter import HttpAdapter
-from kvcli.api.http.client import ErrorContext, FastlyHttp
+from kvcli.api.http.client import FastlyHttp
+from kvcli.api.http.failures import ErrorContext
 
 __all__ = ["ErrorContext", "FastlyHttp", "HttpAdapter"]

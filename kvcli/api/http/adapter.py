@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
-import base64
-import json
-import re
-from collections.abc import Iterable
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from typing import Any
 
 import httpx
 
 from kvcli.api import validation
-from kvcli.api.errors import ApiError, Conflict, InvalidInput, NotFound
-from kvcli.api.http.client import ErrorContext, FastlyHttp, request_info
+from kvcli.api.errors import Conflict, InvalidInput, NotFound
+from kvcli.api.http.batch import BatchHttpMixin
+from kvcli.api.http.client import FastlyHttp
+from kvcli.api.http.failures import ErrorContext
+from kvcli.api.http.kv_helpers import (
+    STORE_LIST_HINT,
+    STORES,
+    TRUE,
+    _check_generation,
+    _check_header_metadata,
+    _http_date,
+    _int_header,
+    _item_context,
+    _page_fields,
+    _store,
+    _store_context,
+)
 from kvcli.api.http.services import ServicesHttpMixin
 from kvcli.api.models import (
     BackendLimits,
-    BatchEntry,
-    BatchError,
-    BatchResult,
     Item,
     ItemInfo,
     Page,
@@ -28,8 +34,6 @@ from kvcli.api.models import (
     Store,
 )
 from kvcli.api.wire import (
-    BATCH_SEGMENT,
-    CT_NDJSON,
     CT_OCTET,
     DELETE_CHECK_ASK,
     DELETE_CHECK_OK,
@@ -47,103 +51,7 @@ from kvcli.api.wire import (
     Q_BACKGROUND_FETCH,
     Q_FORCE,
     Q_PREPEND,
-    STORES_PATH,
-    parse_timestamp,
 )
-from kvcli.redact import redact
-
-STORES = tuple(STORES_PATH.strip("/").split("/"))  # ("resources", "stores", "kv")
-TRUE = "true"  # booleans go on the wire lower case, and only when true
-STORE_LIST_HINT = "run 'kvcli kv-store list' to see the store IDs"
-KEY_LIST_HINT = "check the key with 'kvcli kv-store-entry list'"
-
-
-def _store_context(store_id: str, conflict: str | None = None) -> ErrorContext:
-    explain = {404: f"KV store {store_id!r} not found"}
-    if conflict:
-        explain[409] = conflict
-    return ErrorContext(
-        explain=explain,
-        hints={404: STORE_LIST_HINT, 409: "delete its keys first"},
-        reasons={409: "store_not_empty"},
-    )
-
-
-def _item_context(store_id: str, key: str, precondition: str) -> ErrorContext:
-    return ErrorContext(
-        explain={
-            404: f"key {key!r} not found in KV store {store_id!r} (or the store does not exist)",
-            412: precondition,
-        },
-        hints={
-            404: f"{KEY_LIST_HINT}, and the store ID with 'kvcli kv-store list'",
-            412: "read the current generation with 'kvcli kv-store-entry describe'",
-        },
-    )
-
-
-# what an HTTP/1.1 header value can carry (h11's rule): no NUL, no CR/LF/VT/FF, no leading or trailing whitespace
-_HEADER_VALUE = re.compile(rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?")
-
-
-def _check_header_metadata(metadata: str | None) -> None:
-    """Item writes carry metadata in a header, so some strings the API port accepts cannot be sent."""
-    if metadata is not None and not _HEADER_VALUE.fullmatch(metadata.encode("utf-8")):
-        raise InvalidInput(
-            f"metadata {metadata[:40]!r} cannot be sent in an HTTP header (the Fastly API carries it in one)",
-            "remove leading or trailing whitespace and control characters such as NUL, or write the entry "
-            "with a batch, as an import does, which carries metadata in JSON",
-            reason="metadata_not_header",
-        )
-
-
-def _check_generation(value: int | None) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise InvalidInput(f"invalid if-generation-match {value!r}: it must be a whole number ≥ 0")
-
-
-def _http_date(raw: str | None) -> datetime | None:
-    if not raw:
-        return None
-    try:
-        dt = parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
-        return parse_timestamp(raw)
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def _int_header(headers: httpx.Headers, name: str) -> int | None:
-    raw = headers.get(name)
-    if raw is None:
-        return None
-    try:
-        return int(raw.strip())
-    except ValueError:
-        return None
-
-
-def _store(obj: Any, location: str | None = None) -> Store:
-    if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
-        raise ApiError("the Fastly API answered with something that is not a KV store object")
-    return Store(
-        id=obj["id"],
-        name=str(obj.get("name", "")),
-        created_at=parse_timestamp(obj.get("created_at")),
-        updated_at=parse_timestamp(obj.get("updated_at")),
-        location=obj.get("location") or location,
-    )
-
-
-def _page_fields(doc: Any) -> tuple[list, str | None, int | None]:
-    if not isinstance(doc, dict) or not isinstance(doc.get("data", []), list):
-        raise ApiError("the Fastly API answered a listing without a 'data' array")
-    meta = doc.get("meta")
-    if not isinstance(meta, dict):
-        meta = {}
-    cursor = meta.get("next_cursor") or None  # absent OR empty: no more pages
-    total = meta.get("total")
-    return doc.get("data") or [], cursor if isinstance(cursor, str) else None, total if isinstance(total, int) else None
-
 
 #: the NDJSON batch endpoint: well under what Fastly documents or was seen to accept; each entry succeeds or fails on
 #: its own; requests in parallel help (the caller chooses how many)
@@ -151,7 +59,7 @@ LIMITS = BackendLimits(batch_entries=1000, batch_bytes=8 * 1024 * 1024, max_conc
                        wire_lines=True)
 
 
-class HttpAdapter(ServicesHttpMixin, FastlyHttp):
+class HttpAdapter(ServicesHttpMixin, BatchHttpMixin, FastlyHttp):
     """Every KV-store, KV-item and batch endpoint of the Fastly API. See docs/http.md."""
 
     limits = LIMITS
@@ -423,91 +331,3 @@ class HttpAdapter(ServicesHttpMixin, FastlyHttp):
                 store_id, key, f"generation mismatch for key {key!r}: it is not at generation {if_generation_match}"
             ),
         )
-
-    # -------------------------------------------------------------------------------------------------- batch
-    def put_batch(self, store_id: str, entries: Iterable[BatchEntry]) -> BatchResult:
-        """One NDJSON batch request. Invalid entries are reported by their index and never sent."""
-        self._check_store_id(store_id)
-        result = BatchResult()
-        lines: list[bytes] = []
-        sent: list[tuple[int, str]] = []  # (index in ``entries``, key) per line sent
-        for index, entry in enumerate(entries):
-            wire = getattr(entry, "wire", None)  # kvcli.bulk entries: their batch line, encoded and validated
-            if wire is not None:
-                lines.append(wire)
-                sent.append((index, entry.key))
-                continue
-            problem = validation.key_problem(entry.key) or validation.metadata_problem(entry.metadata)
-            if problem is None and entry.ttl is not None:
-                try:
-                    validation.check_ttl(entry.ttl)
-                except InvalidInput as exc:
-                    problem = exc.message
-            if problem:
-                result.errors.append(BatchError(index=index, key=entry.key, code="400", reason=problem))
-                continue
-            obj: dict[str, Any] = {"key": entry.key, "value": base64.b64encode(bytes(entry.value)).decode("ascii")}
-            if entry.metadata is not None:
-                obj["metadata"] = entry.metadata
-            if entry.ttl is not None:
-                obj["time_to_live_sec"] = entry.ttl
-            if entry.background_fetch:
-                obj["background_fetch"] = True
-            lines.append(json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
-            sent.append((index, entry.key))
-        if not sent:
-            self.get_store(store_id)  # nothing to send, but a missing store is still an error
-            return result
-        resp = self._request(
-            "PUT",
-            (*STORES, store_id, BATCH_SEGMENT),
-            content=b"\n".join(lines) + b"\n",
-            headers={"Content-Type": CT_NDJSON},
-            retry_safe=True,  # every line is an upsert
-            tolerate=(400, 413, 422),
-            context=_store_context(store_id),
-        )
-        line_errors = self._batch_errors(resp, sent)
-        if line_errors is None:  # a 4xx that is not about lines: the whole request failed
-            raise self.error_from_response(
-                resp, request_info(resp.request), _store_context(store_id)
-            )
-        failed_lines = {e.index for e in line_errors if e.index >= 0}
-        unplaced = sum(1 for e in line_errors if e.index < 0)
-        result.errors.extend(line_errors)
-        result.errors.sort(key=lambda e: (e.index < 0, e.index))
-        result.written = max(0, len(sent) - len(failed_lines) - unplaced)
-        return result
-
-    def _batch_errors(self, resp: httpx.Response, sent: list[tuple[int, str]]) -> list[BatchError] | None:
-        """Per-line errors of a batch answer (indexes mapped back to the caller's entries); None if not per-line."""
-        try:
-            doc = json.loads(resp.content) if resp.content.strip() else None
-        except ValueError:
-            doc = None
-        errors = doc.get("errors") if isinstance(doc, dict) else None
-        if not isinstance(errors, list) or not errors:
-            return [] if resp.status_code < 300 else None
-        out: list[BatchError] = []
-        first_index_of_key: dict[str, int] = {}
-        for original, key in sent:
-            first_index_of_key.setdefault(key, original)
-        for err in errors:
-            if not isinstance(err, dict):
-                continue
-            line = err.get("index")
-            raw_key = err.get("key")
-            key = raw_key if isinstance(raw_key, str) else ""
-            if isinstance(line, int) and not isinstance(line, bool) and 0 <= line < len(sent):
-                original, sent_key = sent[line]
-                key = key or sent_key
-            elif key in first_index_of_key:
-                original = first_index_of_key[key]
-            else:
-                original = -1
-            reason = err.get("reason") or err.get("detail") or err.get("title") or "rejected"
-            code = str(err.get("code", resp.status_code))
-            out.append(BatchError(index=original, key=key, code=code, reason=redact(str(reason), self._secrets)))
-        if resp.status_code >= 300 and not out:
-            return None
-        return out

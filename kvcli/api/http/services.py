@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from kvcli.api.errors import ApiError, InvalidInput, NotFound, VersionLocked
-from kvcli.api.http.client import ErrorContext
+from kvcli.api.http.failures import ErrorContext
 from kvcli.api.models import RESOURCE_TYPE_KV, ResourceLink, Service, Version
 from kvcli.api.wire import (
     DETAILS_SEGMENT,

@@ -1,0 +1,58 @@
+"""Reading a response body with a bound on how much one step of gzip or deflate decoding may expand."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+
+import httpx
+
+DECODE_PIECE = 256 * 1024  # the most a compressed body may expand into at once
+
+
+def decoded_chunks(response: httpx.Response, piece: int = DECODE_PIECE) -> Iterator[bytes]:
+    """The body of a streamed response, decoded, in pieces of at most ``piece`` bytes for gzip and deflate.
+
+    httpx decodes each network read whole, so 64 KiB of a gzip bomb become 64 MiB in one step; this decodes with a
+    bound on each step instead. Other encodings (br, zstd, several at once) are left to httpx.
+    """
+    if hasattr(response, "_content"):  # already read (e.g. built with content= by a test transport)
+        yield response.content
+        return
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        yield from response.iter_raw()
+        return
+    if encoding in ("gzip", "x-gzip"):
+        wbits = 16 + zlib.MAX_WBITS
+    elif encoding == "deflate":
+        wbits = zlib.MAX_WBITS  # zlib-wrapped, as the RFC says; raw deflate is tried when that fails at once
+    else:
+        yield from response.iter_bytes()
+        return
+    decoder = zlib.decompressobj(wbits)
+    started = False
+    for raw in response.iter_raw():
+        data = raw
+        while data and not decoder.eof:
+            try:
+                out = decoder.decompress(data, piece)
+            except zlib.error as exc:
+                if encoding == "deflate" and not started:
+                    decoder, started = zlib.decompressobj(-zlib.MAX_WBITS), True
+                    continue
+                raise httpx.DecodingError(str(exc), request=response.request) from None
+            started = True
+            data = decoder.unconsumed_tail
+            if out:
+                yield out
+            while not data and len(out) == piece and not decoder.eof:  # output still pending inside zlib
+                out = decoder.decompress(b"", piece)
+                if out:
+                    yield out
+    try:
+        rest = decoder.flush()
+    except zlib.error as exc:
+        raise httpx.DecodingError(str(exc), request=response.request) from None
+    if rest:
+        yield rest
