@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from kvcli.api.errors import UsageError
+from kvcli.bulk.formats import INPUT_FORMATS
 from kvcli.cli import entry_bodies
 from kvcli.cli.entry_options import GenerationOpt, KeyOpt
 from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt
@@ -75,8 +76,8 @@ def create(
     # kvcli bulk-import flags (kvcli.cli.entry_bulk; docs/bulk.md)
     bulk_format: Annotated[
         str | None,
-        typer.Option("--format", help="Bulk import: input format (ndjson, wrangler, viceroy, setup-json, "
-                     "fastly-toml, setup-toml); detected when omitted.", metavar="FORMAT", show_default=False),
+        typer.Option("--format", help=f"Bulk import: input format ({', '.join(INPUT_FORMATS)}); detected when "
+                     "omitted.", metavar="FORMAT", show_default=False),
     ] = None,
     toml_store: Annotated[
         str | None,

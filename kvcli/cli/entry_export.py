@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from kvcli.api.errors import PartialFailure, UsageError
+from kvcli.bulk.formats import export_help
 from kvcli.cli.bulk_progress import Progress, human_bytes, positive, progress_enabled, sigterm_as_interrupt
 from kvcli.cli.numbers import count
 from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt, resolve_store_id
@@ -29,7 +30,7 @@ def export_cmd(
     ] = None,
     fmt: Annotated[
         str,
-        typer.Option("--format", "-f", help="ndjson (Fastly batch lines), viceroy, wrangler or dir.", metavar="FORMAT"),
+        typer.Option("--format", "-f", help=export_help() + ".", metavar="FORMAT"),
     ] = "ndjson",
     output: Annotated[
         str | None,
