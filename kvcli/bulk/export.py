@@ -34,7 +34,7 @@ from typing import IO
 from kvcli.api.errors import KvcliError, NotFound, UsageError
 from kvcli.api.models import Item
 from kvcli.api.port import iter_keys
-from kvcli.bulk.formats import EXPORT_FORMATS  # noqa: F401 - the one list of export formats
+from kvcli.formats import EXPORT_FORMATS  # noqa: F401 - the one list of export formats
 
 MAX_REPORTED_ERRORS = 1000
 _compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode

@@ -9,11 +9,11 @@ from typing import Annotated
 import typer
 
 from kvcli.api.errors import UsageError
-from kvcli.bulk.formats import INPUT_FORMATS
 from kvcli.cli import entry_bodies
 from kvcli.cli.entry_options import GenerationOpt, KeyOpt
 from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt
 from kvcli.cli.state import State
+from kvcli.formats import INPUT_FORMATS
 
 
 # ------------------------------------------------------------------------------------------------------ create

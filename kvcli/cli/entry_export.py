@@ -11,11 +11,11 @@ from typing import Annotated
 import typer
 
 from kvcli.api.errors import PartialFailure, UsageError
-from kvcli.bulk.formats import export_help
 from kvcli.cli.bulk_progress import Progress, human_bytes, positive, progress_enabled, sigterm_as_interrupt
 from kvcli.cli.numbers import count
 from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt, resolve_store_id
 from kvcli.cli.state import State
+from kvcli.formats import export_help
 
 EXPORT_DEFAULT_CONCURRENCY = 16  # kvcli.ops.export.DEFAULT_CONCURRENCY, written here so --help needs no import
 

@@ -1,6 +1,6 @@
 """The body of ``kv-store list``, free of Typer and click (rich only for a table at a terminal).
 
-The Typer command (:mod:`kvcli.cli.kv_store`) and the click-free fast path (:mod:`kvcli.cli.fast`) both call it.
+The Typer command (:mod:`kvcli.cli.store_list`) and the click-free fast path (:mod:`kvcli.cli.fast`) both call it.
 """
 
 from __future__ import annotations

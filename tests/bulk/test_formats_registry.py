@@ -1,12 +1,12 @@
-"""The bulk formats are named once (kvcli.bulk.formats): the readers, the writers, the help and the hints follow it."""
+"""The bulk formats are named once (kvcli.formats): the readers, the writers, the help and the hints follow it."""
 
 from __future__ import annotations
 
 import pytest
 from typer.testing import CliRunner
 
+from kvcli import formats
 from kvcli.api.errors import UsageError
-from kvcli.bulk import formats
 from kvcli.bulk.export import check_format
 from kvcli.bulk.sources import normalize_format
 from kvcli.cli.main import app

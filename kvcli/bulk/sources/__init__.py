@@ -21,11 +21,11 @@ import re
 from typing import BinaryIO
 
 from kvcli.api.errors import UsageError
-from kvcli.bulk.formats import INPUT_FORMATS as FORMATS  # the one list of input formats
 from kvcli.bulk.sources.base import ResumePoint, Source, SourceError, read_head
 from kvcli.bulk.sources.directory import DirSource
 from kvcli.bulk.sources.jsondoc import SetupJsonSource, ViceroyJsonSource, WranglerSource
 from kvcli.bulk.sources.ndjson import NdjsonSource
+from kvcli.formats import INPUT_FORMATS as FORMATS  # the one list of input formats
 
 ALIASES = {"fastly": "ndjson", "jsonl": "ndjson", "viceroy-json": "viceroy", "toml": "toml"}
 _TOML_HINT = re.compile(rb"^\s*\[\[?\s*[\"']?(local_server|setup)\b", re.MULTILINE)
