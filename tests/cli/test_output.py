@@ -86,7 +86,7 @@ def test_records_never_split_an_id(cli, world, monkeypatch, width):
             assert any(text in line for line in lines), res.stdout
         fields = lines[: next((n for n, line in enumerate(lines) if "Versions" in line), len(lines))]
         assert all(line == line.rstrip() for line in fields), res.stdout  # the panel pads no line
-        # no header cut as "(UT" / "C)" (a random ID may well hold the letters "UT": only the header's parenthesis counts)
+        # no header cut as "(UT" / "C)" (a random ID may hold the letters UT: only the parenthesis counts)
         assert all("(UT" not in line or "(UTC)" in line for line in lines), res.stdout
         assert not any(line.lstrip().startswith("C)") for line in lines), res.stdout
 
