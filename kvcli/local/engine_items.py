@@ -191,14 +191,12 @@ class ItemsMixin:
             conn.execute("COMMIT")
         return [out.get(k) for k in keys]
 
-    def list_keys(
-        self,
-        store_id: str,
-        prefix: str | None = None,
-        cursor: str | None = None,
-        limit: int | None = None,
-        consistency: str = "strong",
-    ) -> Page[str]:
+    def _page_query(
+        self, columns: str, store_id: str, prefix: str | None, cursor: str | None, limit: int | None,
+        consistency: str,
+    ) -> tuple[str, list, int]:
+        """(sql, args, limit) of one page of live keys in key order: ``columns`` of at most ``limit`` + 1 rows (the
+        extra row tells whether another page follows). The checks of the arguments are the same for every listing."""
         if consistency not in ("strong", "eventual"):
             raise InvalidInput(f"invalid consistency {consistency!r}", "use 'strong' or 'eventual'")
         limit = DEFAULT_LIST_LIMIT if limit is None else limit
@@ -210,7 +208,7 @@ class ItemsMixin:
                 after = decode_cursor(cursor)
             except ValueError as exc:
                 raise InvalidInput(f"invalid cursor: {exc}", "pass a cursor printed by a previous listing") from None
-        sql = "SELECT key FROM items WHERE store_id = ? AND (expires_at IS NULL OR expires_at > ?)"
+        sql = f"SELECT {columns} FROM items WHERE store_id = ? AND (expires_at IS NULL OR expires_at > ?)"
         args: list = [store_id, self._now()]
         if prefix:
             sql += " AND key >= ?"
@@ -223,7 +221,18 @@ class ItemsMixin:
             sql += " AND key > ?"
             args.append(after)
         sql += " ORDER BY key LIMIT ?"
-        args.append(min(limit, _SQL_LIMIT_MAX) + 1)  # one more row tells whether another page follows
+        args.append(min(limit, _SQL_LIMIT_MAX) + 1)
+        return sql, args, limit
+
+    def list_keys(
+        self,
+        store_id: str,
+        prefix: str | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+        consistency: str = "strong",
+    ) -> Page[str]:
+        sql, args, limit = self._page_query("key", store_id, prefix, cursor, limit, consistency)
         conn = self.conn
         keys = [r[0] for r in conn.execute(sql, args)]
         if not keys:
@@ -244,34 +253,9 @@ class ItemsMixin:
         consistency: str = "strong",
     ) -> Page[ItemInfo]:
         """``list_keys`` with every key's describe fields, read in the same single query (values are not read)."""
-        if consistency not in ("strong", "eventual"):
-            raise InvalidInput(f"invalid consistency {consistency!r}", "use 'strong' or 'eventual'")
-        limit = DEFAULT_LIST_LIMIT if limit is None else limit
-        if limit < 1:
-            raise InvalidInput("limit must be at least 1")
-        after: str | None = None
-        if cursor:
-            try:
-                after = decode_cursor(cursor)
-            except ValueError as exc:
-                raise InvalidInput(f"invalid cursor: {exc}", "pass a cursor printed by a previous listing") from None
-        sql = (
-            "SELECT key, metadata, generation, size, last_modified, expires_at FROM items "
-            "WHERE store_id = ? AND (expires_at IS NULL OR expires_at > ?)"
+        sql, args, limit = self._page_query(
+            "key, metadata, generation, size, last_modified, expires_at", store_id, prefix, cursor, limit, consistency
         )
-        args: list = [store_id, self._now()]
-        if prefix:
-            sql += " AND key >= ?"
-            args.append(prefix)
-            upper = _prefix_upper_bound(prefix)
-            if upper is not None:
-                sql += " AND key < ?"
-                args.append(upper)
-        if after is not None:
-            sql += " AND key > ?"
-            args.append(after)
-        sql += " ORDER BY key LIMIT ?"
-        args.append(min(limit, _SQL_LIMIT_MAX) + 1)  # one more row tells whether another page follows
         conn = self.conn
         conn.execute("BEGIN")
         try:
