@@ -28,7 +28,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,46 +37,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _common import find_fastly, kvcli_cmd, start_server  # noqa: E402
+
 TOKEN = "bench-token"
 
 
-def find_fastly(explicit: str | None) -> str | None:
-    for cand in (explicit, os.environ.get("KVCLI_FASTLY_BIN")):
-        if cand and Path(cand).is_file():
-            return str(cand)
-    return shutil.which("fastly")
 
 
-def kvcli_cmd() -> list[str]:
-    """This interpreter's kvcli (its venv's console script), never another one found on PATH."""
-    exe = Path(sys.executable).parent / "kvcli"
-    return [str(exe)] if exe.is_file() else [sys.executable, "-m", "kvcli"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def start_server(data: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kvcli", "local", "serve", "--port", str(port), "--data-dir", str(data), "--token",
-         TOKEN],
-        env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"kvcli local serve exited: {proc.stderr.read().decode()[-800:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("kvcli local serve did not start")
 
 
 def make_inputs(work: Path, entries: int, files: int) -> tuple[Path, Path]:
@@ -135,7 +107,8 @@ def main() -> None:
     server = None
     try:
         nd, d = make_inputs(work, args.entries, args.files)
-        server, url = start_server(work / "data")
+        server, url = start_server([sys.executable, "-m", "kvcli"], dict(os.environ, PYTHONPATH=str(ROOT)),
+                                   str(work / "data"), TOKEN)
         api = HttpAdapter(url, TOKEN)
         home = work / "home"
         home.mkdir()

@@ -21,7 +21,6 @@ import argparse
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,39 +30,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _common import kvcli_cmd, start_server  # noqa: E402
+
 TOKEN = "bench-token"
 
 
-def kvcli_cmd() -> list[str]:
-    """This interpreter's kvcli (its venv's console script), never another one found on PATH."""
-    exe = Path(sys.executable).parent / "kvcli"
-    return [str(exe)] if exe.is_file() else [sys.executable, "-m", "kvcli"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def start_server(data: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kvcli", "local", "serve", "--port", str(port), "--data-dir", str(data), "--token",
-         TOKEN],
-        env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"kvcli local serve exited: {proc.stderr.read().decode()[-800:]}")  # type: ignore[union-attr]
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("kvcli local serve did not start")
 
 
 CPU: dict[str, list[float]] = {"copy": [], "two": []}
@@ -127,7 +104,8 @@ def main(argv: list[str] | None = None) -> None:
         for name in ("FASTLY_API_TOKEN", "FASTLY_API_ENDPOINT", "KVCLI_PROFILE"):
             env.pop(name, None)
         fill(work / "data", args.keys)
-        server, url = start_server(work / "served")
+        server, url = start_server([sys.executable, "-m", "kvcli"], dict(os.environ, PYTHONPATH=str(ROOT)),
+                                   str(work / "served"), TOKEN)
         kv = kvcli_cmd()
         subprocess.run([*kv, "-q", "profile", "create", "served", "--token", TOKEN, "--endpoint", url], env=env,
                        check=True)
