@@ -12,6 +12,8 @@ INPUT_FORMATS = ("ndjson", "wrangler", "viceroy", "setup-json", "fastly-toml", "
 #: what an export writes, with what each is when it needs saying
 EXPORT_FORMATS = ("ndjson", "viceroy", "wrangler", "dir")
 EXPORT_NOTES = {"ndjson": "Fastly batch lines"}
+#: the exports that are one file, with the file name suffix a download of one gets (``dir`` writes a directory)
+FILE_EXPORT_SUFFIXES = {"ndjson": ".ndjson", "viceroy": ".json", "wrangler": ".json"}
 
 
 def export_help() -> str:

@@ -51,7 +51,6 @@ STATUS = {
 }  # fmt: skip
 STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
                 ".html": "text/html; charset=utf-8", ".svg": "image/svg+xml"}
-EXPORT_FORMATS = {"ndjson": ".ndjson", "viceroy": ".json", "wrangler": ".json"}
 
 
 class Refused(Exception):

@@ -18,9 +18,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from kvcli.api.errors import InvalidInput, KvcliError, NotFound
+from kvcli.formats import FILE_EXPORT_SUFFIXES, INPUT_FORMATS
 from kvcli.ui.explorer import (
     COUNT_PAGE,
-    EXPORT_FORMATS,
     JSON_BODY_LIMIT,
     STATIC_TYPES,
     UPLOAD_LIMIT,
@@ -71,7 +71,9 @@ def _static(name: str) -> Response:
 
 def _info(explorer: Explorer) -> Response:
     return JSONResponse({"backend": explorer.description, "local": explorer.kv.local,
-                         "display_limit": explorer.display_limit, "page_size": explorer.page_size})
+                         "display_limit": explorer.display_limit, "page_size": explorer.page_size,
+                         # the forms offer what kvcli/formats.py names, so a new format needs no change to the page
+                         "import_formats": list(INPUT_FORMATS), "export_formats": list(FILE_EXPORT_SUFFIXES)})
 
 
 def _stores(explorer: Explorer) -> Response:
@@ -270,11 +272,11 @@ def _delete_prefix(explorer: Explorer, request: Request) -> Response:
 def _export(explorer: Explorer, request: Request) -> Response:
     store = explorer.store(request)
     fmt = (request.query_params.get("format") or "ndjson").lower()
-    if fmt not in EXPORT_FORMATS:
-        raise InvalidInput(f"unknown export format {fmt!r}", f"use one of: {', '.join(EXPORT_FORMATS)}")
+    if fmt not in FILE_EXPORT_SUFFIXES:
+        raise InvalidInput(f"unknown export format {fmt!r}", f"use one of: {', '.join(FILE_EXPORT_SUFFIXES)}")
     prefix = request.query_params.get("prefix") or None
     folder = tempfile.mkdtemp(prefix="kvcli-ui-export-", dir=explorer.upload_dir)
-    path = os.path.join(folder, "export" + EXPORT_FORMATS[fmt])
+    path = os.path.join(folder, "export" + FILE_EXPORT_SUFFIXES[fmt])
     try:
         store.export(path, format=fmt, prefix=prefix)
     except BaseException:
@@ -282,7 +284,7 @@ def _export(explorer: Explorer, request: Request) -> Response:
         raise
     label = store.name + (f"-{prefix}" if prefix else "")
     return FileResponse(path, media_type="application/octet-stream",
-                        headers={"Content-Disposition": attachment(label + EXPORT_FORMATS[fmt])},
+                        headers={"Content-Disposition": attachment(label + FILE_EXPORT_SUFFIXES[fmt])},
                         background=BackgroundTask(shutil.rmtree, folder, True))
 
 

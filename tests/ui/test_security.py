@@ -222,3 +222,20 @@ def test_an_import_error_names_the_uploaded_file_not_the_servers_temporary_copy(
     assert state["state"] == "failed"
     assert state["error"].startswith("cannot tell the format of mystery.bin (hint: choose the Format")
     assert "kvcli-ui-import" not in state["error"]
+
+
+def test_the_forms_offer_the_formats_kvcli_formats_names_and_the_page_lists_none_itself(ui):
+    from importlib import resources
+
+    from kvcli.formats import FILE_EXPORT_SUFFIXES, INPUT_FORMATS
+
+    with client(ui) as c:
+        info = c.get("/api/info").json()
+        assert info["import_formats"] == list(INPUT_FORMATS)
+        assert info["export_formats"] == list(FILE_EXPORT_SUFFIXES)
+        for fmt in FILE_EXPORT_SUFFIXES:  # every format the export form offers is one the server exports
+            answer = c.get(f"/api/stores/{store_id(ui)}/export", params={"format": fmt})
+            assert answer.status_code == 200, (fmt, answer.text)
+            assert FILE_EXPORT_SUFFIXES[fmt] in answer.headers["content-disposition"]
+    page = resources.files("kvcli.ui").joinpath("static/app.js").read_text()
+    assert '"setup-json"' not in page and '"viceroy"' not in page  # a second list to keep in step

@@ -5,7 +5,7 @@
 
 (function () {
   const $ = (id) => document.getElementById(id);
-  let info = { backend: "", local: true, display_limit: 0, page_size: 500 };
+  let info = { backend: "", local: true, display_limit: 0, page_size: 500, import_formats: [], export_formats: [] };
 
   // ------------------------------------------------------------------------------------------ DOM helpers
   function h(tag, attrs, ...children) {
@@ -178,7 +178,7 @@
       const p = new URLSearchParams(params); if (isTree) p.set("view", "tree"); else p.delete("view");
       location.hash = storeHash(sid, p);
     } }, label);
-    const fmt = h("select", { id: "export-format" }, ...["ndjson", "viceroy", "wrangler"].map((f) => h("option", { value: f }, f)));
+    const fmt = h("select", { id: "export-format" }, ...info.export_formats.map((f) => h("option", { value: f }, f)));
     const exportLink = h("a", { class: "button", id: "export-link", download: "" }, prefix ? "Export prefix" : "Export store");
     const setExport = () => { exportLink.href = storePath(sid) + "/export?" + new URLSearchParams({ format: fmt.value, ...(prefix ? { prefix } : {}) }); };
     fmt.addEventListener("change", setExport); setExport();
@@ -254,7 +254,7 @@
   function importForm(store) {
     const file = h("input", { type: "file", id: "import-file" });
     const fmt = h("select", { id: "import-format" }, h("option", { value: "" }, "detect"),
-      ...["ndjson", "wrangler", "viceroy", "setup-json", "fastly-toml", "setup-toml"].map((f) => h("option", { value: f }, f)));
+      ...info.import_formats.map((f) => h("option", { value: f }, f)));
     const bar = h("progress", { id: "import-progress", max: 100, value: 0, hidden: true, "aria-label": "Import progress" });
     const status = h("span", { id: "import-status", role: "status" });
     const form = h("form", { class: "toolbar", "aria-label": "Import a file", onsubmit: (ev) => {
