@@ -115,3 +115,38 @@ def test_an_alias_is_the_command_it_names_and_is_not_listed(path: list[str], tar
     assert alias not in group.list_commands(ctx)
     assert target in group.list_commands(ctx)
     assert group.get_command(ctx, alias) is group.get_command(ctx, target)
+
+
+def test_every_command_of_every_group_comes_from_its_registry_one_module_each() -> None:
+    from kvcli.cli.lazy import LazyGroup
+
+    # the official command families; kvcli's own small groups (profile, local) keep their commands in one module
+    families = ("kvcli kv-store", "kvcli object-store", "kvcli kv-store-entry", "kvcli service", "kvcli resource-link")
+    checked = 0
+    for path, group, ctx in _groups():
+        if not path.startswith(families):
+            continue
+        checked += 1
+        assert isinstance(group, LazyGroup), path
+        names = group.list_commands(ctx)
+        assert sorted(names) == sorted(group.lazy), f"'{path}' defines commands outside its registry"
+        modules = [module for module, _ in group.lazy.values()]
+        assert len(set(modules)) == len(modules), f"'{path}': two commands share a module"
+    assert checked >= 5
+
+
+@pytest.mark.parametrize(
+    ("argv", "own", "siblings"),
+    [
+        (["service", "version", "clone", "--help"], "kvcli.cli.version_clone", "kvcli.cli.version_"),
+        (["service", "list", "--help"], "kvcli.cli.service_list", "kvcli.cli.service_"),
+        (["resource-link", "update", "--help"], "kvcli.cli.link_update", "kvcli.cli.link_"),
+    ],
+)
+def test_a_service_or_link_command_imports_its_own_module_and_not_its_siblings(argv, own, siblings) -> None:
+    modules, out = _modules_after(*argv)
+    assert "Example:" in out
+    loaded = sorted(m for m in modules if m.startswith(siblings))
+    shared = {"kvcli.cli.service_options", "kvcli.cli.service_common", "kvcli.cli.service_version",
+              "kvcli.cli.link_options"}  # fmt: skip
+    assert [m for m in loaded if m not in shared] == [own]

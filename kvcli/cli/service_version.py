@@ -1,0 +1,31 @@
+"""`kvcli service version …`: the group and a registry of its commands, each in a module of its own (imported only
+when that command runs or shows its help: :mod:`kvcli.cli.lazy`). ``--help`` lists them in the registry's order."""
+
+from __future__ import annotations
+
+import typer
+
+from kvcli.cli.lazy import lazy_group
+
+#: command name -> (module, function), in the order --help lists them
+COMMANDS: dict[str, tuple[str, str]] = {
+    "list": ("kvcli.cli.version_list", "version_list"),
+    "update": ("kvcli.cli.version_update", "version_update"),
+    "clone": ("kvcli.cli.version_clone", "version_clone"),
+    "activate": ("kvcli.cli.version_activate", "version_activate"),
+    "deactivate": ("kvcli.cli.version_deactivate", "version_deactivate"),
+    "lock": ("kvcli.cli.version_lock", "version_lock"),
+}
+
+app = typer.Typer(
+    name="version",
+    cls=lazy_group(COMMANDS, sort=False),
+    help="List, update, clone, activate, deactivate and lock service versions.",
+    no_args_is_help=True,
+)
+
+
+@app.callback()
+def group() -> None:
+    # typer builds a group only from an app that has a callback or commands; every command here is in the registry
+    pass
