@@ -24,7 +24,8 @@ def parse_version_spec(raw: str) -> int | str:
         return int(text)
     raise UsageError(
         f"invalid version value {raw!r}",
-        'pass a version number, "latest", "active" or "staged" with --version',
+        'use a version number, "latest", "active" or "staged"',
+        reason="version_spec_invalid",
     )
 
 
@@ -42,7 +43,8 @@ def resolve_version(api: ServicesApi, service_id: str, spec: int | str) -> Versi
         if version is None:
             raise NotFound(
                 f"service {service_id} has no active version",
-                "pass --version latest or a version number, or activate one with 'kvcli service version activate'",
+                'choose "latest" or a version number, or activate a version first',
+                reason="no_active_version",
             )
         return version
     if spec == "staged":
@@ -50,7 +52,8 @@ def resolve_version(api: ServicesApi, service_id: str, spec: int | str) -> Versi
         if version is None:
             raise NotFound(
                 f"service {service_id} has no staged version",
-                "pass --version latest, active or a version number",
+                'choose "latest", "active" or a version number',
+                reason="no_staged_version",
             )
         return version
     raise UsageError(f"invalid version value {spec!r}")  # pragma: no cover - parse_version_spec guards this
@@ -62,8 +65,9 @@ def not_editable(version: Version) -> VersionLocked:
         state = "active and locked"
     return VersionLocked(
         f"service version {version.number} is {state} and cannot be edited",
-        "repeat the command with --autoclone to work on a clone of it",
+        "work on a clone of it: clone the version, or let the command clone it",
         title="Version locked",
+        reason="version_not_editable",
         detail=f"Version '{version.number}' for service '{version.service_id}' is locked",
     )
 

@@ -41,6 +41,33 @@ HINTS: dict[str, str] = {
     "body_corrupt": "the body arrived corrupt, e.g. as a broken gzip stream; try again, and check --endpoint and "
                     "any proxy in between",
     "not_json": "check that --endpoint points at the Fastly API",
+    # services, versions and resource links (engine, adapter, version choice)
+    "service_name_empty": "pass a name with -n/--name",
+    "resource_link_name_empty": "pass a name with -n/--name",
+    "service_update_empty": "pass a new name with -n/--name or a comment with --comment",
+    "service_active": "deactivate it first with 'kvcli service version deactivate --service-id {service_id} "
+                      "--version {version}', or pass --force to 'kvcli service delete'",
+    "version_not_found": "run 'kvcli service version list --service-id {service_id}' to see its versions",
+    "version_not_active": "run 'kvcli service version list --service-id {service_id}' to see which version is active",
+    "version_locked": "edit a clone of it: pass --autoclone, or run 'kvcli service version clone'",
+    "version_locked_answer": "the version is active or locked; repeat with --autoclone to edit a clone of it",
+    "version_not_editable": "repeat the command with --autoclone to work on a clone of it",
+    "version_spec_invalid": 'pass a version number, "latest", "active" or "staged" with --version',
+    "no_active_version": "pass --version latest or a version number, or activate one with 'kvcli service version "
+                         "activate'",
+    "no_staged_version": "pass --version latest, active or a version number",
+    "link_not_found": "run 'kvcli resource-link list --service-id {service_id} --version {version}' to see its links",
+    "link_list_answer": "run 'kvcli resource-link list --service-id {service_id} --version {version}'",
+    "link_name_taken": "choose another name with -n/--name: link names are unique within a version",
+    "link_resource_missing": "pass the KV store ID with -r/--resource-id",
+    "link_update_empty": "pass a new name with -n/--name",
+    "store_linked": "unlink it first: 'kvcli resource-link delete --service-id {service_id} --version {version} --id "
+                    "{link_id}'",
+    "store_linked_active": "unlink it first: 'kvcli resource-link delete --service-id {service_id} --version "
+                           "{version} --id {link_id} --autoclone', then activate the new version",
+    # kvcli local serve
+    "host_unresolvable": "pass an IP address such as 127.0.0.1",
+    "port_busy": "pick another --port, or --port 0 for a free one",
     # bulk inputs and journals
     "format_unknown_input": "pass --format, one of: {formats}",
     "toml_stdin": "pass it with --file",
@@ -63,6 +90,7 @@ MESSAGES: dict[str, str] = {
     "unknown_format": "unknown --format {format!r}",
     "format_not_for_dir": "--format {format} does not apply to --dir",
     "toml_store_not_toml": "--toml-store only applies to a fastly.toml",
+    "host_unresolvable": "cannot resolve --host {host!r}: {error}",
 }
 
 #: per-entry details of an export report (by their code) in the CLI's words

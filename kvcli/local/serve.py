@@ -99,7 +99,8 @@ def bind(host: str, port: int) -> socket.socket:
     try:
         infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except OSError as exc:
-        raise UsageError(f"cannot resolve --host {host!r}: {exc}", "pass an IP address such as 127.0.0.1") from None
+        raise UsageError(f"cannot resolve host {host!r}: {exc}", "use an IP address such as 127.0.0.1",
+                         reason="host_unresolvable", facts={"host": host, "error": str(exc)}) from None
     family, _, proto, _, addr = infos[0]
     # proto=IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP; without it a small
     # body written after its headers waits for the client's delayed ACK (about 40 ms per GET)
@@ -112,7 +113,8 @@ def bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise UsageError(
             f"cannot listen on {url_for(host, port)}: {exc.strerror or exc}",
-            "pick another --port, or --port 0 for a free one",
+            "pick another port, or port 0 for a free one",
+            reason="port_busy",
         ) from None
     sock.set_inheritable(True)
     return sock

@@ -125,7 +125,7 @@ class ServicesMixin(LinksMixin):
 
     # ------------------------------------------------------------- services
     def create_service(self, name: str, type: str = "wasm", comment: str = "") -> Service:
-        _check_name("service", name, "-n/--name")
+        _check_name("service", name)
         if type not in SERVICE_TYPES:
             raise InvalidInput(f"invalid service type {type!r}", f"use one of {', '.join(SERVICE_TYPES)}")
         now = int(self._now())
@@ -167,9 +167,10 @@ class ServicesMixin(LinksMixin):
     def update_service(self, service_id: str, name: str | None = None, comment: str | None = None) -> Service:
         """Rename a service and/or change its comment (None: unchanged; ``comment=""`` clears it)."""
         if name is None and comment is None:
-            raise InvalidInput("nothing to update", "pass a new name with -n/--name or a comment with --comment")
+            raise InvalidInput("nothing to update", "give a new name, a new comment, or both",
+                               reason="service_update_empty")
         if name is not None:
-            _check_name("service", name, "-n/--name")
+            _check_name("service", name)
         now = int(self._now())
         with self.write() as conn:
             row = self._require_service(conn, service_id)
@@ -201,9 +202,10 @@ class ServicesMixin(LinksMixin):
             if active:
                 raise Conflict(
                     f"service {service_id} has an active version ({active[0]}) and cannot be deleted",
-                    f"deactivate it first with 'kvcli service version deactivate --service-id {service_id} "
-                    f"--version {active[0]}', or pass --force to 'kvcli service delete'",
+                    f"deactivate version {active[0]} first, then delete the service",
                     detail=f"Service '{service_id}' has an active version",
+                    reason="service_active",
+                    facts={"service_id": service_id, "version": active[0]},
                 )
             conn.execute("DELETE FROM resource_links WHERE service_id = ?", (service_id,))
             conn.execute("DELETE FROM service_versions WHERE service_id = ?", (service_id,))
@@ -313,8 +315,10 @@ class ServicesMixin(LinksMixin):
             if not version.active:
                 raise Conflict(
                     f"version {number} of service {service_id} is not active",
-                    f"run 'kvcli service version list --service-id {service_id}' to see which version is active",
+                    "list the service's versions to see which one is active",
                     detail=f"Version '{number}' for service '{service_id}' is not active",
+                    reason="version_not_active",
+                    facts={"service_id": service_id},
                 )
             conn.execute(
                 "UPDATE service_versions SET active = 0, updated_at = ? WHERE service_id = ? AND number = ?",

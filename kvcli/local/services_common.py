@@ -72,9 +72,10 @@ def _ts(seconds: int | None) -> datetime | None:
     return None if seconds is None else datetime.fromtimestamp(seconds, tz=UTC)
 
 
-def _check_name(what: str, name: str, flag: str) -> None:
+def _check_name(what: str, name: str) -> None:
     if not name or not name.strip():
-        raise InvalidInput(f"{what} name is empty", f"pass a name with {flag}")
+        reason = f"{what.replace(' ', '_')}_name_empty"
+        raise InvalidInput(f"{what} name is empty", "give a non-empty name", reason=reason)
     if len(name.encode("utf-8")) > MAX_NAME_BYTES:
         raise InvalidInput(f"{what} name is longer than {MAX_NAME_BYTES} bytes")
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
@@ -102,8 +103,10 @@ def _duplicate_service(name: str) -> Conflict:
 def _version_not_found(service_id: str, number: int) -> NotFound:
     return NotFound(
         f"version {number} of service {service_id!r} not found",
-        f"run 'kvcli service version list --service-id {service_id}' to see its versions",
+        "list the service's versions to see which exist",
         title="Record not found",
+        reason="version_not_found",
+        facts={"service_id": service_id},
         detail=f"Couldn't find Version '{{ number => {number}, service => {service_id} }}'",
     )
 
@@ -111,8 +114,10 @@ def _version_not_found(service_id: str, number: int) -> NotFound:
 def _link_not_found(service_id: str, number: int, link_id: str) -> NotFound:
     return NotFound(
         f"resource link {link_id!r} not found on service {service_id!r} version {number}",
-        f"run 'kvcli resource-link list --service-id {service_id} --version {number}' to see its links",
+        "list the version's resource links to see which exist",
         title="Record not found",
+        reason="link_not_found",
+        facts={"service_id": service_id, "version": number},
         detail=(
             f"Couldn't find Link '{{ deleted => 0000-00-00 00:00:00, id => {link_id}, "
             f"service => {service_id}, version => {number} }}'"
@@ -135,7 +140,8 @@ def _version_locked(version: Version) -> VersionLocked:
         state = "active and locked"
     return VersionLocked(
         f"version {version.number} of service {version.service_id} is {state} and cannot be edited",
-        "edit a clone of it: pass --autoclone, or run 'kvcli service version clone'",
+        "edit a clone of it: clone the version, or let the command clone it",
         title="Version locked",
+        reason="version_locked",
         detail=f"Version '{version.number}' for service '{version.service_id}' is locked",
     )

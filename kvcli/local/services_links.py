@@ -78,8 +78,9 @@ class LinksMixin:
         if row is not None and row[0] != except_id:
             raise Conflict(
                 f"version {number} of service {service_id} already has a resource link named {name!r} ({row[0]})",
-                "choose another name with -n/--name: link names are unique within a version",
+                "choose another name: link names are unique within a version",
                 title="Duplicate record",
+                reason="link_name_taken",
                 detail=f"Duplicate resource link: '{name}'",
             )
 
@@ -89,10 +90,11 @@ class LinksMixin:
         with self.write() as conn:
             self._require_editable(conn, service_id, version)
             if not resource_id:
-                raise InvalidInput("no resource ID given", "pass the KV store ID with -r/--resource-id")
+                raise InvalidInput("no resource ID given", "give the ID of the KV store to link",
+                                   reason="link_resource_missing")
             store_name = self._store_name(conn, resource_id)
             name = name or store_name
-            _check_name("resource link", name, "-n/--name")
+            _check_name("resource link", name)
             self._check_unique_link_name(conn, service_id, version, name)
             link_id = new_fastly_id()
             conn.execute(
@@ -127,7 +129,7 @@ class LinksMixin:
             link = self._require_link(conn, service_id, version, link_id)
             new_name = link.name if name is None else name
             new_resource = link.resource_id if resource_id is None else resource_id
-            _check_name("resource link", new_name, "-n/--name")
+            _check_name("resource link", new_name)
             if new_resource != link.resource_id:
                 self._store_name(conn, new_resource)
             self._check_unique_link_name(conn, service_id, version, new_name, except_id=link_id)
@@ -167,16 +169,14 @@ class LinksMixin:
         )
         more = f" and {len(rows) - 3} more" if len(rows) > 3 else ""
         sid, ver, lid, _, active = rows[0]
+        hint = f"delete resource link {lid} of service {sid} version {ver} first"
         if active:
-            hint = (
-                f"unlink it first: 'kvcli resource-link delete --service-id {sid} --version {ver} --id {lid} "
-                "--autoclone', then activate the new version"
-            )
-        else:
-            hint = f"unlink it first: 'kvcli resource-link delete --service-id {sid} --version {ver} --id {lid}'"
+            hint += ", on a clone of that version, then activate the clone"
         raise Conflict(
             f"KV store {store_id!r} is still linked from {where}{more}",
             hint,
             title="Conflict",
+            reason="store_linked_active" if active else "store_linked",
+            facts={"service_id": sid, "version": ver, "link_id": lid},
             detail=f"Resource '{store_id}' is linked from service '{sid}' version '{ver}'",
         )

@@ -14,6 +14,7 @@ import pytest
 from kvcli.api.errors import Conflict, InvalidInput, NotFound, VersionLocked
 from kvcli.api.versioning import editable_version, resolve_version
 from kvcli.cli.exits import exit_code_for
+from kvcli.cli.hints import worded
 
 ID_RE = re.compile(r"^[0-9A-Za-z]{22}$")
 
@@ -296,7 +297,7 @@ def test_check_store_deletable_refuses_a_linked_store_and_changes_nothing(api, s
     link = api.create_link(svc.id, 1, store.id, "pre_checked")
     with pytest.raises(Conflict) as exc:
         api.check_store_deletable(store.id)
-    assert link.id in str(exc.value) and "resource-link delete" in exc.value.hint
+    assert link.id in str(exc.value) and "resource-link delete" in worded(exc.value)[1]
     assert api.get_item(store.id, "k").value == b"v"
     assert [x.id for x in api.list_links(svc.id, 1)] == [link.id]
     with pytest.raises(NotFound):
@@ -309,5 +310,41 @@ def test_linked_store_refusal_names_the_link_and_the_fix(api, svc, store):
         api.delete_store(store.id)
     text = str(exc.value)
     assert svc.id in text and link.id in text and "named_link" in text
-    assert "resource-link delete" in exc.value.hint
-    assert "--all" not in exc.value.hint
+    assert "resource-link delete" in worded(exc.value)[1]  # the CLI's words (kvcli/cli/hints.py)
+    assert "--all" not in worded(exc.value)[1]
+
+
+def test_service_version_and_link_errors_name_no_cli_flag_and_the_cli_words_them_as_before(api, svc, store):
+    """The port's errors (engine, or the HTTP adapter over the served engine) carry a reason and library words; the
+    CLI's hint (kvcli/cli/hints.py) is what kvcli printed before, flags and all."""
+    from kvcli.api.errors import KvcliError
+    from kvcli.api.versioning import parse_version_spec
+    from tests.library.test_errors_name_no_flags import no_flag
+
+    def raised(fn) -> KvcliError:
+        with pytest.raises(KvcliError) as info:
+            fn()
+        return info.value
+
+    api.create_link(svc.id, 1, store.id, "linked")
+    errors = {
+        "update_nothing": raised(lambda: api.update_service(svc.id)),
+        "link_without_store": raised(lambda: api.create_link(svc.id, 1, "")),
+        "store_linked": raised(lambda: api.delete_store(store.id)),
+        "version_spec": raised(lambda: parse_version_spec("newest")),
+        "no_active": raised(lambda: resolve_version(api, svc.id, "active")),
+        "link_missing": raised(lambda: api.get_link(svc.id, 1, "nosuchlink0000000000000")),
+    }
+    api.activate_version(svc.id, 1)
+    errors["locked"] = raised(lambda: api.create_link(svc.id, 1, store.id, "again"))
+    errors["not_editable"] = raised(lambda: editable_version(api, svc.id, 1, autoclone=False))
+    for name, err in errors.items():
+        no_flag(err)
+        assert err.reason, name
+    cli = {name: worded(err)[1] or "" for name, err in errors.items()}
+    assert cli["update_nothing"] == "pass a new name with -n/--name or a comment with --comment"
+    assert cli["link_without_store"] == "pass the KV store ID with -r/--resource-id"
+    assert "--version" in cli["version_spec"] and "--version latest" in cli["no_active"]
+    assert "--autoclone" in cli["locked"] and "--autoclone" in cli["not_editable"]
+    assert f"--service-id {svc.id} --version 1" in cli["link_missing"]
+    assert "'kvcli resource-link delete" in cli["store_linked"]

@@ -79,6 +79,32 @@ def test_a_busy_port_is_a_one_line_error(cli):
     assert res.stdout == ""
 
 
+def test_binding_errors_name_no_flag_in_the_library_and_the_cli_words_them(cli, monkeypatch):
+    from kvcli.api.errors import UsageError
+    from kvcli.local.serve import bind
+    from tests.library.test_errors_name_no_flags import no_flag
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        with pytest.raises(UsageError) as busy:
+            bind("127.0.0.1", s.getsockname()[1])
+    no_flag(busy.value)
+    assert busy.value.reason == "port_busy"
+    def unresolvable(*args, **kwargs):  # no name lookup leaves this machine
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", unresolvable)
+    with pytest.raises(UsageError) as unknown:
+        bind("no-such-host.invalid", 0)
+    no_flag(unknown.value)
+    res = cli("local", "serve", "--host", "no-such-host.invalid", "--port", "0")
+    assert res.exit_code == 2, res.stderr
+    shown = f"Error: cannot resolve --host 'no-such-host.invalid': [Errno {socket.EAI_NONAME}] Name"
+    assert res.stderr.startswith(shown)
+    assert res.stderr.rstrip().endswith("(hint: pass an IP address such as 127.0.0.1)")
+
+
 @pytest.fixture
 def fake_runner(monkeypatch):
     """Bind loopback whatever --host says, and do not actually serve: records the app it would have served."""

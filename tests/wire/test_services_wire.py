@@ -227,11 +227,15 @@ def test_adapter_maps_version_locked_and_record_not_found():
     api = _adapter(handler)
     with pytest.raises(VersionLocked) as exc:
         api.delete_link("X", 56, "L")
-    assert exc.value.status == 422 and exit_code_for(exc.value) == 4 and "--autoclone" in exc.value.hint
+    assert exc.value.status == 422 and exit_code_for(exc.value) == 4 and "--" not in exc.value.hint
+    from kvcli.cli.hints import worded
+
+    assert "--autoclone" in (worded(exc.value)[1] or "")  # the CLI's words
     assert "Version locked" in str(exc.value)
     with pytest.raises(NotFound) as nf:
         api.get_link("X", 56, "L")
-    assert "resource-link list" in nf.value.hint
+    assert "resource links" in nf.value.hint and "--" not in nf.value.hint
+    assert worded(nf.value)[1] == "run 'kvcli resource-link list --service-id X --version 56'"
 
 
 def test_adapter_follows_service_pages_and_reads_legacy_resource_type():

@@ -97,6 +97,8 @@ class ErrorContext:
     hints: Mapping[int, str] = field(default_factory=dict)
     #: the ``reason`` of the error for a status, when the CLI words its hint its own way (kvcli.cli.hints)
     reasons: Mapping[int, str] = field(default_factory=dict)
+    #: the ``facts`` those errors carry (what the CLI's wording fills in)
+    facts: Mapping[str, Any] = field(default_factory=dict)
 
 
 NO_CONTEXT = ErrorContext()
@@ -248,7 +250,7 @@ class FailuresMixin:
         retry_after = server_delay(status, response.headers, self._wall_clock()) if status in RETRY_STATUSES else None
         message = build_message(status, response.reason_phrase, shown_title, shown_detail)
         return cls(message, hint, status=status, title=title, detail=detail, request=info, retry_after=retry_after,
-                   reason=reason)
+                   reason=reason, facts=dict(context.facts) if reason else None)
 
     def _transport_error(self, exc: httpx.TransportError, info: RequestInfo, *, sent: bool, retry_safe: bool):
         what = one_line(redact(str(exc) or type(exc).__name__, self._secrets), 200)

@@ -40,16 +40,20 @@ PER_PAGE = 100
 MAX_PAGES = 10_000  # a guard against a server whose Link header never ends
 
 SERVICE_HINT = "run 'kvcli service list' to see the services"
-AUTOCLONE_HINT = "the version is active or locked; repeat with --autoclone to edit a clone of it"
+AUTOCLONE_HINT = "the version is active or locked; edit a clone of it"
 
 
-def _context(hint_404: str = SERVICE_HINT) -> ErrorContext:
+def _context(
+    hint_404: str = SERVICE_HINT, reason_404: str | None = None, facts: dict[str, Any] | None = None
+) -> ErrorContext:
     return ErrorContext(
         hints={
             404: hint_404,
             409: "names must be unique (within a version, for resource links)",
             422: AUTOCLONE_HINT,
-        }
+        },
+        reasons={422: "version_locked_answer", **({404: reason_404} if reason_404 else {})},
+        facts=facts or {},
     )
 
 
@@ -153,7 +157,8 @@ class ServicesHttpMixin:
         except InvalidInput as exc:
             if exc.status == 422 and type(exc) is InvalidInput and exc.title in (MSG_VERSION_LOCKED, ""):
                 raise VersionLocked(
-                    exc.message, exc.hint, status=422, title=exc.title, detail=exc.detail, request=exc.request
+                    exc.message, exc.hint, status=422, title=exc.title, detail=exc.detail, request=exc.request,
+                    reason=exc.reason, facts=exc.facts,
                 ) from None
             raise
 
@@ -194,7 +199,8 @@ class ServicesHttpMixin:
     def update_service(self, service_id: str, name: str | None = None, comment: str | None = None) -> Service:
         fields = {k: v for k, v in (("name", name), ("comment", comment)) if v is not None}
         if not fields:
-            raise InvalidInput("nothing to update", "pass a new name with -n/--name or a comment with --comment")
+            raise InvalidInput("nothing to update", "give a new name, a new comment, or both",
+                               reason="service_update_empty")
         return parse_service(self._svc_json("PUT", (service_id,), form=fields, retry_safe=True))
 
     def delete_service(self, service_id: str) -> None:
@@ -256,11 +262,13 @@ class ServicesHttpMixin:
         return (service_id, VERSION_SEGMENT, str(version), RESOURCE_SEGMENT, *rest)
 
     def _link_context(self, service_id: str, version: int) -> ErrorContext:
-        return _context(f"run 'kvcli resource-link list --service-id {service_id} --version {version}'")
+        return _context("list the version's resource links to see which exist", "link_list_answer",
+                        {"service_id": service_id, "version": version})
 
     def create_link(self, service_id: str, version: int, resource_id: str, name: str | None = None) -> ResourceLink:
         if not resource_id:
-            raise InvalidInput("no resource ID given", "pass the KV store ID with -r/--resource-id")
+            raise InvalidInput("no resource ID given", "give the ID of the KV store to link",
+                               reason="link_resource_missing")
         fields = {"resource_id": resource_id}
         if name:
             fields["name"] = name
@@ -288,7 +296,7 @@ class ServicesHttpMixin:
     ) -> ResourceLink:
         fields = {k: v for k, v in (("name", name), ("resource_id", resource_id)) if v}
         if not fields:
-            raise InvalidInput("nothing to update", "pass a new name with -n/--name")
+            raise InvalidInput("nothing to update", "give a new name", reason="link_update_empty")
         doc = self._svc_json(
             "PUT",
             self._links(service_id, version, link_id),
