@@ -262,7 +262,7 @@ class FastlyHttp(FailuresMixin, DebugMixin):
             except SendFailure as exc:
                 limits.begin(None)
                 sent = not exc.not_sent
-                error = self._transport_error(exc, info, sent=sent, retry_safe=retry_safe)
+                error: E.KvcliError = self._transport_error(exc, info, sent=sent, retry_safe=retry_safe)
                 if budget.expired:
                     error = self._deadline_error(info, budget, uploaded, retry_safe=retry_safe)
                 self._debug_line(f"! {exc.name}: {one_line(str(exc) or exc.name)}")

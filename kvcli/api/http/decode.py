@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +24,8 @@ def decoded_chunks(response: Any, session: Session, piece: int = DECODE_PIECE) -
     if encoding in ("", "identity"):
         yield from session.body_chunks(response)
         return
+    import zlib  # only for an encoded answer
+
     if encoding in ("gzip", "x-gzip"):
         wbits = 16 + zlib.MAX_WBITS
     elif encoding == "deflate":
