@@ -260,15 +260,11 @@ class LightSession:
 
 
 def _set(fields: list[tuple[bytes, bytes]], name: bytes, value: bytes) -> None:
-    """httpx.Headers.__setitem__: the first field of that name takes the new spelling and value, the rest go."""
+    """httpx.Headers.update, as the client merges a request's headers into its own: fields of that name go, the new
+    one is appended."""
     lower = name.lower()
-    found = [i for i, (n, _) in enumerate(fields) if n.lower() == lower]
-    for i in reversed(found[1:]):
-        del fields[i]
-    if found:
-        fields[found[0]] = (name, value)
-    else:
-        fields.append((name, value))
+    fields[:] = [(n, v) for n, v in fields if n.lower() != lower]
+    fields.append((name, value))
 
 
 def _tls_context() -> Any:

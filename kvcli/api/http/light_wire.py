@@ -130,7 +130,7 @@ class Connection:
             lines = [line[:-1] if line.endswith(b"\r") else line for line in head.split(b"\n")]
             status = _STATUS.fullmatch(lines[0])
             if status is None:
-                raise _remote(f"illegal status line: {lines[0]!r}")
+                raise _remote(f"illegal status line: {bytearray(lines[0])!r}")  # h11 words it on a bytearray
             headers: list[tuple[bytes, bytes]] = []
             for line in lines[1:]:
                 if line[:1] in (b" ", b"\t") and headers:  # obs-fold, as h11 joins it
@@ -139,7 +139,7 @@ class Connection:
                     continue
                 field = _FIELD.fullmatch(line)
                 if field is None:
-                    raise _remote(f"illegal header line: {line!r}")
+                    raise _remote(f"illegal header line: {bytearray(line)!r}")
                 headers.append((field["name"], field["value"]))
             code = int(status["status"])
             if code < 200 and code != 101:
@@ -182,7 +182,7 @@ class Connection:
             end = self.buffer.index(b"\r\n") + 2
             header = _CHUNK.fullmatch(self.buffer[:end])
             if header is None:
-                raise _remote(f"illegal chunk header: {self.buffer[:end]!r}")
+                raise _remote(f"illegal chunk header: {bytearray(self.buffer[:end])!r}")
             self.buffer = self.buffer[end:]
             size = int(header["size"], 16)
             if size == 0:
@@ -197,10 +197,13 @@ class Connection:
                 piece, self.buffer = self.buffer[:size], self.buffer[size:]
                 size -= len(piece)
                 yield piece
-            self._fill(timeout, 2)
-            if self.buffer[:2] != b"\r\n":
-                raise _remote(f"malformed chunk footer: {self.buffer[:2]!r} (expected b'\\r\\n')")
-            self.buffer = self.buffer[2:]
+            need = b"\r\n"
+            while need:  # h11 compares what has arrived of the footer
+                self._fill(timeout, 1)
+                data = self.buffer[: len(need)]
+                if data != need[: len(data)]:
+                    raise _remote(f"malformed chunk footer: {bytearray(data)!r} (expected {need!r})")
+                self.buffer, need = self.buffer[len(data):], need[len(data):]
 
 
 def _checked(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
