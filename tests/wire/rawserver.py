@@ -40,6 +40,7 @@ class RawServer:
     seen: list[Seen] = field(default_factory=list)
     connections: int = 0
     closed: threading.Event = field(default_factory=threading.Event)
+    alpn: list[str] = field(default_factory=list)  # the protocols TLS negotiated, one per connection
 
     def __post_init__(self) -> None:
         self.sock = socket.socket()
@@ -80,6 +81,7 @@ class RawServer:
                     conn = self.tls.wrap_socket(conn, server_side=True)
                 except (ssl.SSLError, OSError):
                     return  # the client refused the certificate
+                self.alpn.append(conn.selected_alpn_protocol() or "")
             buffer = b""
             while True:
                 while b"\r\n\r\n" not in buffer:

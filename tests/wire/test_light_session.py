@@ -249,21 +249,26 @@ def _tls_server(certificate) -> ssl.SSLContext:
     return ctx
 
 
-def test_tls_trusted_through_ssl_cert_file(certificate, monkeypatch):
+def test_tls_trusted_through_ssl_cert_file(certificate, monkeypatch, tmp_path):
+    """SSL_CERT_FILE trusts the certificate; the connection is kept alive over TLS; ALPN offers http/1.1 only; and
+    SSLKEYLOGFILE is honoured (ssl.create_default_context reads it, for both sessions)."""
     monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
     got = {}
     for kind in SESSIONS:
-        alpn: list[str | None] = []
-
-        def answer(seen, i, alpn=alpn):
-            return response(body=b"v", headers=ITEM)
-
-        with RawServer(answer, tls=_tls_server(certificate)) as server:
+        keylog = tmp_path / f"{kind}.keys"
+        monkeypatch.setenv("SSLKEYLOGFILE", str(keylog))
+        offered: list[list[str]] = []
+        tls = _tls_server(certificate)
+        tls.set_alpn_protocols(["h2", "http/1.1"])
+        with RawServer(lambda s, i: response(body=b"v", headers=ITEM), tls=tls) as server:
             api = adapter(kind, server.url)
             got[kind] = [outcome(lambda: api.get_item("s", "k").value), outcome(lambda: api.get_item("s", "k").value)]
             got[kind].append(server.connections)
             api.close()
-    assert got["light"] == got["httpx"] == [("ok", b"v"), ("ok", b"v"), 1]
+            offered.append(server.alpn)
+        got[kind].append(offered)
+        got[kind].append(keylog.exists() and b"CLIENT_" in keylog.read_bytes())
+    assert got["light"] == got["httpx"] == [("ok", b"v"), ("ok", b"v"), 1, [["http/1.1"]], True]
 
 
 def test_an_untrusted_certificate_fails_at_once_with_the_certificate_hint(certificate):
