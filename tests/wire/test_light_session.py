@@ -320,3 +320,18 @@ def test_threads_share_the_light_session_safely():
             t.join()
         api.close()
         assert errors == [] and len(server.seen) == 80 and server.connections <= 4
+
+
+@pytest.mark.parametrize("module", ["brotli", "zstandard"])
+def test_a_decoder_only_httpx_has_means_httpx(monkeypatch, tmp_path, module):
+    """With brotli or zstandard importable httpx would send another Accept-Encoding (and decode br or zstd)."""
+    (tmp_path / f"{module}.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert type(HttpAdapter("http://127.0.0.1:1", TOKEN, light=True)._session).__name__ == "HttpxSession"
+    monkeypatch.undo()
+    assert type(HttpAdapter("http://127.0.0.1:1", TOKEN, light=True)._session).__name__ == "LightSession"
+
+
+@pytest.mark.parametrize("url", ["http://user:pw@127.0.0.1:1", "http://127.0.0.1:1/a b", "http://127.0.0.1:1/./x"])
+def test_an_endpoint_httpx_would_rewrite_means_httpx(url):
+    assert type(HttpAdapter(url, TOKEN, light=True)._session).__name__ == "HttpxSession"

@@ -57,12 +57,14 @@ from kvcli.api.http.retry import (
     server_delay,
     settings_from_env,
 )
-from kvcli.api.http.session import SendFailure, Session, Timeout
+from kvcli.api.http.session import SendFailure, Timeout
 from kvcli.api.wire import CT_JSON, H_KEY, is_loopback_host
 from kvcli.redact import redact_url, url_secrets
 
 if TYPE_CHECKING:
     import httpx
+
+    from kvcli.api.http.session import Session
 
 USER_AGENT = f"kvcli/{__version__}"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})

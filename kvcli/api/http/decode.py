@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kvcli.api.http.session import SendFailure, Session
+from kvcli.api.http.session import SendFailure
+
+if TYPE_CHECKING:
+    from kvcli.api.http.session import Session
 
 DECODE_PIECE = 256 * 1024  # the most a compressed body may expand into at once
 

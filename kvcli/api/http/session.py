@@ -19,7 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing import Protocol
 
 #: failures before the request left this machine: repeating them is always harmless
 NOT_SENT = frozenset({"ConnectError", "ConnectTimeout", "PoolTimeout"})
@@ -66,61 +69,63 @@ class Timeout:
         return cls(read=other.read, connect=other.connect, write=other.write, pool=other.pool)
 
 
-class Headers(Protocol):
-    def get(self, key: str, default: Any = None) -> Any: ...
-    def __contains__(self, key: object) -> bool: ...
-    def __getitem__(self, key: str) -> str: ...
-    @property
-    def raw(self) -> list[tuple[bytes, bytes]]: ...
-    @property
-    def encoding(self) -> str: ...
+if TYPE_CHECKING:  # the shapes sessions give; nothing at run time needs the classes
+
+    class Headers(Protocol):
+        def get(self, key: str, default: Any = None) -> Any: ...
+        def __contains__(self, key: object) -> bool: ...
+        def __getitem__(self, key: str) -> str: ...
+        @property
+        def raw(self) -> list[tuple[bytes, bytes]]: ...
+        @property
+        def encoding(self) -> str: ...
 
 
-class Request(Protocol):
-    method: str
-    headers: Any
+    class Request(Protocol):
+        method: str
+        headers: Any
 
-    @property
-    def url(self) -> Any: ...
-    @property
-    def content(self) -> bytes: ...
-
-
-class Response(Protocol):
-    @property
-    def status_code(self) -> int: ...
-    @property
-    def reason_phrase(self) -> str: ...
-    @property
-    def headers(self) -> Any: ...
-    @property
-    def request(self) -> Any: ...
-    @property
-    def content(self) -> bytes: ...
-    def iter_raw(self) -> Iterator[bytes]: ...
-    def iter_bytes(self) -> Iterator[bytes]: ...
-    def close(self) -> None: ...
+        @property
+        def url(self) -> Any: ...
+        @property
+        def content(self) -> bytes: ...
 
 
-class Session(Protocol):
-    def build(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: Mapping[str, str] | None,
-        json: Any,
-        form: Mapping[str, str] | None,
-        content: bytes | None,
-        headers: Mapping[str, Any],
-    ) -> Any: ...
-    def send(self, request: Any) -> Any:
-        """Send ``request``; the response is returned with its body unread (raises :class:`SendFailure`)."""
-    def body_chunks(self, response: Any) -> Iterator[bytes]:
-        """The raw (still encoded) body as it arrives (raises :class:`SendFailure`)."""
-    def decoded_fallback(self, response: Any) -> Iterator[bytes]:
-        """The body decoded by the session, for encodings :mod:`kvcli.api.http.decode` does not handle."""
-    def has_body(self, response: Any) -> bool:
-        """Whether the body was already read (e.g. a test transport's response built with content=)."""
-    def set_content(self, response: Any, content: bytes) -> None: ...
-    def close(self) -> None: ...
+    class Response(Protocol):
+        @property
+        def status_code(self) -> int: ...
+        @property
+        def reason_phrase(self) -> str: ...
+        @property
+        def headers(self) -> Any: ...
+        @property
+        def request(self) -> Any: ...
+        @property
+        def content(self) -> bytes: ...
+        def iter_raw(self) -> Iterator[bytes]: ...
+        def iter_bytes(self) -> Iterator[bytes]: ...
+        def close(self) -> None: ...
+
+
+    class Session(Protocol):
+        def build(
+            self,
+            method: str,
+            url: str,
+            *,
+            params: Mapping[str, str] | None,
+            json: Any,
+            form: Mapping[str, str] | None,
+            content: bytes | None,
+            headers: Mapping[str, Any],
+        ) -> Any: ...
+        def send(self, request: Any) -> Any:
+            """Send ``request``; the response is returned with its body unread (raises :class:`SendFailure`)."""
+        def body_chunks(self, response: Any) -> Iterator[bytes]:
+            """The raw (still encoded) body as it arrives (raises :class:`SendFailure`)."""
+        def decoded_fallback(self, response: Any) -> Iterator[bytes]:
+            """The body decoded by the session, for encodings :mod:`kvcli.api.http.decode` does not handle."""
+        def has_body(self, response: Any) -> bool:
+            """Whether the body was already read (e.g. a test transport's response built with content=)."""
+        def set_content(self, response: Any, content: bytes) -> None: ...
+        def close(self) -> None: ...
