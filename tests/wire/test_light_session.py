@@ -335,3 +335,20 @@ def test_a_decoder_only_httpx_has_means_httpx(monkeypatch, tmp_path, module):
 @pytest.mark.parametrize("url", ["http://user:pw@127.0.0.1:1", "http://127.0.0.1:1/a b", "http://127.0.0.1:1/./x"])
 def test_an_endpoint_httpx_would_rewrite_means_httpx(url):
     assert type(HttpAdapter(url, TOKEN, light=True)._session).__name__ == "HttpxSession"
+
+
+def test_the_library_and_the_full_cli_keep_httpx(monkeypatch, tmp_path):
+    """Only the click-free fast path asks for the light session: kvcli.connect() and the Typer commands use httpx."""
+    import kvcli
+    from kvcli.cli.state import State
+
+    with kvcli.connect(endpoint="http://127.0.0.1:1", token=TOKEN) as kv:
+        assert type(kv.api._session).__name__ == "HttpxSession"
+    monkeypatch.setenv("KVCLI_CONFIG_DIR", str(tmp_path))
+    state = State.from_flags(token=TOKEN, endpoint="http://127.0.0.1:1")
+    assert type(state.api()._session).__name__ == "HttpxSession"
+    state.close()
+    state = State.from_flags(token=TOKEN, endpoint="http://127.0.0.1:1")
+    state.light = True  # what kvcli.cli.fast sets
+    assert type(state.api()._session).__name__ == "LightSession"
+    state.close()
