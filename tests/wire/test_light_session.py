@@ -141,10 +141,16 @@ def test_broken_answers_fail_as_with_httpx(reply):
 
 
 def test_a_body_that_drips_past_the_deadline_is_cut_off():
+    import re
+
     head = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n"
     (full, _, _), (light, _, _) = on_both(lambda s, i: drip(head), [lambda a: a.list_stores()], deadline=0.3,
                                           max_attempts=1)  # fmt: skip
-    assert light == full, light
+
+    def dripped(o: tuple) -> tuple:  # how many bytes arrived in time depends on the machine's load
+        return (o[0], re.sub(r"; \d+ bytes of the answer", "; N bytes of the answer", o[1]), *o[2:])
+
+    assert [dripped(o) for o in light] == [dripped(o) for o in full], light
     assert "did not finish answering GET within 0.3 s" in light[0][1]
 
 
