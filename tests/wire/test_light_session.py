@@ -50,18 +50,18 @@ def outcome(call, url: str = "") -> tuple:
         return (type(exc).__name__, exc.message.replace(url or "\0", "URL"), exc.hint, exc.reason)
 
 
-def on_both(answer, calls, **kw) -> list[tuple[list[tuple], list[Seen], int]]:
+def on_both(answer, calls, endpoint="{url}", **kw) -> list[tuple[list[tuple], list[Seen], int]]:
     """For each session: the outcomes of ``calls(api)``, the requests the server saw, the connections used."""
     results = []
     for kind in SESSIONS:
         with RawServer(answer, close_after=kw.pop("close_after", False)) as server:
-            api = adapter(kind, server.url, **kw)
+            api = adapter(kind, endpoint.format(url=server.url, port=server.port), **kw)
             try:
                 got = [outcome(lambda c=c: c(api), server.url) for c in calls]
             finally:
                 api.close()
-            netloc = f"127.0.0.1:{server.port}".encode()
-            seen = [Seen(s.raw.replace(netloc, b"HOST:PORT"), s.connection) for s in server.seen]
+            port = f":{server.port}\r\n".encode()  # in the Host header
+            seen = [Seen(s.raw.replace(port, b":PORT\r\n"), s.connection) for s in server.seen]
             results.append((got, seen, server.connections))
     return results
 
@@ -103,6 +103,19 @@ def test_the_same_bytes_on_the_wire_as_httpx():
     assert [s.raw for s in light_seen] == [s.raw for s in full_seen]
     assert b"Fastly-Key: tok-en" in light_seen[0].raw and b"cursor=a+b%2Fc%26d%3D%C3%A9" in light_seen[0].raw
     assert (full_conns, light_conns) == (1, 1)  # one keep-alive connection, reused
+
+
+@pytest.mark.parametrize("endpoint", ["HTTP://LOCALHOST:{port}/", "http://127.0.0.1:{port}/api/v1"])
+def test_the_endpoint_is_normalised_as_httpx_does(endpoint):
+    """Host and target from an endpoint with upper case, a trailing slash or a path prefix: as httpx sends them, and
+    as its messages show the URL."""
+    def answer(seen, i):
+        return response(404, b"", reason="Not Found") if i else response(body=b'{"data":[]}')
+
+    calls = [lambda a: a.list_stores(limit=1), lambda a: a.get_item("s", "k")]
+    (full, full_seen, _), (light, light_seen, _) = on_both(answer, calls, endpoint=endpoint)
+    assert light == full and light[1][0] == "NotFound", light
+    assert [s.raw for s in light_seen] == [s.raw for s in full_seen]
 
 
 # ----------------------------------------------------------------------------------------------------- bodies

@@ -173,9 +173,10 @@ class LightSession:
     def build(self, method: str, url: str, *, params: Mapping[str, str] | None, json: Any,
               form: Mapping[str, str] | None, content: bytes | None, headers: Mapping[str, Any]) -> Request:
         """The request httpx.Client.build_request would make, with its headers in httpx's order and spelling."""
-        if not url.lower().startswith(self.origin.lower()):
+        parts = urlsplit(url)
+        if (parts.scheme.lower(), parts.hostname, parts.port or self.port) != (self.scheme, self.host, self.port):
             raise SendFailure("UnsupportedProtocol", f"the light session serves {self.origin} only")
-        path = url[len(self.origin):] or "/"
+        path = parts.path or "/"  # as given: FastlyHttp.url percent-encodes each segment, httpx keeps that
         query = urlencode(list(params.items())) if params else ""
         shown = self.origin + path + (f"?{query}" if query else "")
         fields: list[tuple[bytes, bytes]] = [(b"Accept", b"*/*"), (b"Accept-Encoding", b"gzip, deflate"),
