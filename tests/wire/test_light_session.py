@@ -371,3 +371,36 @@ def test_the_library_and_the_full_cli_keep_httpx(monkeypatch, tmp_path):
     state.light = True  # what kvcli.cli.fast sets
     assert type(state.api()._session).__name__ == "LightSession"
     state.close()
+
+
+@pytest.mark.parametrize("method,kw", [
+    ("GET", {"params": {"cursor": "a b/c&d=é~*'()", "limit": "5"}}),
+    ("POST", {"json": {"name": "ünï \u2603", "n": [1, 2.5, None, True]}}),
+    ("POST", {"form": {"resource_id": "a b", "name": "x&y"}}),
+    ("POST", {}),
+    ("PUT", {"content": b""}),
+    ("PATCH", {"content": b"x" * 70_000}),
+    ("DELETE", {"params": {"force": "true"}}),
+    ("PUT", {"content": b"v", "headers": {"content-type": "application/octet-stream", "metadata": b"\xc3\xa9",
+                                          "accept": "text/plain", "user-agent": "other"}}),  # fmt: skip
+    ("GET", {"headers": {"Connection": "close", "ACCEPT-ENCODING": "identity"}}),
+])  # fmt: skip
+def test_requests_are_built_as_httpx_builds_them(method, kw):
+    """The light session's request for every way FastlyHttp calls build(): headers (names, values, order), target
+    and body, against httpx.Client.build_request with kvcli's client settings."""
+    import httpx
+
+    from kvcli.api.http.client import USER_AGENT
+    from kvcli.api.http.light import light_session
+    from kvcli.api.http.session import Timeout
+
+    url = "http://127.0.0.1:7676/service/s%2F1/x"
+    args = {"params": None, "json": None, "form": None, "content": None, "headers": {}} | kw
+    light = light_session("http://127.0.0.1:7676", Timeout.of(5, 5), USER_AGENT)
+    assert light is not None
+    ours = light.build(method, url, **args)
+    with httpx.Client(headers={"User-Agent": USER_AGENT}) as client:
+        theirs = client.build_request(method, url, params=args["params"], json=args["json"], data=args["form"],
+                                      content=args["content"], headers=args["headers"])  # fmt: skip
+    assert ours.headers.raw == theirs.headers.raw
+    assert (ours.target, ours.content, ours.url) == (theirs.url.raw_path, theirs.content, str(theirs.url))
