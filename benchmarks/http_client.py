@@ -12,6 +12,9 @@ Each case is a whole process (`python -c …`), timed round-robin with the other
   http.client GET        + one GET on an HTTPConnection
   ssl context            `import ssl; ssl.create_default_context()` (what an https request with http.client adds)
   kvcli adapter          `kvcli.config.make_api` for an http:// endpoint (kvcli's whole HTTP stack, no request)
+  kvcli httpx GET        + one `list_stores()` through it (httpx)
+  kvcli light adapter    the same with the light session (`light=True`, as the click-free fast path asks)
+  kvcli light GET        + one `list_stores()` through it
 
 Usage: python benchmarks/http_client.py [--runs 20] [--warmup 2] [--python PATH]
 """
@@ -33,6 +36,7 @@ BLOCK = "import sys; sys.modules['httpx._main'] = None; sys.modules['trio'] = No
 
 
 def cases(url: str) -> dict[str, str]:
+    base = url.split("/resources/", 1)[0]  # the endpoint: kvcli adds the path
     return {
         "pass": "pass",
         "httpx import": BLOCK + "import httpx",
@@ -45,6 +49,12 @@ def cases(url: str) -> dict[str, str]:
         "ssl context": "import ssl; ssl.create_default_context()",
         "kvcli adapter": BLOCK + f"sys.path.insert(0, {str(ROOT)!r}); from kvcli.config import make_api, "
         f"resolve_target; make_api(resolve_target(endpoint={url!r}))",
+        "kvcli httpx GET": BLOCK + f"sys.path.insert(0, {str(ROOT)!r}); from kvcli.config import make_api, "
+        f"resolve_target; make_api(resolve_target(endpoint={base!r})).list_stores()",
+        "kvcli light adapter": BLOCK + f"sys.path.insert(0, {str(ROOT)!r}); from kvcli.config import make_api, "
+        f"resolve_target; make_api(resolve_target(endpoint={url!r}), light=True)",
+        "kvcli light GET": BLOCK + f"sys.path.insert(0, {str(ROOT)!r}); from kvcli.config import make_api, "
+        f"resolve_target; make_api(resolve_target(endpoint={base!r}), light=True).list_stores()",
     }
 
 

@@ -165,6 +165,7 @@ def run(argv: list[str]) -> int | None:
     state: State | None = None
     try:
         state = _function(GLOBALS_BODY)(**flags)
+        state.light = True  # a few requests in a row: no httpx where the light session is exact (docs/http.md)
         _function(BODIES[path])(state, **options)
     except KeyboardInterrupt:
         return exits.INTERRUPTED  # as Typer's main answers Ctrl-C inside a command: exit 130, no message

@@ -132,6 +132,8 @@ class State:
     auto_yes: bool = False
     non_interactive: bool = False
     debug: bool = False
+    #: HTTP through the light session where it reproduces httpx (set by the click-free fast path: single requests)
+    light: bool = False
     out: Output = field(default_factory=Output)
     _api: Any = field(default=None, repr=False)
     _target: Any = field(default=None, repr=False)
@@ -205,7 +207,7 @@ class State:
             from kvcli.config import make_api
 
             target = self.target()
-            options = {"debug": self.debug} if target.kind == "http" else {}
+            options = {"debug": self.debug, **({"light": True} if self.light else {})} if target.kind == "http" else {}
             self._api = make_api(target, **options)
         if writes or self.verbose or (chosen_by_environment(self.target().source) and stderr_is_tty()):
             self.announce_backend()

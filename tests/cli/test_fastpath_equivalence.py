@@ -322,7 +322,8 @@ def test_global_options_that_choose_the_backend(world, argv):
 
 def test_the_fast_path_honours_proxy_variables_as_httpx_does(world):
     """The fast path talks HTTP through the same adapter: HTTP_PROXY set (to a closed port) sends the request there
-    and fails alike on both paths; NO_PROXY for the server's host lets it through."""
+    and fails alike on both paths; NO_PROXY for the server's host lets it through. (With a proxy variable set the
+    fast path uses httpx, not the light session, which knows no proxies.)"""
     argv = fill(["kv-store-entry", "get", "-s", "{sid}", "-k", "k1"], world, world["gen"])
     env = backend_env(world, "http") | {"HTTP_PROXY": "http://127.0.0.1:9", "KVCLI_HTTP_MAX_ATTEMPTS": "1"}
     fast, full = run_path(argv, fast=True, env=env), run_path(argv, fast=False, env=env)
@@ -353,7 +354,8 @@ def test_the_cases_cover_every_option_and_real_outcomes(world):
 @pytest.mark.parametrize("command", list(BODIES))
 def test_in_a_real_process_neither_click_typer_nor_rich_is_imported(world, command, backend):
     """The point of the fast path: each of the six commands, on each backend, runs without them (and gives the
-    console script's output)."""
+    console script's output). Over plain HTTP it also runs without httpx, httpcore, h11, http.client, urllib.request,
+    the email package and ssl: the light session (kvcli.api.http.light) sends the request."""
     probe = (
         "import sys\n"
         "from kvcli import entry\n"
@@ -362,7 +364,9 @@ def test_in_a_real_process_neither_click_typer_nor_rich_is_imported(world, comma
         "code = entry.run_fast(sys.argv[1:])\n"
         "sys.stdout.flush()\n"
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'typer', 'click', 'rich', 'starlette', 'uvicorn'})\n"
-        "sys.stderr.write('\\n' + repr((code, heavy)))\n"
+        "http = sorted({m for m, mod in sys.modules.items() if mod is not None and (m.split('.')[0] in\n"
+        "               ('httpx', 'httpcore', 'h11', 'email', 'ssl') or m in ('http.client', 'urllib.request'))})\n"
+        "sys.stderr.write('\\n' + repr((code, heavy + http)))\n"
     )
     gen = reset_write_store(world)
     argv = fill(command.split() + BASE[command] + ["--json"], world, gen)

@@ -1,7 +1,8 @@
 """The contract suite: the same behaviour tests, at the API port, against every adapter.
 
-``api`` is parametrized over ``local`` (the embedded engine in-process) and ``http`` (kvcli's HTTP adapter talking to
-``kvcli local serve`` on a free 127.0.0.1 port). A difference between the two is a bug.
+``api`` is parametrized over ``local`` (the embedded engine in-process), ``http`` (kvcli's HTTP adapter talking to
+``kvcli local serve`` on a free 127.0.0.1 port) and ``http-light`` (the same adapter on the light session, plain
+sockets instead of httpx: kvcli.api.http.light). A difference between them is a bug.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def served(tmp_path_factory):
     backend.stop()
 
 
-@pytest.fixture(params=["local", "http"])
+@pytest.fixture(params=["local", "http", "http-light"])
 def api(request, isolated):
     if request.param == "local":
         from kvcli.api.local import LocalAdapter
@@ -40,7 +41,8 @@ def api(request, isolated):
         from kvcli.api.http import HttpAdapter
 
         backend = request.getfixturevalue("served")
-        adapter = HttpAdapter(backend.url, backend.token)
+        adapter = HttpAdapter(backend.url, backend.token, light=request.param == "http-light")
+        assert type(adapter._session).__name__ == ("LightSession" if request.param == "http-light" else "HttpxSession")
     yield adapter
     adapter.close()
 

@@ -16,6 +16,18 @@ from kvcli.api.http import HttpAdapter
 from kvcli.api.models import PutMode
 from kvcli.cli.exits import exit_code_for
 
+#: every test on both sessions (httpx's, and the light one through tests/wire/bridge.py)
+pytestmark = pytest.mark.usefixtures("http_session")
+#: not on the light session: a connect error, a timeout or a certificate raised inside the transport has no socket
+#: equivalent here (tests/wire/test_light_session.py has them on real sockets)
+HTTPX_ONLY = {
+    "test_append_is_retried_when_it_never_left",
+    "test_store_create_is_retried_on_connect_errors",
+    "test_a_request_that_cannot_be_sent_is_not_called_a_connection_failure",
+    "test_read_timeout_message_names_the_setting",
+    "test_an_untrusted_certificate_fails_at_once_with_a_certificate_hint",
+}
+
 TOKEN = "s3cr3t-token-value"
 URL = "http://127.0.0.1:7676"
 WALL = 1_750_000_000.0

@@ -15,6 +15,14 @@ from kvcli.api.http import HttpAdapter
 from kvcli.api.models import BatchEntry, PutMode
 from kvcli.api.port import iter_keys, iter_stores
 
+#: every test on both sessions (httpx's, and the light one through tests/wire/bridge.py)
+pytestmark = pytest.mark.usefixtures("http_session")
+#: not on the light session: it checks the server's generator was never pulled; the bridge writes ahead into the
+#: kernel's buffers
+HTTPX_ONLY = {
+    "test_describe_item_falls_back_to_get_without_reading_the_value",
+}
+
 TOKEN = "kv-test-token"
 BASE = "/resources/stores/kv"
 

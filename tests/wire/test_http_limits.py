@@ -25,6 +25,21 @@ from kvcli.api.http import HttpAdapter
 from kvcli.cli.exits import exit_code_for
 from tests.conftest import subprocess_env
 
+#: every test on both sessions (httpx's, and the light one through tests/wire/bridge.py)
+pytestmark = pytest.mark.usefixtures("http_session")
+#: not on the light session: they count how far the server's generator was pulled, or move the fake clock inside
+#: it; over a socket the bridge writes ahead into the kernel's buffers (the same limits on real sockets:
+#: tests/wire/test_light_session.py)
+HTTPX_ONLY = {
+    "test_a_never_ending_json_body_is_cut_at_the_response_limit",
+    "test_an_error_body_is_bounded_too",
+    "test_a_dripping_small_response_fails_at_the_deadline_although_every_byte_beats_the_read_timeout",
+    "test_the_default_deadline_follows_the_read_timeout",
+    "test_a_stalled_transfer_is_retried_when_safe_and_gives_up_within_the_budget",
+    "test_a_large_value_on_a_slow_link_still_arrives",
+    "test_a_value_slower_than_the_minimum_rate_is_given_up",
+}
+
 TOKEN = "limits-token-value"
 URL = "http://127.0.0.1:7676"
 MIB = 1024 * 1024

@@ -1,7 +1,8 @@
 """The ``http`` adapter: kvcli's client for Fastly's API (``api.fastly.com``, or ``kvcli local serve``).
 
 ``client`` holds the generic part (auth, URLs, retries, timeouts, debug output, error bodies), ``adapter`` the KV
-endpoints. Behaviour is documented in docs/http.md.
+endpoints; ``session`` is the seam to the code that moves bytes (``httpx_session``, or ``light`` for the click-free
+fast path). Behaviour is documented in docs/http.md.
 """
 
 from __future__ import annotations

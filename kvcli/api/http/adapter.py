@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-
-import httpx
+from typing import Any
 
 from kvcli.api import validation
 from kvcli.api.errors import Conflict, InvalidInput, NotFound
@@ -248,7 +247,7 @@ class HttpAdapter(ServicesHttpMixin, BatchHttpMixin, FastlyHttp):
             resp.close()  # the value is never downloaded
 
     @staticmethod
-    def _item_info(key: str, headers: httpx.Headers, body_size: int | None) -> ItemInfo:
+    def _item_info(key: str, headers: Any, body_size: int | None) -> ItemInfo:
         size = _int_header(headers, H_STORED_LENGTH)
         if size is None:
             size = body_size if body_size is not None else _int_header(headers, "Content-Length")

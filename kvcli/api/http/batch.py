@@ -7,8 +7,6 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from kvcli.api import validation
 from kvcli.api.errors import ApiError, InvalidInput, RequestInfo
 from kvcli.api.http.failures import ErrorContext, request_info
@@ -16,6 +14,9 @@ from kvcli.api.http.kv_helpers import STORES, _store_context
 from kvcli.api.models import BatchEntry, BatchError, BatchResult, Store
 from kvcli.api.wire import BATCH_SEGMENT, CT_NDJSON
 from kvcli.redact import redact
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class BatchHttpMixin:

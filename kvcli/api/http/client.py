@@ -1,4 +1,4 @@
-"""The generic half of the HTTP adapter: one ``httpx.Client`` speaking to a Fastly API endpoint.
+"""The generic half of the HTTP adapter: one session (:mod:`kvcli.api.http.session`) speaking to a Fastly API endpoint.
 
 :class:`FastlyHttp` knows about authentication, URLs, retries, timeouts, debug output and error bodies, but nothing
 about KV stores; :class:`kvcli.api.http.HttpAdapter` builds the KV endpoints on :meth:`FastlyHttp._request`, and other
@@ -20,9 +20,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import IO, Any
-
-import httpx
+from typing import IO, TYPE_CHECKING, Any
 
 import kvcli.api.http.deadline as limits
 from kvcli import __version__
@@ -59,20 +57,25 @@ from kvcli.api.http.retry import (
     server_delay,
     settings_from_env,
 )
+from kvcli.api.http.session import SendFailure, Timeout
 from kvcli.api.wire import CT_JSON, H_KEY, is_loopback_host
 from kvcli.redact import redact_url, url_secrets
+
+if TYPE_CHECKING:
+    import httpx
+
+    from kvcli.api.http.session import Session
 
 USER_AGENT = f"kvcli/{__version__}"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
-# failures before the request left this machine: repeating them is always harmless
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-# failures after the request may have reached the server
-_MAYBE_SENT = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.ReadTimeout, httpx.WriteTimeout)
-
 
 class FastlyHttp(FailuresMixin, DebugMixin):
-    """A Fastly API client: auth header, retries, timeouts, debug output, errors. Thread-safe (one pooled client)."""
+    """A Fastly API client: auth header, retries, timeouts, debug output, errors. Thread-safe.
+
+    It sends through an httpx session (pooled), or with ``light=True`` through the light one (plain sockets, no
+    httpx import) where that reproduces httpx exactly: no ``transport``, no ``debug``, no proxy variable in the
+    environment (see :func:`kvcli.api.http.light.light_session`)."""
 
     def __init__(
         self,
@@ -80,7 +83,7 @@ class FastlyHttp(FailuresMixin, DebugMixin):
         token: str | None,
         *,
         debug: bool = False,
-        timeout: float | httpx.Timeout | None = None,
+        timeout: float | httpx.Timeout | Timeout | None = None,
         connect_timeout: float | None = None,
         max_attempts: int | None = None,
         max_retry_seconds: float | None = None,
@@ -96,6 +99,7 @@ class FastlyHttp(FailuresMixin, DebugMixin):
         rng: random.Random | None = None,
         debug_stream: IO[str] | None = None,
         env: Mapping[str, str] | None = None,
+        light: bool = False,
     ) -> None:
         self.endpoint, self.host = _check_endpoint(endpoint)
         self.token = token or None
@@ -125,12 +129,12 @@ class FastlyHttp(FailuresMixin, DebugMixin):
             **({"base_delay": float(backoff_base)} if backoff_base is not None else
                {"base_delay": float(overrides["backoff_base"])} if overrides["backoff_base"] is not None else {}),
         )
-        if isinstance(timeout, httpx.Timeout):
-            self.timeout = timeout
+        if timeout is not None and not isinstance(timeout, int | float):  # an httpx.Timeout, or kvcli's
+            self.timeout = Timeout.like(timeout)
         else:
             read = float(timeout) if timeout is not None else overrides["timeout"] or DEFAULT_READ_TIMEOUT
             connect = float(connect_timeout) if connect_timeout is not None else min(DEFAULT_CONNECT_TIMEOUT, read)
-            self.timeout = httpx.Timeout(read, connect=connect)
+            self.timeout = Timeout.of(read, connect)
         # an attempt's time limit: httpx's timeouts are per network read, so a server dripping a byte at a time
         # would never trip them; a value (or an upload) earns one more second per min_rate bytes transferred
         limit = deadline if deadline is not None else overrides["deadline"]
@@ -154,22 +158,23 @@ class FastlyHttp(FailuresMixin, DebugMixin):
         self._rng = rng or random.Random()
         self._debug_stream = debug_stream
         self._debug_lock = threading.Lock()
-        self._client = httpx.Client(
-            transport=transport,
-            timeout=self.timeout,
-            headers={"User-Agent": USER_AGENT},
-            follow_redirects=False,  # a redirect must never carry Fastly-Key to another host
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
-            # a plain-HTTP endpoint (e.g. kvcli local serve) never uses TLS, as no redirect is followed: loading the CA
-            # bundle for it would cost tens of milliseconds per command for nothing
-            verify=self.endpoint.split(":", 1)[0].lower() != "http",
-        )
-        if transport is None:
-            limits.install(self._client)  # the attempt's time limit on every socket operation
+        session: Session | None = None
+        if light and transport is None and not debug:
+            from kvcli.api.http.light import light_session
+
+            session = light_session(self.endpoint, self.timeout, USER_AGENT)
+        if session is None:
+            from kvcli.api.http.httpx_session import HttpxSession
+
+            # a plain-HTTP endpoint (e.g. kvcli local serve) never uses TLS, as no redirect is followed: loading the
+            # CA bundle for it would cost tens of milliseconds per command for nothing
+            session = HttpxSession(timeout=self.timeout, user_agent=USER_AGENT, transport=transport,
+                                   verify=self.endpoint.split(":", 1)[0].lower() != "http")  # fmt: skip
+        self._session: Session = session
 
     # ----------------------------------------------------------------------------------------------- lifecycle
     def close(self) -> None:
-        self._client.close()
+        self._session.close()
 
     def __enter__(self):
         return self
@@ -214,7 +219,7 @@ class FastlyHttp(FailuresMixin, DebugMixin):
         value_body: bool = False,
         tolerate: Collection[int] = (),
         context: ErrorContext = NO_CONTEXT,
-    ) -> httpx.Response:
+    ) -> Any:
         """Send a request (with retries) and return the 2xx response, or raise the matching KvcliError.
 
         ``retry_safe`` (default: True for GET/HEAD/OPTIONS/DELETE) says whether repeating the request after it may
@@ -243,8 +248,8 @@ class FastlyHttp(FailuresMixin, DebugMixin):
         applied_maybe = False  # an earlier attempt may have reached the server
         while True:
             attempt += 1
-            request = self._client.build_request(
-                method, url, params=query or None, json=json, data=form, content=content, headers=hdrs
+            request = self._session.build(
+                method, url, params=query or None, json=json, form=form, content=content, headers=hdrs
             )
             info = request_info(request)
             uploaded = int(request.headers.get("content-length") or 0)
@@ -255,15 +260,15 @@ class FastlyHttp(FailuresMixin, DebugMixin):
             )
             limits.begin(budget)  # every socket read and write of this thread now waits at most what is left
             try:
-                response = self._client.send(request, stream=True)
-            except httpx.TransportError as exc:
+                response = self._session.send(request)
+            except SendFailure as exc:
                 limits.begin(None)
-                sent = not isinstance(exc, _NOT_SENT)
-                error = self._transport_error(exc, info, sent=sent, retry_safe=retry_safe)
+                sent = not exc.not_sent
+                error: E.KvcliError = self._transport_error(exc, info, sent=sent, retry_safe=retry_safe)
                 if budget.expired:
                     error = self._deadline_error(info, budget, uploaded, retry_safe=retry_safe)
-                self._debug_line(f"! {type(exc).__name__}: {one_line(str(exc) or type(exc).__name__)}")
-                retryable = (isinstance(exc, _NOT_SENT) or (retry_safe and isinstance(exc, _MAYBE_SENT))) and not (
+                self._debug_line(f"! {exc.name}: {one_line(str(exc) or exc.name)}")
+                retryable = (exc.not_sent or (retry_safe and exc.maybe_sent)) and not (
                     _certificate_refused(exc)  # a certificate that did not verify will not on a retry
                 )
                 applied_maybe = applied_maybe or sent
@@ -282,17 +287,18 @@ class FastlyHttp(FailuresMixin, DebugMixin):
                 self._read_body(
                     response, info, budget, uploaded, retry_safe=retry_safe, value_body=value_body and success
                 )
-            except httpx.TransportError as exc:
-                error = self._transport_error(exc, info, sent=True, retry_safe=retry_safe)
-                if budget.expired:
-                    error = self._deadline_error(info, budget, uploaded, retry_safe=retry_safe)
-                applied_maybe = True
-                if not (retry_safe and isinstance(exc, _MAYBE_SENT)):
-                    raise error from None
-                self._wait_or_give_up(error, attempt, started, None)
-                continue
-            except httpx.DecodingError as exc:  # a corrupt gzip/deflate body: like a truncated one
-                self._debug_line(f"! {type(exc).__name__}: {one_line(str(exc) or type(exc).__name__)}")
+            except SendFailure as exc:
+                if exc.kind != "DecodingError":
+                    error = self._transport_error(exc, info, sent=True, retry_safe=retry_safe)
+                    if budget.expired:
+                        error = self._deadline_error(info, budget, uploaded, retry_safe=retry_safe)
+                    applied_maybe = True
+                    if not (retry_safe and exc.maybe_sent):
+                        raise error from None
+                    self._wait_or_give_up(error, attempt, started, None)
+                    continue
+                # a corrupt gzip/deflate body: like a truncated one
+                self._debug_line(f"! {exc.name}: {one_line(str(exc) or exc.name)}")
                 encoding = response.headers.get("content-encoding", "")
                 error = self._decoding_error(exc, info, encoding, retry_safe=retry_safe)
                 applied_maybe = True
@@ -328,7 +334,7 @@ class FastlyHttp(FailuresMixin, DebugMixin):
 
     def _read_body(
         self,
-        response: httpx.Response,
+        response: Any,
         info: RequestInfo,
         budget: limits.Attempt,
         uploaded: int,
@@ -346,7 +352,7 @@ class FastlyHttp(FailuresMixin, DebugMixin):
             limit = self.max_response_bytes
         chunks: list[bytes] = []
         received = 0
-        for chunk in decoded_chunks(response):  # a gzip bomb counts at its real size, a piece at a time
+        for chunk in decoded_chunks(response, self._session):  # a gzip bomb counts at its real size, a piece at a time
             received += len(chunk)
             if received > limit:
                 if value_body:
@@ -371,7 +377,7 @@ class FastlyHttp(FailuresMixin, DebugMixin):
             budget.received = received
             if budget.remaining() < 0:
                 raise _BodyFailure(self._deadline_error(info, budget, uploaded, retry_safe=retry_safe), True)
-        response._content = b"".join(chunks)  # what response.read() would have stored
+        self._session.set_content(response, b"".join(chunks))
 
     def _request_json(self, method: str, segments: Iterable[str], **kwargs: Any) -> Any:
         """:meth:`_request` and decode the JSON body (None for an empty body)."""

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import IO, TYPE_CHECKING
-
-import httpx
+from typing import IO, TYPE_CHECKING, Any
 
 from kvcli.api.wire import H_KEY
 from kvcli.redact import REDACTED, safe
@@ -35,7 +33,7 @@ class DebugMixin:
             stream.write(f"[debug] {line}\n")
             stream.flush()
 
-    def _debug_headers(self, prefix: str, headers: httpx.Headers) -> None:
+    def _debug_headers(self, prefix: str, headers: Any) -> None:
         for raw_name, raw_value in headers.raw:
             name = raw_name.decode("latin-1")
             shown = REDACTED if name.lower() in SECRET_HEADERS else raw_value.decode(headers.encoding, "replace")
@@ -53,16 +51,17 @@ class DebugMixin:
         more = f" … ({len(body)} bytes in all)" if len(text) > DEBUG_BODY_CHARS else ""
         self._debug_line(f"{prefix} {shown}{more}")
 
-    def _debug_request(self, request: httpx.Request, attempt: int) -> None:
+    def _debug_request(self, request: Any, attempt: int) -> None:
         if not self.debug:
             return
         suffix = f" (attempt {attempt})" if attempt > 1 else ""
         self._debug_line(f"> {request.method} {request.url}{suffix}")
         self._debug_headers(">", request.headers)
-        body = request.content if isinstance(request.stream, httpx.ByteStream) else None
+        # a body given whole is shown (httpx reads it into the request at once); a streamed one is not
+        body = getattr(request, "_content", None)
         self._debug_body(">", body, request.headers.get("content-type", ""))
 
-    def _debug_response(self, response: httpx.Response, seconds: float, body: bytes | None) -> None:
+    def _debug_response(self, response: Any, seconds: float, body: bytes | None) -> None:
         if not self.debug:
             return
         self._debug_line(f"< {response.status_code} {response.reason_phrase} ({seconds * 1000:.0f} ms)")

@@ -2,37 +2,43 @@
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
-import httpx
+from kvcli.api.http.session import SendFailure
+
+if TYPE_CHECKING:
+    from kvcli.api.http.session import Session
 
 DECODE_PIECE = 256 * 1024  # the most a compressed body may expand into at once
 
 
-def decoded_chunks(response: httpx.Response, piece: int = DECODE_PIECE) -> Iterator[bytes]:
+def decoded_chunks(response: Any, session: Session, piece: int = DECODE_PIECE) -> Iterator[bytes]:
     """The body of a streamed response, decoded, in pieces of at most ``piece`` bytes for gzip and deflate.
 
     httpx decodes each network read whole, so 64 KiB of a gzip bomb become 64 MiB in one step; this decodes with a
-    bound on each step instead. Other encodings (br, zstd, several at once) are left to httpx.
+    bound on each step instead. Other encodings (br, zstd, several at once) are left to the session (httpx). A corrupt
+    body raises :class:`~kvcli.api.http.session.SendFailure` of kind DecodingError, as httpx would.
     """
-    if hasattr(response, "_content"):  # already read (e.g. built with content= by a test transport)
+    if session.has_body(response):  # already read (e.g. built with content= by a test transport)
         yield response.content
         return
     encoding = response.headers.get("content-encoding", "").strip().lower()
     if encoding in ("", "identity"):
-        yield from response.iter_raw()
+        yield from session.body_chunks(response)
         return
+    import zlib  # only for an encoded answer
+
     if encoding in ("gzip", "x-gzip"):
         wbits = 16 + zlib.MAX_WBITS
     elif encoding == "deflate":
         wbits = zlib.MAX_WBITS  # zlib-wrapped, as the RFC says; raw deflate is tried when that fails at once
     else:
-        yield from response.iter_bytes()
+        yield from session.decoded_fallback(response)
         return
     decoder = zlib.decompressobj(wbits)
     started = False
-    for raw in response.iter_raw():
+    for raw in session.body_chunks(response):
         data = raw
         while data and not decoder.eof:
             try:
@@ -41,7 +47,7 @@ def decoded_chunks(response: httpx.Response, piece: int = DECODE_PIECE) -> Itera
                 if encoding == "deflate" and not started:
                     decoder, started = zlib.decompressobj(-zlib.MAX_WBITS), True
                     continue
-                raise httpx.DecodingError(str(exc), request=response.request) from None
+                raise SendFailure("DecodingError", str(exc)) from None
             started = True
             data = decoder.unconsumed_tail
             if out:
@@ -53,6 +59,6 @@ def decoded_chunks(response: httpx.Response, piece: int = DECODE_PIECE) -> Itera
     try:
         rest = decoder.flush()
     except zlib.error as exc:
-        raise httpx.DecodingError(str(exc), request=response.request) from None
+        raise SendFailure("DecodingError", str(exc)) from None
     if rest:
         yield rest

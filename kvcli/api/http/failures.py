@@ -11,8 +11,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 import kvcli.api.http.deadline as limits
 from kvcli.api import errors as E
 from kvcli.api.errors import ApiError, KvcliError, RequestInfo, TransportError, error_for_status
@@ -27,14 +25,18 @@ from kvcli.api.http.retry import (
     RetryPolicy,
     server_delay,
 )
+from kvcli.api.http.session import SendFailure, Timeout
 from kvcli.redact import redact, redact_url
 
 
 def _certificate_refused(exc: BaseException) -> bool:
     """The connection failed because the server's TLS certificate did not verify (its cause chain holds the ssl
     error): not a transient failure."""
-    import ssl
+    import sys
 
+    ssl = sys.modules.get("ssl")
+    if ssl is None:  # no TLS was attempted (a plain-HTTP endpoint on the light session): no certificate either
+        return False
     seen: BaseException | None = exc
     for _ in range(8):  # httpx error <- httpcore error <- ssl error
         if seen is None:
@@ -73,7 +75,7 @@ class _BodyFailure(Exception):
         self.retryable = retryable
 
 
-def request_info(request: httpx.Request) -> RequestInfo:
+def request_info(request: Any) -> RequestInfo:
     """What an error says about its request: method and URL, without credentials the URL may carry."""
     return RequestInfo(request.method, redact_url(str(request.url)))
 
@@ -114,7 +116,7 @@ class FailuresMixin:
         _secrets: tuple[str, ...]
         deadline: float
         min_rate: float
-        timeout: httpx.Timeout
+        timeout: Timeout
         retry: RetryPolicy
         _sleep: Callable[[float], None]
         _clock: Callable[[], float]
@@ -149,7 +151,7 @@ class FailuresMixin:
         return hint if retry_safe else _join(hint, f"the request {MAYBE_APPLIED_HINT}")
 
     def _decoding_error(
-        self, exc: httpx.DecodingError, info: RequestInfo, encoding: str, *, retry_safe: bool
+        self, exc: SendFailure, info: RequestInfo, encoding: str, *, retry_safe: bool
     ) -> TransportError:
         what = one_line(redact(str(exc) or type(exc).__name__, self._secrets), 200)
         hint = ("the body arrived corrupt, e.g. as a broken gzip stream; try again, and check the endpoint and any "
@@ -162,7 +164,7 @@ class FailuresMixin:
         error.hint = self._maybe_applied(hint, retry_safe)
         return error
 
-    def decode_json(self, response: httpx.Response) -> Any:
+    def decode_json(self, response: Any) -> Any:
         body = response.content
         if not body.strip():
             return None
@@ -223,7 +225,7 @@ class FailuresMixin:
 
     # -------------------------------------------------------------------------------------------------- errors
     def error_from_response(
-        self, response: httpx.Response, info: RequestInfo | None = None, context: ErrorContext = NO_CONTEXT
+        self, response: Any, info: RequestInfo | None = None, context: ErrorContext = NO_CONTEXT
     ) -> ApiError:
         """The ApiError subclass for a non-2xx response, with a one-line message and a hint."""
         status = response.status_code
@@ -252,29 +254,29 @@ class FailuresMixin:
         return cls(message, hint, status=status, title=title, detail=detail, request=info, retry_after=retry_after,
                    reason=reason, facts=dict(context.facts) if reason else None)
 
-    def _transport_error(self, exc: httpx.TransportError, info: RequestInfo, *, sent: bool, retry_safe: bool):
+    def _transport_error(self, exc: SendFailure, info: RequestInfo, *, sent: bool, retry_safe: bool) -> TransportError:
         what = one_line(redact(str(exc) or type(exc).__name__, self._secrets), 200)
         hint = UNREACHABLE_HINT
         if _certificate_refused(exc):
             msg = f"the certificate of {self.shown_endpoint} is not trusted: {what}"
             hint = "check the endpoint; for a server of your own, point SSL_CERT_FILE at the certificate it uses"
-        elif isinstance(exc, httpx.ConnectTimeout):
+        elif exc.kind == "ConnectTimeout":
             msg = f"connecting to {self.shown_endpoint} timed out after {self.timeout.connect:g} s"
-        elif isinstance(exc, httpx.ConnectError):
+        elif exc.kind == "ConnectError":
             msg = f"cannot connect to {self.shown_endpoint}: {what}"
-        elif isinstance(exc, httpx.PoolTimeout):
+        elif exc.kind == "PoolTimeout":
             msg = f"no free connection to {self.shown_endpoint} within {self.timeout.pool:g} s"
             hint = "too many requests in parallel; lower the concurrency"
-        elif isinstance(exc, httpx.ReadTimeout):
+        elif exc.kind == "ReadTimeout":
             msg = f"{self.shown_endpoint} did not answer {info.method} within {self.timeout.read:g} s"
             hint = f"raise {ENV_TIMEOUT}, in seconds, or try again"
-        elif isinstance(exc, httpx.WriteTimeout):
+        elif exc.kind == "WriteTimeout":
             msg = f"sending {info.method} to {self.shown_endpoint} timed out after {self.timeout.write:g} s"
             hint = f"raise {ENV_TIMEOUT}, in seconds, or check your network"
-        elif isinstance(exc, httpx.LocalProtocolError):
+        elif exc.kind == "LocalProtocolError":
             msg = f"kvcli could not send {info.method} {info.url}: {what}"
             hint = "this is a bug in kvcli or a value that cannot travel over HTTP; please report it"
-        elif isinstance(exc, httpx.UnsupportedProtocol):
+        elif exc.kind == "UnsupportedProtocol":
             msg = f"unsupported endpoint URL {self.shown_endpoint}: {what}"
             hint = "use an http:// or https:// endpoint"
         else:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
-
-import httpx
 
 from kvcli.api.errors import ApiError, InvalidInput
 from kvcli.api.http.failures import ErrorContext
+from kvcli.api.http.retry import parse_http_date
 from kvcli.api.models import (
     Store,
 )
@@ -73,13 +71,13 @@ def _http_date(raw: str | None) -> datetime | None:
     if not raw:
         return None
     try:
-        dt = parsedate_to_datetime(raw)
+        dt = parse_http_date(raw)
     except (TypeError, ValueError, IndexError):
         return parse_timestamp(raw)
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-def _int_header(headers: httpx.Headers, name: str) -> int | None:
+def _int_header(headers: Any, name: str) -> int | None:
     raw = headers.get(name)
     if raw is None:
         return None
