@@ -29,7 +29,8 @@ _ONE_STATEMENT = (
     _COLUMNS
     + "SELECT ?1, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), ?2 + j.key, "
     "json_extract(j.value, '$[3]'), ?3, ?4 + json_extract(j.value, '$[4]'), "
-    "CAST(substr(?5, json_extract(j.value, '$[2]'), json_extract(j.value, '$[3]')) AS BLOB) "
+    "CASE json_extract(j.value, '$[3]') WHEN 0 THEN x'' "  # substr() of an empty BLOB is NULL, not x''
+    "ELSE substr(?5, json_extract(j.value, '$[2]'), json_extract(j.value, '$[3]')) END "
     "FROM json_each(?6) AS j WHERE true" + _UPSERT
 )
 _PER_ROW = _COLUMNS + "VALUES (?, ?, ?, ?, ?, ?, ?, ?)" + _UPSERT

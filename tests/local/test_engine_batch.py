@@ -68,6 +68,12 @@ def test_generations_increase_in_input_order_across_the_batch(tmp_path, monkeypa
     assert gens == sorted(gens) and len(set(gens)) == 1000 and gens[-1] - gens[0] == 999
 
 
+def test_a_batch_of_empty_values_only_stores_empty_values(tmp_path, monkeypatch):
+    entries = [BatchEntry(f"e{i}", b"") for i in range(5)]
+    one, sql = _stored(tmp_path, "empties", entries, json_path=True, monkeypatch=monkeypatch)
+    assert len(sql) == 1 and [r[6] for r in one] == [b""] * 5 and all(type(r[6]) is bytes for r in one)
+
+
 @pytest.mark.parametrize("where", ["key", "metadata"])
 def test_a_nul_character_in_a_key_or_metadata_takes_the_per_row_path_and_is_kept(tmp_path, monkeypatch, where):
     odd = BatchEntry("a\x00b", b"v") if where == "key" else BatchEntry("k", b"v", metadata="m\x00n")
