@@ -11,6 +11,7 @@ from kvcli.api import validation
 from kvcli.api.errors import InvalidInput, NotFound, PreconditionFailed
 from kvcli.api.models import BatchEntry, BatchError, BatchResult, Item, ItemInfo, Page, PutMode
 from kvcli.api.wire import DEFAULT_LIST_LIMIT, decode_cursor, encode_cursor
+from kvcli.local.engine_batch import insert_rows
 from kvcli.local.engine_stores import _dt
 
 #: a page limit past SQLite's 64-bit integers (``?limit=9223372036854775807``) asks for every row, not an overflow
@@ -317,27 +318,7 @@ class ItemsMixin:
         with self.write() as conn:
             self._require_store(conn, store_id)
             if good:
-                gen = self._next_generations(conn, len(good))
-                rows = [
-                    (
-                        store_id,
-                        e.key,
-                        e.metadata or "",
-                        gen + i,
-                        len(e.value),
-                        int(now * 1_000_000),
-                        now + e.ttl if e.ttl else None,
-                        e.value,
-                    )
-                    for i, e in enumerate(good)
-                ]
-                conn.executemany(
-                    "INSERT INTO items(store_id, key, metadata, generation, size, last_modified, expires_at, value) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(store_id, key) DO UPDATE SET "
-                    "metadata = excluded.metadata, generation = excluded.generation, size = excluded.size, "
-                    "last_modified = excluded.last_modified, expires_at = excluded.expires_at, value = excluded.value",
-                    rows,
-                )
+                insert_rows(conn, store_id, good, self._next_generations(conn, len(good)), now)
         result.written = len(good)
         return result
 

@@ -30,6 +30,11 @@ from kvcli.local.server_base import (
 )
 from kvcli.local.server_safety import HostPolicy
 
+#: a streamed route's body (a batch) of at most this many bytes, by its Content-Length, is read on the event loop
+#: before its handler runs in a worker thread, so that a slow upload holds no thread and the handler needs no
+#: hand-off to the loop per chunk; a longer or chunked body is read by the handler as it arrives
+SMALL_STREAMED_BODY = 1 << 20
+
 
 # ----------------------------------------------------------------------------------------------- the app
 class FastlyApi:
@@ -117,6 +122,7 @@ class FastlyApi:
         try:
             params = {name: decode_segment(raw) for name, raw in raw_params.items()}
             body = b"" if route.streamed else await self.read_body(request, route, body_in)
+            chunks = (await self.small_body(request, body_in) or body_in.blocking()) if route.streamed else ()
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
             call = Call(
                 request=request,
@@ -125,7 +131,7 @@ class FastlyApi:
                 engine=self.engine,
                 query=query,
                 base_url=self.own_url(scope),
-                chunks=body_in.blocking() if route.streamed else (),
+                chunks=chunks,
             )
             if route.runs_inline(call):
                 return route.handler(call)
@@ -137,6 +143,17 @@ class FastlyApi:
         except Exception as exc:  # noqa: BLE001 - an unexpected failure must still answer, and be logged
             traceback.print_exc(file=sys.stderr)
             return legacy_error(500, f"{type(exc).__name__}: {exc}")
+
+    async def small_body(self, request: Request, body_in: Body) -> tuple[bytes] | None:
+        """A streamed route's whole body when its Content-Length is at most SMALL_STREAMED_BODY (read here, on the
+        event loop: the handler's worker thread neither waits for it nor fetches it chunk by chunk), else None."""
+        length = request.headers.get("content-length")
+        if length is None or not (length.isascii() and length.isdigit()) or int(length) > SMALL_STREAMED_BODY:
+            return None
+        chunks: list[bytes] = []
+        while (chunk := await body_in.next()) is not None:
+            chunks.append(chunk)
+        return (b"".join(chunks),)
 
     async def read_body(self, request: Request, route: Route, body_in: Body) -> bytes:
         """The whole body; over the route's limit the rest is drained (not kept) and 413 is raised."""
