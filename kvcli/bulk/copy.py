@@ -5,11 +5,14 @@ HTTP, per-key accounting, 413 splitting, retries in the HTTP adapter, the resume
 :class:`CopySource` merges the two stores' sorted key listings (:mod:`kvcli.bulk.compare`), reads each source key
 (and the destination's copy of it, when there is one) with bounded concurrency, in key order, and yields an
 :class:`~kvcli.bulk.records.Entry` for every key that is missing or differs. Keys that already match are counted and
-never written.
+never written. From the embedded engine, the source is read a page of rows (values included) per query instead,
+and each row becomes its record and batch line directly (:mod:`kvcli.bulk.copy_rows`); the records are checked in
+the source, so the pipeline (:class:`~kvcli.bulk.copy_pipeline.CopyImporter`) does not validate them again.
 
 * Ordinals are positions in the source's key listing (under the prefix), so a resumed copy skips the keys an
-  interrupted one had acknowledged without reading them; the last key of every acknowledged batch is checked
-  against the listing, and a source that changed refuses ``resume`` rather than skipping the wrong keys.
+  interrupted one had acknowledged without comparing or writing them (nor, over HTTP, reading them); the last key
+  of every acknowledged batch is checked against the listing, and a source that changed refuses ``resume`` rather
+  than skipping the wrong keys.
 * TTLs: an item's remaining time to live is carried where the source says when items expire (the embedded engine,
   ``kvcli local serve``); from real Fastly, which does not, keys are written without a TTL and counted in
   ``ttl_unknown``.

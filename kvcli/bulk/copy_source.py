@@ -1,6 +1,7 @@
 """The copy's source (:class:`CopySource`): the two stores' sorted listings merged, each source key read (and the
 destination's copy of it) with bounded concurrency, in key order; an entry for every key that is missing or differs.
-See :mod:`kvcli.bulk.copy`."""
+From the embedded engine, its rows are read a page per query instead (:mod:`kvcli.bulk.copy_rows`). See
+:mod:`kvcli.bulk.copy`."""
 
 from __future__ import annotations
 
