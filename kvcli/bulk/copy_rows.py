@@ -3,8 +3,9 @@
 A copy from the embedded backend spent most of its CPU time between the database and the wire: a key listing, then a
 read of each group of keys building an :class:`~kvcli.api.models.Item` (two datetimes each), then an import record
 re-validated key by key, then a batch line. Here one query per page gives ``(key, metadata, expires_at, value)``
-rows (:meth:`~kvcli.local.engine.Engine.item_rows`), read ahead in a thread while the previous page is sent, and each
-row becomes its record and batch line directly.
+rows (:meth:`~kvcli.local.engine.Engine.item_rows`), and each row becomes its record and batch line directly. (Reading
+the pages ahead in a thread, while the previous ones are sent, was measured and did not pay: SQLite releases the GIL
+only while it steps, a small part of a page's cost, and the copy is bound by the destination now.)
 
 Nothing that came out of the engine is validated again: its keys, metadata and TTLs were checked when they were
 written (every write path of the engine validates them), and a destination still rejects, line by line, what it
@@ -24,10 +25,8 @@ from kvcli.bulk.copy_report import PLAN_KEYS, SourceChanged
 from kvcli.bulk.journal import ResumeState
 from kvcli.bulk.records import Bad, Entry
 
-#: rows per query: a page is one snapshot of the source, and the unit that is read ahead
+#: rows per query: a page is one snapshot of the source (at most PAGE rows in memory, so it stays flat)
 PAGE = 1000
-#: pages read ahead of the copy (each at most PAGE rows, so memory stays flat)
-READ_AHEAD = 2
 
 Row = tuple[str, str, "float | None", bytes]
 
@@ -95,14 +94,11 @@ def row_differs(value: bytes, metadata: str, expires_at: float | None, other: An
     return False
 
 
-def row_records(source, limit: int, read_dst: Callable[[list[str]], dict], read_ahead: int = READ_AHEAD,
-                ) -> Iterator[Entry | Bad]:
+def row_records(source, limit: int, read_dst: Callable[[list[str]], dict]) -> Iterator[Entry | Bad]:
     """The records of a :class:`~kvcli.bulk.copy_source.CopySource` whose source is the embedded engine: an entry
     (with its batch line when the destination takes lines) for every row the destination lacks or holds differently,
     a bad record for a value over ``limit`` bytes. ``read_dst(keys)`` gives the destination's items of those keys
     (missing or unreadable ones absent)."""
-    from kvcli.bulk.batching import prefetch
-
     src, dst, report = source.src, source.dst, source.report
     plan = report.plan
     label, clock, expiry, encode = source.label, source.clock, source.expiry, source.encode
@@ -111,66 +107,58 @@ def row_records(source, limit: int, read_dst: Callable[[list[str]], dict], read_
     dst_keys: Iterator[str] = listed(dst.api, dst.store_id, source.prefix, side=dst.label) \
         if source.dst_exists else iter(())
     theirs = next(dst_keys, None)
-    rows: Iterator[list[Row]] = pages(src.api, src.store_id, source.prefix)
-    if read_ahead > 0:
-        rows = prefetch(rows, depth=read_ahead)
     ordinal = -1
-    try:
-        for page in rows:
-            todo: list[tuple[int, Row, bool]] = []
-            wanted: list[str] = []
-            for row in page:
-                key = row[0]
-                while theirs is not None and theirs < key:
-                    plan.add("delete", theirs)  # (deleted by the second pass when asked)
-                    theirs = next(dst_keys, None)
-                in_dst = theirs == key
-                if in_dst:
-                    theirs = next(dst_keys, None)
-                ordinal += 1
-                report.listed += 1
-                if resume.ranges and resume.done(ordinal, key):
-                    report.skipped_resumed += 1
+    for page in pages(src.api, src.store_id, source.prefix):
+        todo: list[tuple[int, Row, bool]] = []
+        wanted: list[str] = []
+        for row in page:
+            key = row[0]
+            while theirs is not None and theirs < key:
+                plan.add("delete", theirs)  # (deleted by the second pass when asked)
+                theirs = next(dst_keys, None)
+            in_dst = theirs == key
+            if in_dst:
+                theirs = next(dst_keys, None)
+            ordinal += 1
+            report.listed += 1
+            if resume.ranges and resume.done(ordinal, key):
+                report.skipped_resumed += 1
+                continue
+            todo.append((ordinal, row, in_dst))
+            if in_dst:
+                wanted.append(key)
+        others = read_dst(wanted) if wanted else {}
+        for ordinal_, (key, metadata, expires_at, value), in_dst in todo:
+            ttl: int | None = None
+            if expires_at is not None:
+                left = expires_at - clock()
+                if left <= 0:  # expired since it was read
+                    report.vanished += 1
                     continue
-                todo.append((ordinal, row, in_dst))
-                if in_dst:
-                    wanted.append(key)
-            others = read_dst(wanted) if wanted else {}
-            for ordinal_, (key, metadata, expires_at, value), in_dst in todo:
-                ttl: int | None = None
-                if expires_at is not None:
-                    left = expires_at - clock()
-                    if left <= 0:  # expired since it was read
-                        report.vanished += 1
-                        continue
-                    ttl = max(1, math.floor(left + 0.5))
-                if in_dst and (other := others.get(key)) is not None:
-                    if not row_differs(value, metadata, expires_at, other, compare_ttl):
-                        plan.add("unchanged", key)
-                        continue
-                    plan.add("update", key)
-                else:
-                    plan.create += 1
-                    if len(plan.create_keys) < PLAN_KEYS:
-                        plan.create_keys.append(key)
-                size = len(value)
-                source._position += size
-                entry = Entry(key, value, metadata or None, ttl, False, label, None, ordinal_, None, size)
-                if size > limit:
-                    yield Bad(f"value is {size} bytes; the limit is {limit} bytes", label, None, ordinal_, key=key,
-                              code="too_large", entry=entry)
+                ttl = max(1, math.floor(left + 0.5))
+            if in_dst and (other := others.get(key)) is not None:
+                if not row_differs(value, metadata, expires_at, other, compare_ttl):
+                    plan.add("unchanged", key)
                     continue
-                if ttl is not None:
-                    report.ttl_carried += 1
-                    if expiry is not None:
-                        expiry[key] = expires_at
-                elif encode:
-                    entry.wire = wire_line(key, value, metadata)
-                yield entry
-    finally:
-        close = getattr(rows, "close", None)
-        if close is not None:
-            close()  # stops the read-ahead thread now
+                plan.add("update", key)
+            else:
+                plan.create += 1
+                if len(plan.create_keys) < PLAN_KEYS:
+                    plan.create_keys.append(key)
+            size = len(value)
+            source._position += size
+            entry = Entry(key, value, metadata or None, ttl, False, label, None, ordinal_, None, size)
+            if size > limit:
+                yield Bad(f"value is {size} bytes; the limit is {limit} bytes", label, None, ordinal_, key=key,
+                          code="too_large", entry=entry)
+                continue
+            if ttl is not None:
+                report.ttl_carried += 1
+                if expiry is not None:
+                    expiry[key] = expires_at
+            elif encode:
+                entry.wire = wire_line(key, value, metadata)
+            yield entry
     while theirs is not None:
         plan.add("delete", theirs)
         theirs = next(dst_keys, None)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 
 import pytest
 
@@ -153,19 +152,6 @@ def test_wire_lines_are_what_the_http_adapter_sends(key, value, metadata):
         adapter["metadata"] = metadata
     expected = json.dumps(adapter, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     assert wire_line(key, value, metadata) == expected
-
-
-def test_closing_the_records_early_stops_the_read_ahead_thread(stores):
-    src, dst, clock = stores
-    (src_api, sid), (dst_api, did) = src, dst
-    source = CopySource(Side(src_api, sid, "from"), Side(dst_api, did, "to"), CopyReport(), clock=clock,
-                        max_value_bytes=LIMIT)
-    assert source.rows
-    records = source.records()
-    next(records)
-    assert any(t.name == "kvcli-prefetch" for t in threading.enumerate())
-    records.close()  # type: ignore[attr-defined]
-    assert not any(t.name == "kvcli-prefetch" for t in threading.enumerate())
 
 
 class Remote:
