@@ -183,3 +183,35 @@ def test_records_from_a_source_that_is_not_the_engine_are_still_validated(tmp_pa
         assert eng.get_item(did, "ok").value == b"fine"
     finally:
         eng.close()
+
+
+class CountingRows:
+    """The source adapter, counting the pages of rows read."""
+
+    def __init__(self, api) -> None:
+        self._api = api
+        self.pages = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self._api, name)
+
+    def item_rows(self, *args, **kwargs):
+        self.pages += 1
+        return self._api.item_rows(*args, **kwargs)
+
+
+def test_rows_are_read_a_page_at_a_time_as_the_records_are_consumed(stores):
+    """Memory stays flat: a page of rows is read only when the records of the one before are used up."""
+    src, dst, clock = stores
+    (src_api, sid), (dst_api, did) = src, dst
+    counting = CountingRows(src_api)
+    source = CopySource(Side(counting, sid, "from"), Side(dst_api, did, "to"), CopyReport(), clock=clock,
+                        max_value_bytes=LIMIT)
+    assert source.rows
+    records = source.records()
+    first = [next(records) for _ in range(10)]
+    assert counting.pages == 1 and first[0].key == "o/out"
+    for rec in records:
+        if rec.ordinal >= 1000:
+            break
+    assert counting.pages == 2
