@@ -215,3 +215,20 @@ def test_rows_are_read_a_page_at_a_time_as_the_records_are_consumed(stores):
         if rec.ordinal >= 1000:
             break
     assert counting.pages == 2
+
+
+def test_the_copy_pipeline_takes_the_source_records_as_they_are():
+    """The copy source checks its records itself, so the import pipeline does not run its validation a second time
+    (and the method it overrides still exists in the import pipeline, so the override is in effect)."""
+    from kvcli.bulk.copy_pipeline import CopyImporter
+    from kvcli.bulk.importer import Importer
+    from kvcli.bulk.sources.base import Source
+
+    class One(Source):
+        def records(self, start=None):
+            yield Entry("not|checked", b"v", None, None, False, "one", None, 0)
+
+    assert "_records" in vars(Importer)
+    importer = CopyImporter(object(), "sid", One())
+    assert [r.key for r in importer._records()] == ["not|checked"]
+    assert [type(r) for r in Importer(object(), "sid", One())._records()] == [Bad]
