@@ -5,11 +5,14 @@ HTTP, per-key accounting, 413 splitting, retries in the HTTP adapter, the resume
 :class:`CopySource` merges the two stores' sorted key listings (:mod:`kvcli.bulk.compare`), reads each source key
 (and the destination's copy of it, when there is one) with bounded concurrency, in key order, and yields an
 :class:`~kvcli.bulk.records.Entry` for every key that is missing or differs. Keys that already match are counted and
-never written.
+never written. From the embedded engine, the source is read a page of rows (values included) per query instead,
+and each row becomes its record and batch line directly (:mod:`kvcli.bulk.copy_rows`); the records are checked in
+the source, so the pipeline (:class:`~kvcli.bulk.copy_pipeline.CopyImporter`) does not validate them again.
 
 * Ordinals are positions in the source's key listing (under the prefix), so a resumed copy skips the keys an
-  interrupted one had acknowledged without reading them; the last key of every acknowledged batch is checked
-  against the listing, and a source that changed refuses ``resume`` rather than skipping the wrong keys.
+  interrupted one had acknowledged without comparing or writing them (nor, over HTTP, reading them); the last key
+  of every acknowledged batch is checked against the listing, and a source that changed refuses ``resume`` rather
+  than skipping the wrong keys.
 * TTLs: an item's remaining time to live is carried where the source says when items expire (the embedded engine,
   ``kvcli local serve``); from real Fastly, which does not, keys are written without a TTL and counted in
   ``ttl_unknown``.
@@ -66,14 +69,12 @@ def write_limits(api) -> tuple[int, int, int]:
 
 
 def plan_only(source: CopySource, dst_api, *, delete: bool, on_progress: Callable[[CopyReport], None] | None,
-              max_value_bytes: int | None = None) -> None:
+              ) -> None:
     """A dry run: compare everything and count the write requests the plan needs; write nothing."""
-    from kvcli.bulk.validate import validate
-
     report = source.report
     max_entries, max_bytes, _ = write_limits(dst_api)
     invalid = 0
-    for chunk in batching.batches(validate(source.records(), max_value_bytes=max_value_bytes),
+    for chunk in batching.batches(source.records(),
                                   max_entries=max_entries, max_bytes=max_bytes):
         if chunk.entries:
             report.write_requests += 1
@@ -149,7 +150,8 @@ def run_copy(
     every acknowledged batch.
     """
     from kvcli.api.errors import Interrupted
-    from kvcli.bulk.importer import Importer, ImportOptions
+    from kvcli.bulk.copy_pipeline import CopyImporter
+    from kvcli.bulk.importer import ImportOptions
     from kvcli.bulk.interrupts import NO_GATE
 
     if concurrency < 1:
@@ -161,9 +163,10 @@ def run_copy(
     both_embedded = is_embedded(src.api) and is_embedded(dst.api)
     sink = TtlAtWrite(dst.api)
     source = CopySource(src, dst, report, prefix=prefix, concurrency=1 if both_embedded else concurrency,
-                        resume=resume_state, dst_exists=dst_exists, expiry=None if dry_run else sink.expiry)
+                        resume=resume_state, dst_exists=dst_exists, expiry=None if dry_run else sink.expiry,
+                        max_value_bytes=max_value_bytes)
     if dry_run:
-        plan_only(source, dst.api, delete=delete, on_progress=on_progress, max_value_bytes=max_value_bytes)
+        plan_only(source, dst.api, delete=delete, on_progress=on_progress)
         report.elapsed = time.monotonic() - t0
         return report, None
     max_entries, max_bytes, in_flight = write_limits(dst.api)
@@ -181,7 +184,7 @@ def run_copy(
         if on_progress is not None:
             on_progress(report)
 
-    importer = Importer(sink, dst.store_id, source, options=options, journal=journal, failed_out=failed_out,
+    importer = CopyImporter(sink, dst.store_id, source, options=options, journal=journal, failed_out=failed_out,
                         on_progress=progress, interrupts=interrupts or NO_GATE, on_interrupt=on_interrupt)
     try:
         importer.run()

@@ -1,13 +1,13 @@
 """The copy's source (:class:`CopySource`): the two stores' sorted listings merged, each source key read (and the
 destination's copy of it) with bounded concurrency, in key order; an entry for every key that is missing or differs.
-See :mod:`kvcli.bulk.copy`."""
+From the embedded engine, its rows are read a page per query instead (:mod:`kvcli.bulk.copy_rows`). See
+:mod:`kvcli.bulk.copy`."""
 
 from __future__ import annotations
 
 import math
 import time
 from collections.abc import Callable, Iterator
-from itertools import islice
 from typing import Any
 
 from kvcli.api.errors import AuthError, KvcliError, RateLimited, StorageError, TransportError
@@ -23,7 +23,8 @@ from kvcli.bulk.compare import (
     read_item,
     remaining_ttl,
 )
-from kvcli.bulk.copy_report import CopyReport, Side, SourceChanged
+from kvcli.bulk.copy_report import CopyReport, Side
+from kvcli.bulk.copy_rows import ResumeFilter, row_records, wire_line
 from kvcli.bulk.journal import ResumeState
 from kvcli.bulk.records import Bad, Entry
 from kvcli.bulk.sources.base import ResumePoint, Source
@@ -36,16 +37,10 @@ GROUP = 500  # keys read per transaction from the embedded engine
 
 def batch_line(key: str, value: bytes, metadata: str | None) -> bytes | None:
     """The Fastly batch line of an entry without a TTL, as the HTTP adapter would send it (None: let it encode)."""
-    from base64 import b64encode
-    from json.encoder import encode_basestring
-
     try:
-        line = b'{"key":' + encode_basestring(key).encode("utf-8") + b',"value":"' + b64encode(value) + b'"'
-        if metadata:
-            line += b',"metadata":' + encode_basestring(metadata).encode("utf-8")
+        return wire_line(key, value, metadata)
     except UnicodeEncodeError:  # a lone surrogate: the adapter reports it
         return None
-    return line + b"}"
 
 
 class TtlAtWrite:
@@ -104,6 +99,8 @@ class CopySource(Source):
         dst_exists: bool = True,
         clock: Callable[[], float] = time.time,
         expiry: dict[str, float] | None = None,
+        max_value_bytes: int | None = None,
+        rows: bool | None = None,
     ) -> None:
         super().__init__()
         self.src, self.dst, self.report = src, dst, report
@@ -118,6 +115,10 @@ class CopySource(Source):
         self.keep_wire = False
         #: pre-encode each entry's batch line (HTTP destinations): cheaper than the adapter's generic encoding
         self.encode = limits_of(dst.api).wire_lines
+        #: the value size limit (None: KVCLI_MAX_VALUE_BYTES, else 25 MiB)
+        self.max_value_bytes = max_value_bytes
+        #: read the embedded engine's rows a page per query (None: whenever the source is the embedded engine)
+        self.rows = is_embedded(src.api) and getattr(src.api, "item_rows", None) is not None if rows is None else rows
         self.src_expiry = exposes_expiry(src.api, src.store_id)
         self.dst_expiry = dst_exists and exposes_expiry(dst.api, dst.store_id)
 
@@ -129,10 +130,7 @@ class CopySource(Source):
         src_keys = listed(self.src.api, self.src.store_id, self.prefix, side=self.src.label)
         dst_keys: Iterator[str] = listed(self.dst.api, self.dst.store_id, self.prefix, side=self.dst.label) \
             if self.dst_exists else iter(())
-        state = self.resume_state
-        ranges = state.ranges if state is not None else []
-        checks = state.checks if state is not None else {}
-        i = 0
+        resume = ResumeFilter(self.resume_state)
         ordinal = -1
         for key, in_src, in_dst in merge(src_keys, dst_keys):
             if not in_src:
@@ -140,15 +138,7 @@ class CopySource(Source):
                 continue
             ordinal += 1
             self.report.listed += 1
-            while i < len(ranges) and ranges[i][1] < ordinal:
-                i += 1
-            if i < len(ranges) and ranges[i][0] <= ordinal:
-                expected = checks.get(ordinal)
-                if expected is not None and expected != key:
-                    raise SourceChanged(
-                        f"the source store changed since the interrupted copy (key {ordinal + 1:,} is now {key!r}, "
-                        f"was {expected!r})",
-                        "run the copy again without resume: it compares every key and writes only what differs")
+            if resume.ranges and resume.done(ordinal, key):
                 self.report.skipped_resumed += 1
                 continue
             yield ordinal, key, in_dst
@@ -171,30 +161,6 @@ class CopySource(Source):
                 other = None
         return ordinal, key, item, other, None
 
-    def _reads(self) -> Iterator[tuple[int, str, Item | None, Item | None, KvcliError | None]]:
-        """Every job read, in order: one key at a time (with bounded concurrency) from HTTP; a group of keys per
-        read transaction from the embedded engine (``get_items``)."""
-        many = getattr(self.src.api, "get_items", None) if is_embedded(self.src.api) else None
-        if many is None:
-            yield from ordered_map(self._read, self._todo(), self.concurrency)
-            return
-        dst_many = getattr(self.dst.api, "get_items", None) if is_embedded(self.dst.api) else None
-        jobs = self._todo()
-        while True:
-            group = list(islice(jobs, GROUP))
-            if not group:
-                return
-            items = many(self.src.store_id, [k for _o, k, _d in group])
-            wanted = [k for (_o, k, in_dst), item in zip(group, items, strict=True) if in_dst and item is not None]
-            others: dict[str, Item | None] = {}
-            if wanted:
-                if dst_many is not None:
-                    others = dict(zip(wanted, dst_many(self.dst.store_id, wanted), strict=True))
-                else:
-                    others = dict(zip(wanted, ordered_map(self._read_dst, wanted, self.concurrency), strict=True))
-            for (ordinal, key, _in_dst), item in zip(group, items, strict=True):
-                yield ordinal, key, item, others.get(key), None
-
     def _read_dst(self, key: str) -> Item | None:
         try:
             return read_item(self.dst.api, self.dst.store_id, key)
@@ -203,11 +169,31 @@ class CopySource(Source):
         except KvcliError:  # cannot compare: write it (an upsert is always safe)
             return None
 
+    def _dst_items(self, keys: list[str]) -> dict[str, Item]:
+        """The destination's items of ``keys`` (missing or unreadable ones absent): one read transaction on the
+        embedded engine, else one request per key with bounded concurrency."""
+        many = getattr(self.dst.api, "get_items", None) if is_embedded(self.dst.api) else None
+        found = many(self.dst.store_id, keys) if many is not None else \
+            ordered_map(self._read_dst, keys, self.concurrency)
+        return {k: item for k, item in zip(keys, found, strict=True) if item is not None}
+
     def records(self, start: ResumePoint | None = None) -> Iterator[Entry | Bad]:
+        """Every record to write, valid for the destination (the copy's importer does not validate them again):
+        from the embedded engine straight from its rows (:mod:`kvcli.bulk.copy_rows`), else key by key, checked
+        like an import's records."""
+        from kvcli.api import validation
+        from kvcli.bulk.validate import validate
+
+        limit = validation.max_value_bytes() if self.max_value_bytes is None else self.max_value_bytes
+        if self.rows:
+            return row_records(self, limit, self._dst_items)
+        return validate(self._records(), max_value_bytes=limit)
+
+    def _records(self) -> Iterator[Entry | Bad]:
         report = self.report
         plan = report.plan
         compare_ttl = self.src_expiry and self.dst_expiry
-        for ordinal, key, item, other, exc in self._reads():
+        for ordinal, key, item, other, exc in ordered_map(self._read, self._todo(), self.concurrency):
             if exc is not None:
                 yield Bad(f"reading it from the source failed: {exc.message}", self.label, None, ordinal, key=key,
                           code=str(getattr(exc, "status", "") or exc.kind))

@@ -245,6 +245,24 @@ class ItemsMixin:
         keys = keys[:limit]
         return Page(items=keys, next_cursor=encode_cursor(keys[-1]) if more else None)
 
+    def item_rows(
+        self, store_id: str, prefix: str | None = None, after: str | None = None, limit: int = 1000
+    ) -> tuple[list[tuple[str, str, float | None, bytes]], bool]:
+        """One page of live items in key order, values included, in one query (one snapshot): rows of ``(key,
+        metadata, expires_at, value)`` (metadata ``''`` when there is none, expires_at in epoch seconds or None) for
+        the keys after ``after`` (under ``prefix``), and whether more follow. What a copy reads from the embedded
+        backend: one query per page instead of a key listing plus a read per group of keys, and plain rows instead
+        of :class:`Item` objects, since most go straight onto the wire."""
+        cursor = encode_cursor(after) if after is not None else None
+        sql, args, limit = self._page_query("key, metadata, expires_at, value", store_id, prefix, cursor, limit,
+                                            "strong")
+        conn = self.conn
+        rows = conn.execute(sql, args).fetchall()
+        if not rows:  # as in list_keys: only an empty page needs the store check
+            self._require_store(conn, store_id)
+        more = len(rows) > limit
+        return (rows[:limit] if more else rows), more
+
     def list_items(
         self,
         store_id: str,
