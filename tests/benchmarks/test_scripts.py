@@ -31,6 +31,13 @@ def test_the_new_benchmarks_are_there():
     assert {"startup.py", "commands.py", "latency_proxy.py", "server.py"} <= names
 
 
+def test_no_benchmark_is_named_like_a_module_a_benchmark_imports():
+    # a script runs with benchmarks/ first on sys.path: a benchmarks/copy.py made uvicorn's `from copy import copy`
+    # import the benchmark, and the minimal server of server.py died at start
+    taken = set(sys.stdlib_module_names) | {"kvcli", "httpx", "uvicorn", "starlette", "msgspec", "typer", "click"}
+    assert not sorted(p.stem for p in BENCH.glob("*.py") if p.stem in taken)
+
+
 @pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)
 def test_every_benchmark_imports_and_parses_its_arguments(path, monkeypatch, capsys):
     module = load(path, monkeypatch)

@@ -15,7 +15,7 @@ before and after (the machine may be shared).
 ``--busy`` keeps one core busy (a Python loop, started before the runs and stopped after them) to see the ratio on a
 machine that is not idle.
 
-Usage: python benchmarks/copy.py [--runs 3] [--keys 100000] [--busy]
+Usage: python benchmarks/copy_between.py [--runs 3] [--keys 100000] [--busy]
 """
 
 from __future__ import annotations
