@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 from kvcli.api.errors import KvcliError
+from kvcli.threads import worker_pool
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -39,7 +40,7 @@ def ordered_map(
             except KvcliError as exc:
                 yield arg, exc
         return
-    from concurrent.futures import Future, ThreadPoolExecutor
+    from concurrent.futures import Future
 
     def call(arg: A) -> R | KvcliError:
         try:
@@ -48,7 +49,7 @@ def ordered_map(
             return exc
 
     window: deque[tuple[A, Future[R | KvcliError]]] = deque()
-    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="kvcli-fanout")
+    pool = worker_pool(concurrency, "kvcli-fanout")
     try:
         for arg in args:
             window.append((arg, pool.submit(call, arg)))

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from kvcli.bulk.records import Bad, Entry, Record
+from kvcli.threads import worker_thread
 
 #: defaults for the HTTP batch endpoint: well under what Fastly documents or was seen to accept
 HTTP_MAX_ENTRIES = 1000
@@ -141,7 +142,7 @@ def prefetch(items: Iterable, depth: int = 2) -> Iterator:
             return
         put((done, None))
 
-    thread = threading.Thread(target=produce, name="kvcli-prefetch", daemon=True)
+    thread = worker_thread(produce, "kvcli-prefetch")
     thread.start()
     try:
         while True:

@@ -15,13 +15,14 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import datetime
 from typing import TypeVar
 
 from kvcli.api.errors import Conflict, KvcliError, NotFound
 from kvcli.api.models import Item
 from kvcli.api.port import iter_keys
+from kvcli.threads import worker_pool
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -73,7 +74,7 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], concurrency: int,
         yield from map(fn, items)
         return
     window = concurrency * 4
-    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="kvcli-read")
+    pool = worker_pool(concurrency, "kvcli-read")
     queue: deque[Future] = deque()
     try:
         for item in items:

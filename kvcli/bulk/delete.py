@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from itertools import islice
 
 from kvcli.api.errors import KvcliError, UsageError
+from kvcli.threads import worker_pool
 
 CHUNK = 500  # keys per transaction on the embedded backend
 
@@ -119,7 +120,7 @@ def delete_keys(
 
     # The listing runs in this thread and at most 2 x concurrency deletions are in flight, so memory stays flat
     # and no thread ever waits on a queue that nobody drains (the official CLI's deadlock).
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+    with worker_pool(concurrency, "kvcli-delete") as pool:
         pending: set[Future] = set()
         try:
             for key in source:

@@ -27,7 +27,7 @@ import stat
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -35,6 +35,7 @@ from kvcli.api.errors import KvcliError, NotFound, UsageError
 from kvcli.api.models import Item
 from kvcli.api.port import iter_keys
 from kvcli.formats import EXPORT_FORMATS  # noqa: F401 - the one list of export formats
+from kvcli.threads import worker_pool
 
 MAX_REPORTED_ERRORS = 1000
 _compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -114,7 +115,7 @@ def iter_items(
                 yield key, exc
         return
     window: deque[tuple[str, Future]] = deque()
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="kvcli-export") as pool:
+    with worker_pool(concurrency, "kvcli-export") as pool:
         try:
             for key in keys:
                 window.append((key, pool.submit(api.get_item, store_id, key)))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from operator import attrgetter
 
@@ -35,6 +35,7 @@ from kvcli.bulk.records import Bad, Entry
 from kvcli.bulk.sink import FATAL, ChunkOutcome, send_chunk  # noqa: F401 - FATAL: also importable from here
 from kvcli.bulk.sources.base import Source
 from kvcli.bulk.validate import validate
+from kvcli.threads import worker_pool
 
 #: chunks in a row failing whole with a 5xx (after the adapter's retries) that mean the backend is down: stop then
 SERVER_ERROR_STREAK = 3
@@ -286,7 +287,7 @@ class Importer:
     def _run_pool(self, chunks) -> None:
         opts = self.options
         gate = self.interrupts
-        pool = ThreadPoolExecutor(max_workers=opts.concurrency, thread_name_prefix="kvcli-import")
+        pool = worker_pool(opts.concurrency, "kvcli-import")
         pending: dict[Future, Chunk] = {}  # every chunk handed to the pool and not yet accounted for
         # the keys of each chunk in flight (a set built in C: a few chunks are in flight, so checking a new chunk
         # against each of them beats a dict entry per key, which cost a fifth of an NDJSON import's CPU time)

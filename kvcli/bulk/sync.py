@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from kvcli.api.errors import KvcliError, NotFound
@@ -32,6 +31,7 @@ from kvcli.api.validation import max_value_bytes
 from kvcli.bulk.records import Bad, Entry
 from kvcli.bulk.sources.base import ResumePoint, Source
 from kvcli.bulk.sources.directory import DirSource, Unreadable, open_regular
+from kvcli.threads import worker_pool
 
 HASH_FIELD = "kvcli-sha256"
 _READ = 1 << 20
@@ -181,7 +181,7 @@ def make_plan(
         if concurrency <= 1:
             yield from map(judge, present)
         else:
-            with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="kvcli-sync") as pool:
+            with worker_pool(concurrency, "kvcli-sync") as pool:
                 yield from pool.map(judge, present)
 
     for n, (key, why, exc) in enumerate(results(), start=1):

@@ -9,7 +9,6 @@ suggestions, and nothing is ever written to stderr (it would land in the middle 
 
 import io
 import sys
-import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -57,7 +56,9 @@ def _ask_backend(ctx: click.Context | None, query: Callable[[Any], Iterable[Sugg
         except BaseException:  # noqa: BLE001 - a completion never fails loudly
             found.clear()
 
-    worker = threading.Thread(target=work, name="kvcli-complete", daemon=True)
+    from kvcli.threads import worker_thread
+
+    worker = worker_thread(work, "kvcli-complete")
     with _silent_stderr() as done:
         worker.start()
         worker.join(TIMEOUT)

@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 import uuid
 from importlib import resources
 from pathlib import Path
@@ -362,5 +361,7 @@ async def _start_import(explorer: Explorer, request: Request) -> Response:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    threading.Thread(target=work, name=f"kvcli-ui-import-{jid[:8]}", daemon=True).start()
+    from kvcli.threads import worker_thread
+
+    worker_thread(work, f"kvcli-ui-import-{jid[:8]}").start()
     return JSONResponse({"job": jid}, status_code=202)
