@@ -238,6 +238,9 @@ class LightSession:
         return Connection.open(self.host, self.port, self.timeout.connect, self.tls, self.host)
 
     def _release(self, conn: Connection) -> None:
+        if conn.buffer:  # bytes past the answer's end (a forged answer, a body sent to HEAD): never the next answer
+            conn.close()
+            return
         conn.idle_since = time.monotonic()
         with self._lock:
             self._idle.append(conn)
