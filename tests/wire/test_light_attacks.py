@@ -4,6 +4,8 @@ says which way and why the light session's way is the one kept."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.wire.rawserver import RawServer, response
 from tests.wire.test_light_session import ITEM, SESSIONS, _no_proxy_env, adapter, on_both, outcome  # noqa: F401
 
@@ -40,3 +42,39 @@ def test_a_body_sent_with_the_answer_to_head_is_not_the_next_answer():
         api.close()
     assert got == [("ok", 17), ("ok", b"value")]
     assert [s.connection for s in server.seen] == [0, 1]
+
+
+# --------------------------------------------------------------------------------------------- unbounded lines
+def _flood_then_hold(head: bytes, unit: bytes, size: int = 300_000):
+    """Send ``head``, then ``unit`` repeated to ``size`` bytes, and keep the connection open until the client goes."""
+    def act(conn) -> bool:
+        conn.sendall(head + unit * (size // len(unit)))
+        while conn.recv(65536):
+            pass
+        return False
+
+    return act
+
+
+@pytest.mark.parametrize("unit", [b"0", b"x"], ids=["chunk-size-line", "chunk-extension"])
+def test_a_chunk_header_without_end_stops_at_the_head_bound(unit):
+    """A chunk-size line (or its extension) that never ends: refused once it passes httpcore's 100 KiB, as httpx
+    refuses it ("Receive buffer too long"), not buffered until the attempt's time limit."""
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1" + (b";" if unit == b"x" else b"")
+    (full, _, _), (light, _, _) = on_both(lambda s, i: _flood_then_hold(head, unit), [lambda a: a.list_stores()],
+                                          max_attempts=1, deadline=30)  # fmt: skip
+    assert light == full and "Receive buffer too long" in light[0][1], light
+
+
+def test_endless_trailers_stop_at_the_head_bound():
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+    (full, _, _), (light, _, _) = on_both(lambda s, i: _flood_then_hold(head, b"X-Trailer: y\r\n"),
+                                          [lambda a: a.list_stores()], max_attempts=1, deadline=30)  # fmt: skip
+    assert light == full and "Receive buffer too long" in light[0][1], light
+
+
+def test_a_malformed_trailer_line_fails_as_with_httpx():
+    reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n[]\r\n0\r\nno colon here\r\n\r\n"
+    (full, _, _), (light, _, _) = on_both(lambda s, i: lambda conn: conn.sendall(reply) and False,
+                                          [lambda a: a.list_stores()], max_attempts=1)  # fmt: skip
+    assert light == full and "illegal header line" in light[0][1], light

@@ -116,10 +116,12 @@ class Connection:
     def read_head(self, timeout: float | None) -> tuple[str, int, bytes, list[tuple[bytes, bytes]]]:
         """(HTTP version, status, reason, headers) of the next final response (1xx but 101 skipped)."""
         while True:
+            searched = 0  # where the blank line may start: each byte is searched once however slowly it arrives
             while True:
-                found = _BLANK.search(self.buffer)
+                found = _BLANK.search(self.buffer, searched)
                 if found is not None:
                     break
+                searched = max(0, len(self.buffer) - 2)
                 if len(self.buffer) > MAX_HEAD:
                     raise _remote("Receive buffer too long")
                 data = self.read(timeout)
@@ -170,7 +172,19 @@ class Connection:
                 yield data
 
     def _fill(self, timeout: float | None, need: bytes | int) -> None:
-        while (need not in self.buffer) if isinstance(need, bytes) else len(self.buffer) < need:
+        """Read until the buffer holds ``need`` (bytes: a line's end, refused past httpcore's 100 KiB as h11 refuses
+        any incomplete event that long; int: that many bytes)."""
+        searched = 0
+        while True:
+            if isinstance(need, int):
+                if len(self.buffer) >= need:
+                    return
+            elif self.buffer.find(need, searched) >= 0:
+                return
+            else:
+                searched = max(0, len(self.buffer) - len(need) + 1)
+                if len(self.buffer) > MAX_HEAD:
+                    raise _remote("Receive buffer too long")
             data = self.read(timeout)
             if not data:
                 raise _remote("peer closed connection without sending complete message body (incomplete chunked read)")
@@ -186,11 +200,8 @@ class Connection:
             self.buffer = self.buffer[end:]
             size = int(header["size"], 16)
             if size == 0:
-                while True:  # trailers, up to the blank line
-                    self._fill(timeout, b"\n")
-                    line, _, self.buffer = self.buffer.partition(b"\n")
-                    if line in (b"", b"\r"):
-                        return
+                self._trailers(timeout)
+                return
             while size:
                 if not self.buffer:
                     self._fill(timeout, 1)
@@ -204,6 +215,28 @@ class Connection:
                 if data != need[: len(data)]:
                     raise _remote(f"malformed chunk footer: {bytearray(data)!r} (expected {need!r})")
                 self.buffer, need = self.buffer[len(data):], need[len(data):]
+
+
+    def _trailers(self, timeout: float | None) -> None:
+        """Skip the trailer fields up to the blank line, read whole and checked as h11 reads them (at most 100 KiB)."""
+        searched = 0
+        while not self.buffer.startswith((b"\n", b"\r\n")):
+            found = _BLANK.search(self.buffer, searched)
+            if found is not None:
+                for line in self.buffer[: found.start()].split(b"\n"):
+                    line = line[:-1] if line.endswith(b"\r") else line
+                    if _FIELD.fullmatch(line) is None and line[:1] not in (b" ", b"\t"):
+                        raise _remote(f"illegal header line: {bytearray(line)!r}")
+                self.buffer = self.buffer[found.end():]
+                return
+            searched = max(0, len(self.buffer) - 2)
+            if len(self.buffer) > MAX_HEAD:
+                raise _remote("Receive buffer too long")
+            data = self.read(timeout)
+            if not data:
+                raise _remote("peer closed connection without sending complete message body (incomplete chunked read)")
+            self.buffer += data
+        self.buffer = self.buffer[1 if self.buffer.startswith(b"\n") else 2:]
 
 
 def _checked(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
