@@ -78,3 +78,29 @@ def test_a_malformed_trailer_line_fails_as_with_httpx():
     (full, _, _), (light, _, _) = on_both(lambda s, i: lambda conn: conn.sendall(reply) and False,
                                           [lambda a: a.list_stores()], max_attempts=1)  # fmt: skip
     assert light == full and "illegal header line" in light[0][1], light
+
+
+# ------------------------------------------------------------------------------------------------- endpoints
+@pytest.mark.parametrize("port", ["0", "65536", "99999", "x"])
+def test_an_endpoint_port_out_of_range_is_refused_before_any_connection(monkeypatch, port):
+    """``http://host:0`` or ``:99999`` names no port a connection can reach: both sessions refuse it as an invalid
+    endpoint, without dialling anything (httpx dialled port 80 for 0 and 99999 & 0xffff for 99999, with the token,
+    while its message named the port given)."""
+    import socket
+
+    from kvcli.api import errors as E
+
+    dialled: list[tuple] = []
+    real = socket.create_connection
+
+    def recording(address, *args, **kw):
+        dialled.append(address)
+        return real(address, *args, **kw)
+
+    monkeypatch.setattr(socket, "create_connection", recording)
+    for kind in SESSIONS:
+        with pytest.raises(E.ConfigError) as caught:
+            adapter(kind, f"http://user:secret-pw@127.0.0.1:{port}", max_attempts=1).list_stores()
+        assert caught.value.reason == "endpoint_invalid" and "port" in caught.value.message, caught.value.message
+        assert "secret-pw" not in caught.value.message
+    assert dialled == []
