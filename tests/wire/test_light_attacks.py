@@ -104,3 +104,38 @@ def test_an_endpoint_port_out_of_range_is_refused_before_any_connection(monkeypa
         assert caught.value.reason == "endpoint_invalid" and "port" in caught.value.message, caught.value.message
         assert "secret-pw" not in caught.value.message
     assert dialled == []
+
+
+# ----------------------------------------------------------------------------------------------------- bodies
+def test_gzip_inside_gzip_is_decoded_a_bounded_piece_at_a_time():
+    """``Content-Encoding: gzip, gzip`` around 64 MiB of zeros is 400 bytes on the wire: each layer is undone a
+    bounded piece at a time (both sessions), so the answer stops at max_response_bytes without ever holding more
+    than a few pieces; httpx's own decoder would expand each layer of each read whole. The same answer when small is
+    decoded, and the pieces are bounded however deep the layers go."""
+    import gzip
+
+    from kvcli.api.http.decode import decoded_chunks
+    from kvcli.api.http.light import Headers
+
+    bomb = gzip.compress(gzip.compress(b"\0" * (64 * 1024 * 1024)))
+    small = b'{"data":[{"id":"a","name":"b"}],"meta":{}}'
+    replies = [response(body=bomb, headers={"Content-Encoding": "gzip, gzip"}),
+               response(body=gzip.compress(gzip.compress(small)), headers={"Content-Encoding": "gzip, identity, gzip"})]
+    calls = [lambda a: a.list_stores(), lambda a: [s.id for s in a.list_stores().items]]
+    (full, _, _), (light, _, _) = on_both(lambda s, i: replies[i], calls, max_response_bytes=4096, max_attempts=1)
+    assert light == full and light[0][3] == "answer_too_large" and light[1] == ("ok", ["a"]), light
+
+    class Answer:  # what decoded_chunks reads of a response and its session
+        headers = Headers([(b"Content-Encoding", b"gzip, gzip, gzip")])
+
+        @staticmethod
+        def has_body(response) -> bool:
+            return False
+
+        @staticmethod
+        def body_chunks(response):
+            yield gzip.compress(bomb)
+
+    pieces = decoded_chunks(Answer, Answer, piece=1024)  # type: ignore[arg-type]
+    sizes = [len(next(pieces)) for _ in range(200)]
+    assert max(sizes) <= 1024 and sum(sizes) > 100 * 1024
