@@ -139,3 +139,44 @@ def test_gzip_inside_gzip_is_decoded_a_bounded_piece_at_a_time():
     pieces = decoded_chunks(Answer, Answer, piece=1024)  # type: ignore[arg-type]
     sizes = [len(next(pieces)) for _ in range(200)]
     assert max(sizes) <= 1024 and sum(sizes) > 100 * 1024
+
+
+# ---------------------------------------------------------------------------------------------- token safety
+def _fast(args: list[str]) -> tuple[int | None, str]:
+    """Run ``args`` through the click-free fast path (kvcli.entry.run_fast), in-process: (exit code, stderr)."""
+    from click.testing import CliRunner
+
+    from kvcli.entry import run_fast
+
+    with CliRunner().isolation() as (_, err, _):
+        code = run_fast(args)
+        import sys
+
+        sys.stderr.flush()
+        return code, err.getvalue().decode()
+
+
+@pytest.mark.parametrize("echo", [
+    b"HTTP/1.1 2OO %s\r\n\r\n",  # in a status line h11 refuses and quotes (repr: a backslash is doubled)
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%s\r\n",  # in a chunk header
+    b"HTTP/1.1 500 oops %s\r\nContent-Length: 0\r\n\r\n",  # in a reason phrase
+    b"JSON",  # in a JSON error body (its escapes undone before the message is made)
+], ids=["status-line", "chunk-header", "reason", "json-body"])  # fmt: skip
+def test_a_token_echoed_by_the_server_is_redacted_in_every_spelling(monkeypatch, echo):
+    """A token may hold any visible ASCII character, among them a backslash and quotes, which Python's repr (in
+    h11's protocol errors) and JSON escape: the escaped spellings are redacted too, on the fast path (light session)
+    and the full CLI (httpx) alike, with the same message and exit code."""
+    from tests.conftest import invoke
+
+    token = "tok\\SECRET'x\"1"
+    json_token = token.replace("\\", "\\\\").replace('"', '\\"').encode()
+    reply = echo.replace(b"%s", token.encode())
+    if echo == b"JSON":
+        reply = response(400, b'{"msg":"%s"}' % json_token, {"Content-Type": "application/json"}, "Bad")
+    with RawServer(lambda s, i: reply) as server:
+        args = ["kv-store-entry", "get", "-s", "s", "-k", "k", "--token", token, "--endpoint", server.url]
+        monkeypatch.setenv("KVCLI_HTTP_MAX_ATTEMPTS", "1")
+        full = invoke(args)
+        fast = _fast(args)
+    assert fast == (full.exit_code, full.stderr) and fast[0] not in (0, None), (fast, full.stderr)
+    assert "SECRET" not in fast[1] and "[REDACTED]" in fast[1], fast[1]
