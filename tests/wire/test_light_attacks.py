@@ -180,3 +180,22 @@ def test_a_token_echoed_by_the_server_is_redacted_in_every_spelling(monkeypatch,
         fast = _fast(args)
     assert fast == (full.exit_code, full.stderr) and fast[0] not in (0, None), (fast, full.stderr)
     assert "SECRET" not in fast[1] and "[REDACTED]" in fast[1], fast[1]
+
+
+# ------------------------------------------------------------------------------------------------------ TLS
+@pytest.mark.parametrize("where", ["missing", "not-pem", "a-directory"])
+def test_an_unusable_ssl_cert_file_is_named_with_its_fix(monkeypatch, tmp_path, where):
+    """SSL_CERT_FILE naming a missing file, one without certificates or a directory: both sessions (the fast path
+    and the full CLI) refuse it with the same one-line error naming the variable, not a bare "No such file or
+    directory" that does not say which file."""
+    from tests.conftest import invoke
+
+    path = {"missing": tmp_path / "nope.pem", "not-pem": tmp_path / "bad.pem", "a-directory": tmp_path}[where]
+    (tmp_path / "bad.pem").write_text("not a certificate\n")
+    monkeypatch.setenv("SSL_CERT_FILE", str(path))
+    args = ["kv-store-entry", "get", "-s", "s", "-k", "k", "--token", "tok-en", "--endpoint", "https://127.0.0.1:9"]
+    full = invoke(args)
+    fast = _fast(args)
+    assert fast == (full.exit_code, full.stderr), (fast, full.stderr)
+    assert fast[0] not in (0, None) and f"SSL_CERT_FILE={path}" in fast[1] and "(hint: " in fast[1], fast[1]
+    assert fast[1].count("\n") == 1 and "Traceback" not in fast[1]
