@@ -44,6 +44,22 @@ def test_a_body_sent_with_the_answer_to_head_is_not_the_next_answer():
     assert [s.connection for s in server.seen] == [0, 1]
 
 
+def test_an_answer_with_both_transfer_encoding_and_content_length_ends_its_connection():
+    """Chunked framing wins over Content-Length, as in h11; but such an answer is what request smuggling and response
+    splitting look like (RFC 9112, 6.3), so the light session does not send another request on that connection
+    (httpx does)."""
+    body = STORES % b"first"
+    both = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (
+        len(body), body)
+    replies = [both, response(body=STORES % b"second")]
+    with RawServer(lambda s, i: replies[min(i, 1)]) as server:
+        api = adapter("light", server.url)
+        got = [outcome(lambda: [s.id for s in api.list_stores().items]) for _ in range(2)]
+        api.close()
+    assert got == [("ok", ["first"]), ("ok", ["second"])]
+    assert [s.connection for s in server.seen] == [0, 1]
+
+
 # --------------------------------------------------------------------------------------------- unbounded lines
 def _flood_then_hold(head: bytes, unit: bytes, size: int = 300_000):
     """Send ``head``, then ``unit`` repeated to ``size`` bytes, and keep the connection open until the client goes."""
@@ -71,6 +87,42 @@ def test_endless_trailers_stop_at_the_head_bound():
     (full, _, _), (light, _, _) = on_both(lambda s, i: _flood_then_hold(head, b"X-Trailer: y\r\n"),
                                           [lambda a: a.list_stores()], max_attempts=1, deadline=30)  # fmt: skip
     assert light == full and "Receive buffer too long" in light[0][1], light
+
+
+def _drip_forever(head: bytes, unit: bytes):
+    """Send ``head``, then ``unit`` every few milliseconds, until the client goes away."""
+    def act(conn) -> bool:
+        import time
+
+        conn.sendall(head)
+        try:
+            while True:
+                conn.sendall(unit)
+                time.sleep(0.01)
+        except OSError:
+            return False
+
+    return act
+
+
+@pytest.mark.parametrize("head,unit", [
+    (b"HTTP/1.1 200 OK\r\nX-Slow: ", b"y"),  # slowloris: a header line a byte at a time
+    (b"", b"HTTP/1.1 100 Continue\r\n\r\n"),  # interim answers without end
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", b"1\r\nx\r\n"),
+], ids=["slowloris-head", "endless-1xx", "endless-chunks"])  # fmt: skip
+def test_a_server_that_never_finishes_its_answer_is_cut_off_at_the_deadline(head, unit):
+    """Each read waits at most what is left of the attempt, so an answer that keeps trickling in (every read on time)
+    ends at the attempt's deadline, with httpx's outcome."""
+    import re
+
+    (full, _, _), (light, _, _) = on_both(lambda s, i: _drip_forever(head, unit), [lambda a: a.list_stores()],
+                                          deadline=0.5, max_attempts=1)  # fmt: skip
+
+    def shown(o: tuple) -> tuple:  # how many bytes arrived in time depends on the machine's load
+        return (o[0], re.sub(r"; \d+ bytes of the answer", "; N bytes of the answer", o[1]), *o[2:])
+
+    assert [shown(o) for o in light] == [shown(o) for o in full], light
+    assert "did not finish answering GET within 0.5 s" in light[0][1]
 
 
 def test_a_malformed_trailer_line_fails_as_with_httpx():

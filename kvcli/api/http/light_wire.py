@@ -277,8 +277,12 @@ def framing(method: str, status: int, headers: list[tuple[bytes, bytes]]) -> tup
 
 
 def keeps_alive(version: str, headers: list[tuple[bytes, bytes]], framed: str) -> bool:
-    """Whether the connection may carry the next request (h11: HTTP/1.1, no "Connection: close", a framed body)."""
+    """Whether the connection may carry the next request (h11: HTTP/1.1, no "Connection: close", a framed body; and,
+    unlike h11, not both Transfer-Encoding and Content-Length: RFC 9112 treats that as smuggling or splitting)."""
     if version != "1.1" or framed == "close":
+        return False
+    names = {name.lower() for name, _ in headers}
+    if b"transfer-encoding" in names and b"content-length" in names:
         return False
     for name, value in headers:
         if name.lower() == b"connection" and b"close" in [v.strip().lower() for v in value.split(b",")]:
