@@ -4,6 +4,10 @@ says which way and why the light session's way is the one kept."""
 
 from __future__ import annotations
 
+import socket
+import ssl
+from pathlib import Path
+
 import pytest
 
 from tests.wire.rawserver import RawServer, response
@@ -251,3 +255,58 @@ def test_an_unusable_ssl_cert_file_is_named_with_its_fix(monkeypatch, tmp_path, 
     assert fast == (full.exit_code, full.stderr), (fast, full.stderr)
     assert fast[0] not in (0, None) and f"SSL_CERT_FILE={path}" in fast[1] and "(hint: " in fast[1], fast[1]
     assert fast[1].count("\n") == 1 and "Traceback" not in fast[1]
+
+
+def test_a_certificate_for_another_address_is_refused_as_with_httpx(monkeypatch, tmp_path):
+    """The certificate names 127.0.0.1 and localhost; the server answers on 127.0.0.2: the hostname check refuses it,
+    at once (no retry) and with the certificate hint, before the request (and its token) is sent."""
+    certificate = _certificate(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    got = {}
+    for kind in SESSIONS:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(*certificate)
+        try:
+            server = RawServer(lambda s, i: response(body=STORES % b"x"), tls=tls, host="127.0.0.2")
+        except OSError as exc:  # pragma: no cover - a system without 127.0.0.0/8 on lo
+            pytest.skip(f"cannot listen on 127.0.0.2: {exc}")
+        with server:
+            api = adapter(kind, server.url, max_attempts=3)
+            got[kind] = (*outcome(lambda: api.list_stores(), server.url), server.connections, len(server.seen))
+    assert got["light"] == got["httpx"], got
+    assert "is not trusted: [SSL: CERTIFICATE_VERIFY_FAILED]" in got["light"][1] and "mismatch" in got["light"][1]
+    assert got["light"][-2:] == (1, 0)  # one connection, nothing sent
+
+
+def test_an_ipv6_literal_endpoint_sends_what_httpx_sends():
+    try:
+        socket.socket(socket.AF_INET6).close()
+        probe = RawServer(lambda s, i: response(body=STORES % b"v6"), host="::1")
+    except OSError as exc:  # pragma: no cover - no IPv6 loopback
+        pytest.skip(f"no IPv6 loopback: {exc}")
+    probe.stop()
+    results = {}
+    for kind in SESSIONS:
+        with RawServer(lambda s, i: response(body=STORES % b"v6"), host="::1") as server:
+            api = adapter(kind, server.url)
+            results[kind] = (outcome(lambda: [s.id for s in api.list_stores().items]),
+                             server.seen[0].raw.replace(str(server.port).encode(), b"PORT"))  # fmt: skip
+            api.close()
+    assert results["light"] == results["httpx"] and results["light"][0] == ("ok", ["v6"])
+    assert b"\r\nHost: [::1]:PORT\r\n" in results["light"][1]
+
+
+def _certificate(where: Path) -> tuple[Path, Path]:
+    """A throw-away certificate for 127.0.0.1 and localhost (benchmarks/latency_proxy.py makes it), or a skip."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[2]
+    loaded = importlib.util.spec_from_file_location("latency_proxy", root / "benchmarks" / "latency_proxy.py")
+    assert loaded is not None and loaded.loader is not None
+    module = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(module)
+    try:
+        module.make_certificate(where / "cert.pem", where / "key.pem")
+    except (OSError, RuntimeError) as exc:  # neither cryptography nor openssl
+        pytest.skip(f"no way to make a throw-away certificate: {exc}")
+    return where / "cert.pem", where / "key.pem"
