@@ -129,6 +129,16 @@ def test_a_server_that_never_finishes_its_answer_is_cut_off_at_the_deadline(head
     assert "did not finish answering GET within 0.5 s" in light[0][1]
 
 
+def test_an_unasked_101_switching_protocols_fails_as_with_httpx():
+    """kvcli never asks to upgrade: h11 refuses a 101 as a protocol error (a GET is tried again), and so must the
+    light session, rather than report it as the API's answer (another message, exit code and retry rule)."""
+    reply = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+    (full, seen_full, _), (light, seen_light, _) = on_both(lambda s, i: lambda conn: conn.sendall(reply) and False,
+                                                           [lambda a: a.list_stores()], max_attempts=2)  # fmt: skip
+    assert light == full and light[0][0] == "TransportError", light
+    assert len(seen_light) == len(seen_full) == 2
+
+
 def test_a_malformed_trailer_line_fails_as_with_httpx():
     reply = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n[]\r\n0\r\nno colon here\r\n\r\n"
     (full, _, _), (light, _, _) = on_both(lambda s, i: lambda conn: conn.sendall(reply) and False,

@@ -114,7 +114,7 @@ class Connection:
 
     # ------------------------------------------------------------------------------------------------ response
     def read_head(self, timeout: float | None) -> tuple[str, int, bytes, list[tuple[bytes, bytes]]]:
-        """(HTTP version, status, reason, headers) of the next final response (1xx but 101 skipped)."""
+        """(HTTP version, status, reason, headers) of the next final response (1xx skipped, 101 refused)."""
         while True:
             searched = 0  # where the blank line may start: each byte is searched once however slowly it arrives
             while True:
@@ -144,7 +144,9 @@ class Connection:
                     raise _remote(f"illegal header line: {bytearray(line)!r}")
                 headers.append((field["name"], field["value"]))
             code = int(status["status"])
-            if code < 200 and code != 101:
+            if code == 101:  # h11's words: kvcli never proposes an upgrade
+                raise _remote("Received server _SWITCH_UPGRADE event without a pending proposal")
+            if code < 200:
                 continue
             return status["v"].decode(), code, status["reason"] or b"", _checked(headers)
 
@@ -266,7 +268,7 @@ def _checked(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
 
 def framing(method: str, status: int, headers: list[tuple[bytes, bytes]]) -> tuple[str, int]:
     """How the body ends, as h11's _body_framing decides."""
-    if status in (204, 304) or method == "HEAD" or status == 101:
+    if status in (204, 304) or method == "HEAD":
         return "length", 0
     lowered = {name.lower(): value for name, value in headers}
     if b"transfer-encoding" in lowered:
