@@ -320,3 +320,32 @@ def _certificate(where: Path) -> tuple[Path, Path]:
     except (OSError, RuntimeError) as exc:  # neither cryptography nor openssl
         pytest.skip(f"no way to make a throw-away certificate: {exc}")
     return where / "cert.pem", where / "key.pem"
+
+
+# ---------------------------------------------------------------------------------------------------- uploads
+def test_an_answer_sent_before_the_upload_ended_is_read_as_httpx_reads_it():
+    """A server may answer (413, 401) as soon as it has the head and close without reading the body: the write then
+    fails, and httpcore reads the answer anyway. So must the light session: the user sees the server's 413 and its
+    exit code, not "Broken pipe"; and that connection is never used again."""
+    import threading
+
+    def early(listener: socket.socket) -> None:
+        conn, _ = listener.accept()
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += conn.recv(65536)
+        conn.sendall(response(413, b'{"msg":"too big"}', {"Content-Type": "application/json"}, "Payload Too Large"))
+        conn.shutdown(socket.SHUT_WR)
+        conn.close()  # the body still arriving is refused (a reset): the client's write fails
+
+    got = {}
+    for kind in SESSIONS:
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1)
+            threading.Thread(target=early, args=(listener,), daemon=True).start()
+            api = adapter(kind, f"http://127.0.0.1:{listener.getsockname()[1]}", max_attempts=1)
+            got[kind] = outcome(lambda: api.put_item("s", "k", b"x" * (16 * 1024 * 1024)))
+            assert not getattr(api._session, "_idle", []), "a half-sent connection was kept"
+            api.close()
+    assert got["light"] == got["httpx"] and got["light"][0] == "TooLarge", got
