@@ -208,6 +208,34 @@ def test_gzip_inside_gzip_is_decoded_a_bounded_piece_at_a_time():
 
 
 # ---------------------------------------------------------------------------------------------- token safety
+def test_a_token_of_every_visible_character_is_sent_as_httpx_sends_it():
+    import random
+
+    from kvcli.api.http import HttpAdapter
+
+    token = "".join(chr(c) for c in range(0x21, 0x7F))
+    seen = {}
+    for kind in SESSIONS:
+        with RawServer(lambda s, i: response(body=STORES % b"x")) as server:
+            api = HttpAdapter(server.url, token, light=kind == "light", rng=random.Random(7))
+            assert outcome(lambda: [s.id for s in api.list_stores().items]) == ("ok", ["x"])
+            api.close()
+            seen[kind] = server.seen[0].raw.replace(str(server.port).encode(), b"PORT")
+    assert seen["light"] == seen["httpx"] and b"\r\nFastly-Key: " + token.encode() + b"\r\n" in seen["light"]
+
+
+def test_a_redirect_is_never_followed_and_its_location_gets_nothing():
+    """A 3xx answer is the API's answer (an error), on both sessions: the Location is never asked, so it never
+    receives the token."""
+    with RawServer(lambda s, i: response(body=STORES % b"elsewhere")) as elsewhere:
+        def answer(seen, i):
+            return response(307, b"", {"Location": elsewhere.url + "/resources/stores/kv"}, "Temporary Redirect")
+
+        (full, _, _), (light, _, _) = on_both(answer, [lambda a: a.list_stores()], max_attempts=3)
+        assert light == full and light[0][0] == "ApiError" and "307" in light[0][1], light
+        assert elsewhere.seen == [] and elsewhere.connections == 0
+
+
 def _fast(args: list[str]) -> tuple[int | None, str]:
     """Run ``args`` through the click-free fast path (kvcli.entry.run_fast), in-process: (exit code, stderr)."""
     from click.testing import CliRunner
