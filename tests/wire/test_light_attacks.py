@@ -334,6 +334,35 @@ def test_an_ipv6_literal_endpoint_sends_what_httpx_sends():
     assert b"\r\nHost: [::1]:PORT\r\n" in results["light"][1]
 
 
+def test_a_plain_http_endpoint_on_a_tls_server_fails_as_with_httpx(tmp_path):
+    """http:// to a server that speaks TLS: the request goes out in clear, the server resets; the same words."""
+    certificate = _certificate(tmp_path)
+    got = {}
+    for kind in SESSIONS:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(*certificate)
+        with RawServer(lambda s, i: response(), tls=tls) as server:
+            api = adapter(kind, server.url.replace("https://", "http://"), max_attempts=2)
+            got[kind] = (*outcome(lambda: api.list_stores(), server.url.replace("https://", "http://")),
+                         server.connections)  # fmt: skip
+    assert got["light"] == got["httpx"] and got["light"][0] == "TransportError", got
+
+
+@pytest.mark.parametrize("name", ["NO_PROXY", "no_proxy"])
+def test_no_proxy_alone_keeps_the_light_session(monkeypatch, name):
+    """NO_PROXY only narrows a proxy: alone it routes nothing through one, for httpx either, so the light session
+    serves the request (and sends what httpx sends)."""
+    monkeypatch.setenv(name, "*")
+    seen = {}
+    for kind in SESSIONS:
+        with RawServer(lambda s, i: response(body=STORES % b"x")) as server:
+            api = adapter(kind, server.url)  # asserts which session it got
+            assert outcome(lambda: [s.id for s in api.list_stores().items]) == ("ok", ["x"])
+            api.close()
+            seen[kind] = server.seen[0].raw.replace(str(server.port).encode(), b"PORT")
+    assert seen["light"] == seen["httpx"]
+
+
 def _certificate(where: Path) -> tuple[Path, Path]:
     """A throw-away certificate for 127.0.0.1 and localhost (benchmarks/latency_proxy.py makes it), or a skip."""
     import importlib.util
