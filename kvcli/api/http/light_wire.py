@@ -218,7 +218,6 @@ class Connection:
                     raise _remote(f"malformed chunk footer: {bytearray(data)!r} (expected {need!r})")
                 self.buffer, need = self.buffer[len(data):], need[len(data):]
 
-
     def _trailers(self, timeout: float | None) -> None:
         """Skip the trailer fields up to the blank line, read whole and checked as h11 reads them (at most 100 KiB)."""
         searched = 0
