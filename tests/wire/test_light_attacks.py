@@ -334,6 +334,37 @@ def test_an_ipv6_literal_endpoint_sends_what_httpx_sends():
     assert b"\r\nHost: [::1]:PORT\r\n" in results["light"][1]
 
 
+def test_a_tls_handshake_that_never_completes_is_bounded_by_the_connect_timeout():
+    """The server accepts the connection and never answers the ClientHello: the handshake ends at the connect
+    timeout, as a ConnectTimeout with httpx's message (nothing was sent, so it may be retried)."""
+    import threading
+
+    held: list[socket.socket] = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        threading.Thread(target=lambda: [held.append(listener.accept()[0]) for _ in range(4)], daemon=True).start()
+        url = f"https://127.0.0.1:{listener.getsockname()[1]}"
+        got = {kind: outcome(lambda kind=kind: adapter(kind, url, max_attempts=1, connect_timeout=0.3).list_stores(),
+                             url) for kind in SESSIONS}  # fmt: skip
+    for conn in held:
+        conn.close()
+    assert got["light"] == got["httpx"], got
+    assert got["light"][1] == "connecting to URL timed out after 0.3 s", got
+
+
+def test_a_204_with_a_body_is_not_the_next_answer():
+    """A 204 has no body: a forged answer sent after it closes the connection (as after HEAD)."""
+    forged = response(body=STORES % b"FORGED")
+    replies = [response(204, b"", reason="No Content", length=False) + forged, response(body=STORES % b"real")]
+    with RawServer(lambda s, i: replies[min(i, 1)]) as server:
+        api = adapter("light", server.url)
+        got = [outcome(lambda: api.delete_item("s", "k")), outcome(lambda: [s.id for s in api.list_stores().items])]
+        api.close()
+    assert got == [("ok", None), ("ok", ["real"])], got
+    assert [s.connection for s in server.seen] == [0, 1]
+
+
 def test_a_plain_http_endpoint_on_a_tls_server_fails_as_with_httpx(tmp_path):
     """http:// to a server that speaks TLS: the request goes out in clear, the server resets; the same words."""
     certificate = _certificate(tmp_path)
