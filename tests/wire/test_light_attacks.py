@@ -295,6 +295,19 @@ def test_an_unusable_ssl_cert_file_is_named_with_its_fix(monkeypatch, tmp_path, 
     assert fast[1].count("\n") == 1 and "Traceback" not in fast[1]
 
 
+def test_an_sslkeylogfile_that_cannot_be_created_is_named_with_its_fix(monkeypatch, tmp_path):
+    """ssl.create_default_context opens SSLKEYLOGFILE for both sessions: a file in a missing directory (which stops
+    root too) is a one-line error naming the variable, on the fast path and the full CLI alike."""
+    from tests.conftest import invoke
+
+    monkeypatch.setenv("SSLKEYLOGFILE", str(tmp_path / "no-such-dir" / "keys.log"))
+    args = ["kv-store-entry", "get", "-s", "s", "-k", "k", "--token", "tok-en", "--endpoint", "https://127.0.0.1:9"]
+    full = invoke(args)
+    fast = _fast(args)
+    assert fast == (full.exit_code, full.stderr), (fast, full.stderr)
+    assert fast[0] not in (0, None) and "SSLKEYLOGFILE=" in fast[1] and "(hint: " in fast[1], fast[1]
+
+
 def test_a_certificate_for_another_address_is_refused_as_with_httpx(monkeypatch, tmp_path):
     """The certificate names 127.0.0.1 and localhost; the server answers on 127.0.0.2: the hostname check refuses it,
     at once (no retry) and with the certificate hint, before the request (and its token) is sent."""
