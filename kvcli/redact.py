@@ -85,6 +85,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     text = _HEADER_FIELD.sub(lambda m: m.group(1) + REDACTED, text)
     text = _QUERY_FIELD.sub(lambda m: m.group(1) + REDACTED, text)
     known = {s for s in (*_secrets, *secrets) if s and s != REDACTED}
+    known |= {escaped for s in known if len(s) >= MIN_SUBSTRING for escaped in _escaped(s)}
     for secret in sorted(known, key=len, reverse=True):
         if len(secret) >= MIN_SUBSTRING:
             text = text.replace(secret, REDACTED)
@@ -92,6 +93,13 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
             quoted = re.escape(secret)
             text = re.sub(rf"(\\?[\"'])(?:{quoted})\1", lambda m: m.group(1) + REDACTED + m.group(1), text)
     return text
+
+
+def _escaped(secret: str) -> set[str]:
+    """How a secret with a backslash or quotes reads once quoted by repr (as h11's protocol errors quote what a
+    server sent) or by JSON: the backslash doubled, a quote escaped."""
+    doubled = secret.replace("\\", "\\\\")
+    return {doubled, doubled.replace("'", "\\'"), doubled.replace('"', '\\"')} - {secret}
 
 
 def visible(text: str, *, keep_lines: bool = False) -> str:

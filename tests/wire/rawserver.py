@@ -41,10 +41,11 @@ class RawServer:
     connections: int = 0
     closed: threading.Event = field(default_factory=threading.Event)
     alpn: list[str] = field(default_factory=list)  # the protocols TLS negotiated, one per connection
+    host: str = "127.0.0.1"  # another loopback address, or ::1
 
     def __post_init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
+        self.sock.bind((self.host, 0))
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
         self._stop = False
@@ -52,7 +53,8 @@ class RawServer:
 
     @property
     def url(self) -> str:
-        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     def stop(self) -> None:
         self._stop = True

@@ -41,6 +41,7 @@ from kvcli.api.http.failures import (
     _join,
     _size,
     request_info,
+    tls_setup_error,
 )
 from kvcli.api.http.retry import (
     DEADLINE_READ_TIMEOUTS,
@@ -158,19 +159,24 @@ class FastlyHttp(FailuresMixin, DebugMixin):
         self._rng = rng or random.Random()
         self._debug_stream = debug_stream
         self._debug_lock = threading.Lock()
-        session: Session | None = None
-        if light and transport is None and not debug:
+        try:
+            self._session: Session = self._make_session(light and transport is None and not debug, transport)
+        except OSError as exc:  # the trust store (SSL_CERT_FILE) or SSLKEYLOGFILE cannot be read, for either session
+            raise tls_setup_error(exc) from None
+
+    def _make_session(self, light: bool, transport: Any) -> Session:
+        if light:
             from kvcli.api.http.light import light_session
 
             session = light_session(self.endpoint, self.timeout, USER_AGENT)
-        if session is None:
-            from kvcli.api.http.httpx_session import HttpxSession
+            if session is not None:
+                return session
+        from kvcli.api.http.httpx_session import HttpxSession
 
-            # a plain-HTTP endpoint (e.g. kvcli local serve) never uses TLS, as no redirect is followed: loading the
-            # CA bundle for it would cost tens of milliseconds per command for nothing
-            session = HttpxSession(timeout=self.timeout, user_agent=USER_AGENT, transport=transport,
-                                   verify=self.endpoint.split(":", 1)[0].lower() != "http")  # fmt: skip
-        self._session: Session = session
+        # a plain-HTTP endpoint (e.g. kvcli local serve) never uses TLS, as no redirect is followed: loading the
+        # CA bundle for it would cost tens of milliseconds per command for nothing
+        return HttpxSession(timeout=self.timeout, user_agent=USER_AGENT, transport=transport,
+                            verify=self.endpoint.split(":", 1)[0].lower() != "http")  # fmt: skip
 
     # ----------------------------------------------------------------------------------------------- lifecycle
     def close(self) -> None:

@@ -16,9 +16,10 @@ DECODE_PIECE = 256 * 1024  # the most a compressed body may expand into at once
 def decoded_chunks(response: Any, session: Session, piece: int = DECODE_PIECE) -> Iterator[bytes]:
     """The body of a streamed response, decoded, in pieces of at most ``piece`` bytes for gzip and deflate.
 
-    httpx decodes each network read whole, so 64 KiB of a gzip bomb become 64 MiB in one step; this decodes with a
-    bound on each step instead. Other encodings (br, zstd, several at once) are left to the session (httpx). A corrupt
-    body raises :class:`~kvcli.api.http.session.SendFailure` of kind DecodingError, as httpx would.
+    httpx decodes each network read whole, so 64 KiB of a gzip bomb become 64 MiB in one step (and gzip inside gzip
+    64 GiB); this decodes with a bound on each step of each layer instead. Several encodings are undone last one
+    first, names httpx has no decoder for skipped, as httpx does; br and zstd are left to the session (httpx). A
+    corrupt body raises :class:`~kvcli.api.http.session.SendFailure` of kind DecodingError, as httpx would.
     """
     if session.has_body(response):  # already read (e.g. built with content= by a test transport)
         yield response.content
@@ -27,18 +28,27 @@ def decoded_chunks(response: Any, session: Session, piece: int = DECODE_PIECE) -
     if encoding in ("", "identity"):
         yield from session.body_chunks(response)
         return
-    import zlib  # only for an encoded answer
-
-    if encoding in ("gzip", "x-gzip"):
-        wbits = 16 + zlib.MAX_WBITS
-    elif encoding == "deflate":
-        wbits = zlib.MAX_WBITS  # zlib-wrapped, as the RFC says; raw deflate is tried when that fails at once
-    else:
+    names = [name.strip() for name in encoding.split(",")]
+    if names == ["x-gzip"]:
+        names = ["gzip"]
+    if names[0] not in ("gzip", "deflate") if len(names) == 1 else any(name in ("br", "zstd") for name in names):
         yield from session.decoded_fallback(response)
         return
-    decoder = zlib.decompressobj(wbits)
+    chunks: Iterator[bytes] = session.body_chunks(response)
+    for name in reversed(names):
+        if name in ("gzip", "deflate"):
+            chunks = _inflated(chunks, name, piece)
+    yield from chunks
+
+
+def _inflated(chunks: Iterator[bytes], encoding: str, piece: int) -> Iterator[bytes]:
+    """One layer of gzip or deflate undone, at most ``piece`` bytes at a time."""
+    import zlib  # only for an encoded answer
+
+    # deflate: zlib-wrapped, as the RFC says; raw deflate is tried when that fails at once
+    decoder = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
     started = False
-    for raw in session.body_chunks(response):
+    for raw in chunks:
         data = raw
         while data and not decoder.eof:
             try:

@@ -29,4 +29,18 @@ def _check_endpoint(endpoint: str) -> tuple[str, str]:
             "or the profile's endpoint",
             reason="endpoint_invalid",
         )
+    try:
+        port = parts.port  # a port that is no number, or above 65535
+    except ValueError:
+        port = 0
+    if port == 0 and parts.netloc.rpartition("@")[2].rpartition("]")[2].rpartition(":")[1]:
+        # port 0, or one out of range: never a port to connect to (httpx would dial the scheme's default port for 0,
+        # or the given number modulo 65536, and send the token there)
+        from kvcli.redact import redact_url
+
+        raise ConfigError(
+            f"invalid API endpoint {redact_url(text)!r}: the port must be a number from 1 to 65535",
+            "give the port the server listens on, e.g. http://127.0.0.1:7676, or none for the scheme's default",
+            reason="endpoint_invalid",
+        )
     return text.rstrip("/"), parts.hostname

@@ -303,3 +303,23 @@ def _default_hint(status: int) -> str | None:
 
 def _join(hint: str | None, more: str) -> str:
     return f"{hint}; {more}" if hint else more
+
+
+def tls_setup_error(exc: OSError) -> E.KvcliError | OSError:
+    """What to raise when a session could not build its TLS context: the variable to fix named, for SSL_CERT_FILE
+    (a missing file, a directory, no certificates in it) and SSLKEYLOGFILE (a file that cannot be created); any
+    other OSError as it is."""
+    import os
+
+    reason = exc.strerror or str(exc)
+    keylog = os.environ.get("SSLKEYLOGFILE")
+    if keylog and exc.filename == keylog:
+        return E.ConfigError(f"cannot open SSLKEYLOGFILE={keylog}: {reason}",
+                             "point SSLKEYLOGFILE at a file in a writable directory, or unset it",
+                             reason="tls_keylog_unwritable")  # fmt: skip
+    cafile = os.environ.get("SSL_CERT_FILE")
+    if cafile:
+        return E.ConfigError(f"cannot load the CA certificates in SSL_CERT_FILE={cafile}: {reason}",
+                             "point SSL_CERT_FILE at a readable PEM file of CA certificates, or unset it to trust "
+                             "certifi's bundle", reason="tls_trust_unreadable")  # fmt: skip
+    return exc

@@ -217,13 +217,19 @@ class LightSession:
             rest = [f for f in request.headers.raw if f[0].lower() != b"host"]
             head += b"".join(b"%s: %s\r\n" % field for field in host + rest) + b"\r\n"
             conn.write(head, self.timeout.write)
-            conn.write(request.content, self.timeout.write)
+            sent = True
+            try:
+                conn.write(request.content, self.timeout.write)
+            except SendFailure as exc:  # as httpcore: the server may have answered early (a 413) and closed
+                if exc.kind != "WriteError":
+                    raise
+                sent = False
             version, status, reason, headers = conn.read_head(self.timeout.read)
         except BaseException:
             conn.close()
             raise
         framed, length = framing(request.method, status, headers)
-        reuse = keeps_alive(version, headers, framed) and keeps_alive("1.1", request.headers.raw, "length")
+        reuse = sent and keeps_alive(version, headers, framed) and keeps_alive("1.1", request.headers.raw, "length")
         return Response(request, status, reason, headers, conn.body(framed, length, self.timeout.read), conn,
                         self._release if reuse else Connection.close)  # fmt: skip
 
@@ -238,6 +244,9 @@ class LightSession:
         return Connection.open(self.host, self.port, self.timeout.connect, self.tls, self.host)
 
     def _release(self, conn: Connection) -> None:
+        if conn.buffer:  # bytes past the answer's end (a forged answer, a body sent to HEAD): never the next answer
+            conn.close()
+            return
         conn.idle_since = time.monotonic()
         with self._lock:
             self._idle.append(conn)

@@ -114,12 +114,14 @@ class Connection:
 
     # ------------------------------------------------------------------------------------------------ response
     def read_head(self, timeout: float | None) -> tuple[str, int, bytes, list[tuple[bytes, bytes]]]:
-        """(HTTP version, status, reason, headers) of the next final response (1xx but 101 skipped)."""
+        """(HTTP version, status, reason, headers) of the next final response (1xx skipped, 101 refused)."""
         while True:
+            searched = 0  # where the blank line may start: each byte is searched once however slowly it arrives
             while True:
-                found = _BLANK.search(self.buffer)
+                found = _BLANK.search(self.buffer, searched)
                 if found is not None:
                     break
+                searched = max(0, len(self.buffer) - 2)
                 if len(self.buffer) > MAX_HEAD:
                     raise _remote("Receive buffer too long")
                 data = self.read(timeout)
@@ -142,7 +144,9 @@ class Connection:
                     raise _remote(f"illegal header line: {bytearray(line)!r}")
                 headers.append((field["name"], field["value"]))
             code = int(status["status"])
-            if code < 200 and code != 101:
+            if code == 101:  # h11's words: kvcli never proposes an upgrade
+                raise _remote("Received server _SWITCH_UPGRADE event without a pending proposal")
+            if code < 200:
                 continue
             return status["v"].decode(), code, status["reason"] or b"", _checked(headers)
 
@@ -170,7 +174,19 @@ class Connection:
                 yield data
 
     def _fill(self, timeout: float | None, need: bytes | int) -> None:
-        while (need not in self.buffer) if isinstance(need, bytes) else len(self.buffer) < need:
+        """Read until the buffer holds ``need`` (bytes: a line's end, refused past httpcore's 100 KiB as h11 refuses
+        any incomplete event that long; int: that many bytes)."""
+        searched = 0
+        while True:
+            if isinstance(need, int):
+                if len(self.buffer) >= need:
+                    return
+            elif self.buffer.find(need, searched) >= 0:
+                return
+            else:
+                searched = max(0, len(self.buffer) - len(need) + 1)
+                if len(self.buffer) > MAX_HEAD:
+                    raise _remote("Receive buffer too long")
             data = self.read(timeout)
             if not data:
                 raise _remote("peer closed connection without sending complete message body (incomplete chunked read)")
@@ -186,11 +202,8 @@ class Connection:
             self.buffer = self.buffer[end:]
             size = int(header["size"], 16)
             if size == 0:
-                while True:  # trailers, up to the blank line
-                    self._fill(timeout, b"\n")
-                    line, _, self.buffer = self.buffer.partition(b"\n")
-                    if line in (b"", b"\r"):
-                        return
+                self._trailers(timeout)
+                return
             while size:
                 if not self.buffer:
                     self._fill(timeout, 1)
@@ -204,6 +217,27 @@ class Connection:
                 if data != need[: len(data)]:
                     raise _remote(f"malformed chunk footer: {bytearray(data)!r} (expected {need!r})")
                 self.buffer, need = self.buffer[len(data):], need[len(data):]
+
+    def _trailers(self, timeout: float | None) -> None:
+        """Skip the trailer fields up to the blank line, read whole and checked as h11 reads them (at most 100 KiB)."""
+        searched = 0
+        while not self.buffer.startswith((b"\n", b"\r\n")):
+            found = _BLANK.search(self.buffer, searched)
+            if found is not None:
+                for line in self.buffer[: found.start()].split(b"\n"):
+                    line = line[:-1] if line.endswith(b"\r") else line
+                    if _FIELD.fullmatch(line) is None and line[:1] not in (b" ", b"\t"):
+                        raise _remote(f"illegal header line: {bytearray(line)!r}")
+                self.buffer = self.buffer[found.end():]
+                return
+            searched = max(0, len(self.buffer) - 2)
+            if len(self.buffer) > MAX_HEAD:
+                raise _remote("Receive buffer too long")
+            data = self.read(timeout)
+            if not data:
+                raise _remote("peer closed connection without sending complete message body (incomplete chunked read)")
+            self.buffer += data
+        self.buffer = self.buffer[1 if self.buffer.startswith(b"\n") else 2:]
 
 
 def _checked(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
@@ -233,7 +267,7 @@ def _checked(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
 
 def framing(method: str, status: int, headers: list[tuple[bytes, bytes]]) -> tuple[str, int]:
     """How the body ends, as h11's _body_framing decides."""
-    if status in (204, 304) or method == "HEAD" or status == 101:
+    if status in (204, 304) or method == "HEAD":
         return "length", 0
     lowered = {name.lower(): value for name, value in headers}
     if b"transfer-encoding" in lowered:
@@ -244,8 +278,12 @@ def framing(method: str, status: int, headers: list[tuple[bytes, bytes]]) -> tup
 
 
 def keeps_alive(version: str, headers: list[tuple[bytes, bytes]], framed: str) -> bool:
-    """Whether the connection may carry the next request (h11: HTTP/1.1, no "Connection: close", a framed body)."""
+    """Whether the connection may carry the next request (h11: HTTP/1.1, no "Connection: close", a framed body; and,
+    unlike h11, not both Transfer-Encoding and Content-Length: RFC 9112 treats that as smuggling or splitting)."""
     if version != "1.1" or framed == "close":
+        return False
+    names = {name.lower() for name, _ in headers}
+    if b"transfer-encoding" in names and b"content-length" in names:
         return False
     for name, value in headers:
         if name.lower() == b"connection" and b"close" in [v.strip().lower() for v in value.split(b",")]:
