@@ -187,10 +187,14 @@ class Connection:
                 searched = max(0, len(self.buffer) - len(need) + 1)
                 if len(self.buffer) > MAX_HEAD:
                     raise _remote("Receive buffer too long")
-            data = self.read(timeout)
-            if not data:
-                raise _remote("peer closed connection without sending complete message body (incomplete chunked read)")
-            self.buffer += data
+            self._more_of_chunked(timeout)
+
+    def _more_of_chunked(self, timeout: float | None) -> None:
+        """Append the next read to the buffer; the peer closing inside a chunked body is h11's protocol error."""
+        data = self.read(timeout)
+        if not data:
+            raise _remote("peer closed connection without sending complete message body (incomplete chunked read)")
+        self.buffer += data
 
     def _chunks(self, timeout: float | None) -> Iterator[bytes]:
         while True:
@@ -233,10 +237,7 @@ class Connection:
             searched = max(0, len(self.buffer) - 2)
             if len(self.buffer) > MAX_HEAD:
                 raise _remote("Receive buffer too long")
-            data = self.read(timeout)
-            if not data:
-                raise _remote("peer closed connection without sending complete message body (incomplete chunked read)")
-            self.buffer += data
+            self._more_of_chunked(timeout)
         self.buffer = self.buffer[1 if self.buffer.startswith(b"\n") else 2:]
 
 
