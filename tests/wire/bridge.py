@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import httpx
 
+from tests.wire.rawserver import read_request
+
 PORT = 7676
 
 
@@ -49,22 +51,13 @@ class Bridge:
         buffer = b""
         try:
             while True:
-                while b"\r\n\r\n" not in buffer:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                request = read_request(conn, buffer)
+                if request is None:
+                    return
+                head, body, buffer = request
                 lines = head.split(b"\r\n")
                 method, target, _ = lines[0].split(b" ", 2)
                 headers = [(n.strip(), v.strip()) for n, _, v in (line.partition(b":") for line in lines[1:])]
-                length = next((int(v) for n, v in headers if n.lower() == b"content-length"), 0)
-                while len(buffer) < length:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                body, buffer = buffer[:length], buffer[length:]
                 request = httpx.Request(method.decode(), f"http://127.0.0.1:{PORT}" + target.decode("ascii"),
                                         headers=headers, content=body)  # fmt: skip
                 try:

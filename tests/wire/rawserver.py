@@ -14,6 +14,28 @@ from dataclasses import dataclass, field
 CLOSE = b""  # as an answer: close the connection without answering
 
 
+def read_request(conn: socket.socket, buffer: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """The next request on ``conn`` after what ``buffer`` already holds: (head without its blank line, body by its
+    Content-Length, what arrived beyond it); None when the client closed first."""
+    while b"\r\n\r\n" not in buffer:
+        data = conn.recv(65536)
+        if not data:
+            return None
+        buffer += data
+    head, _, buffer = buffer.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(buffer) < length:
+        data = conn.recv(65536)
+        if not data:
+            return None
+        buffer += data
+    return head, buffer[:length], buffer[length:]
+
+
 @dataclass
 class Seen:
     raw: bytes  # head and body
@@ -86,24 +108,11 @@ class RawServer:
                 self.alpn.append(conn.selected_alpn_protocol() or "")
             buffer = b""
             while True:
-                while b"\r\n\r\n" not in buffer:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value.strip())
-                while len(buffer) < length:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                seen = Seen(head + b"\r\n\r\n" + buffer[:length], number)
-                buffer = buffer[length:]
+                request = read_request(conn, buffer)
+                if request is None:
+                    return
+                head, body, buffer = request
+                seen = Seen(head + b"\r\n\r\n" + body, number)
                 self.seen.append(seen)
                 reply = self.answer(seen, len(self.seen) - 1)
                 if callable(reply):
