@@ -3,9 +3,7 @@ command runs or shows its help: :mod:`kvcli.cli.lazy`)."""
 
 from __future__ import annotations
 
-import typer
-
-from kvcli.cli.lazy import lazy_group
+from kvcli.cli.lazy import lazy_app
 
 #: command name -> (module, function); --help lists them sorted
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -19,11 +17,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 #: alias -> command name (never listed in --help; the command's help names it)
 ALIASES = {"get": "describe"}
 
-app = typer.Typer(name="kv-store", cls=lazy_group(COMMANDS, aliases=ALIASES), help="Create, list, describe, "
-                  "delete, copy and compare KV stores.", no_args_is_help=True)
-
-
-@app.callback()
-def group() -> None:
-    # typer builds a group only from an app that has a callback or commands; every command here is in the registry
-    pass
+app = lazy_app(
+    "kv-store",
+    COMMANDS,
+    help="Create, list, describe, delete, copy and compare KV stores.",
+    aliases=ALIASES,
+)

@@ -9,9 +9,7 @@ on Fastly. Values are bytes end to end; keys are printed verbatim.
 
 from __future__ import annotations
 
-import typer
-
-from kvcli.cli.lazy import lazy_group
+from kvcli.cli.lazy import lazy_app
 
 #: command name -> (module, function), in the order --help lists them
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -26,15 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 #: alias -> command name (never listed in --help; the command's help names it)
 ALIASES = {"insert": "create"}
 
-app = typer.Typer(
-    name="kv-store-entry",
-    cls=lazy_group(COMMANDS, aliases=ALIASES, sort=False),
+app = lazy_app(
+    "kv-store-entry",
+    COMMANDS,
     help="Create, read, list and delete KV store entries.",
-    no_args_is_help=True,
+    aliases=ALIASES,
+    sort=False,
 )
-
-
-@app.callback()
-def group() -> None:
-    # typer builds a group only from an app that has a callback or commands; every command here is in the registry
-    pass

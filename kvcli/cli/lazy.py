@@ -86,3 +86,23 @@ def lazy_group(
     """A :class:`LazyGroup` class (for ``typer.Typer(cls=...)``) with this registry and these aliases."""
     attrs = {"lazy": dict(commands or {}), "aliases": dict(aliases or {}), "sort": sort}
     return type("LazyGroup", (LazyGroup,), attrs)
+
+
+def lazy_app(
+    name: str,
+    commands: dict[str, tuple[str, str]],
+    *,
+    help: str,  # noqa: A002 - typer's name
+    aliases: dict[str, str] | None = None,
+    sort: bool = True,
+) -> typer.Typer:
+    """The Typer app of a group whose every command is in its registry (``commands``, ``aliases``: :func:`lazy_group`);
+    ``--help`` of the group lists them, and the group without a command shows its help."""
+    app = typer.Typer(name=name, cls=lazy_group(commands, aliases=aliases, sort=sort), help=help, no_args_is_help=True)
+
+    @app.callback()
+    def group() -> None:
+        # typer builds a group only from an app that has a callback or commands; every command is in the registry
+        pass
+
+    return app

@@ -6,9 +6,7 @@ its help: :mod:`kvcli.cli.lazy`). ``--help`` lists them in the registry's order.
 
 from __future__ import annotations
 
-import typer
-
-from kvcli.cli.lazy import lazy_group
+from kvcli.cli.lazy import lazy_app
 
 #: command name -> (module, function), in the order --help lists them
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -21,15 +19,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 #: alias -> command name (never listed in --help; the command's help names it)
 ALIASES = {"link": "create", "get": "describe", "remove": "delete"}
 
-app = typer.Typer(
-    name="resource-link",
-    cls=lazy_group(COMMANDS, aliases=ALIASES, sort=False),
+app = lazy_app(
+    "resource-link",
+    COMMANDS,
     help="Link KV stores to a service version (create, list, describe, update, delete).",
-    no_args_is_help=True,
+    aliases=ALIASES,
+    sort=False,
 )
-
-
-@app.callback()
-def group() -> None:
-    # typer builds a group only from an app that has a callback or commands; every command here is in the registry
-    pass

@@ -7,9 +7,7 @@ its help: :mod:`kvcli.cli.lazy`); ``version`` and ``resource-link`` are groups o
 
 from __future__ import annotations
 
-import typer
-
-from kvcli.cli.lazy import lazy_group
+from kvcli.cli.lazy import lazy_app
 
 #: command name -> (module, function or Typer app), in the order --help lists them
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -24,15 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 #: alias -> command name (never listed in --help; the command's help names it)
 ALIASES = {"get": "describe"}
 
-app = typer.Typer(
-    name="service",
-    cls=lazy_group(COMMANDS, aliases=ALIASES, sort=False),
+app = lazy_app(
+    "service",
+    COMMANDS,
     help="Create, list, describe, update and delete services; manage their versions and resource links.",
-    no_args_is_help=True,
+    aliases=ALIASES,
+    sort=False,
 )
-
-
-@app.callback()
-def group() -> None:
-    # typer builds a group only from an app that has a callback or commands; every command here is in the registry
-    pass

@@ -3,9 +3,7 @@ when that command runs or shows its help: :mod:`kvcli.cli.lazy`). ``--help`` lis
 
 from __future__ import annotations
 
-import typer
-
-from kvcli.cli.lazy import lazy_group
+from kvcli.cli.lazy import lazy_app
 
 #: command name -> (module, function), in the order --help lists them
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -17,15 +15,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lock": ("kvcli.cli.version_lock", "version_lock"),
 }
 
-app = typer.Typer(
-    name="version",
-    cls=lazy_group(COMMANDS, sort=False),
+app = lazy_app(
+    "version",
+    COMMANDS,
     help="List, update, clone, activate, deactivate and lock service versions.",
-    no_args_is_help=True,
+    sort=False,
 )
-
-
-@app.callback()
-def group() -> None:
-    # typer builds a group only from an app that has a callback or commands; every command here is in the registry
-    pass
