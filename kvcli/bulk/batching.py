@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from kvcli.bulk.lines import LINE_OVERHEAD, LineRun
 from kvcli.bulk.records import Bad, Entry, Record
 from kvcli.threads import worker_thread
 
@@ -19,7 +20,7 @@ HTTP_MAX_BYTES = 8 * 1024 * 1024
 #: defaults for the embedded engine: one transaction per chunk, bigger chunks mean fewer fsyncs
 LOCAL_MAX_ENTRIES = 10_000
 LOCAL_MAX_BYTES = 32 * 1024 * 1024
-_LINE_OVERHEAD = 64  # braces, field names, quotes, commas and the newline of one NDJSON line
+_LINE_OVERHEAD = LINE_OVERHEAD  # braces, field names, quotes, commas and the newline of one NDJSON line
 
 
 def encoded_size(entry: Entry) -> int:
@@ -36,7 +37,9 @@ class Chunk:
     seq: int
     start: int  # first source ordinal this chunk accounts for
     end: int  # last source ordinal (inclusive)
-    entries: list[Entry] = field(default_factory=list)
+    #: the entries to write: a list, or a :class:`~kvcli.bulk.lines.LineRun` (a sequence of entries made when
+    #: asked for) when the chunk is all plain batch lines
+    entries: list[Entry] | LineRun = field(default_factory=list)
     bad: list[Bad] = field(default_factory=list)
     nbytes: int = 0  # estimated request size
     value_bytes: int = 0  # raw bytes of the values
@@ -46,31 +49,70 @@ class Chunk:
 
 
 def batches(
-    records: Iterable[Record],
+    records: Iterable[Record | LineRun],
     *,
     max_entries: int = HTTP_MAX_ENTRIES,
     max_bytes: int = HTTP_MAX_BYTES,
 ) -> Iterator[Chunk]:
     """Chunks of at most ``max_entries`` entries and about ``max_bytes`` encoded bytes (a single larger entry goes
-    alone). Bad records ride along in the chunk they fall in, and also close a chunk when too many pile up."""
+    alone). Bad records ride along in the chunk they fall in, and also close a chunk when too many pile up.
+
+    A :class:`~kvcli.bulk.lines.LineRun` is cut where its entries one by one would have been: a chunk made only of
+    runs holds a run (its entries made when asked for), a chunk that mixes them with single entries a list."""
     seq = 0
     chunk: Chunk | None = None
-    entries: list[Entry] = []
+    entries: list[Entry] | LineRun = []
     bad: list[Bad] = []
     nbytes = value_bytes = 0
-    last: Record | None = None
+    last: Record | LineRun | None = None
     next_start = -1
 
     def close() -> Chunk:
         assert chunk is not None and last is not None
+        tail = last[-1] if isinstance(last, LineRun) else last
         chunk.entries, chunk.bad, chunk.nbytes, chunk.value_bytes = entries, bad, nbytes, value_bytes
-        chunk.end = last.ordinal
-        chunk.last_key = last.key
-        if last.end_offset is not None:
-            chunk.end_offset, chunk.end_line = last.end_offset, last.next_line
+        chunk.end = tail.ordinal
+        chunk.last_key = tail.key
+        if tail.end_offset is not None:
+            chunk.end_offset, chunk.end_line = tail.end_offset, tail.next_line
         return chunk
 
+    def after_last() -> int:
+        assert last is not None
+        return last.first_ordinal + len(last) if isinstance(last, LineRun) else last.ordinal + 1
+
     for rec in records:
+        if isinstance(rec, LineRun):
+            run: LineRun | None = rec
+            while run:
+                if next_start < 0:
+                    next_start = run.first_ordinal
+                n = 0
+                if not entries or len(entries) < max_entries:
+                    n, size = run.fitting(max_entries - len(entries), max_bytes - nbytes)
+                if n == 0 and entries:
+                    yield close()
+                    seq += 1
+                    next_start = after_last()
+                    chunk = None
+                    entries, bad, nbytes, value_bytes = [], [], 0, 0
+                    continue
+                if n == 0:  # a single entry larger than max_bytes goes alone
+                    n, size = 1, run.encoded_size(1)
+                piece, run = (run, None) if n >= len(run) else (run[:n], run[n:])
+                if chunk is None:
+                    chunk = Chunk(seq, next_start, piece.first_ordinal)
+                if not entries:
+                    entries = piece
+                elif isinstance(entries, LineRun) and piece.follows(entries):
+                    entries = entries.joined(piece)
+                else:
+                    entries = list(entries) if isinstance(entries, LineRun) else entries
+                    entries.extend(piece)
+                nbytes += size
+                value_bytes += piece.value_bytes()
+                last = piece
+            continue
         if next_start < 0:
             next_start = rec.ordinal
         if type(rec) is Entry:
@@ -82,11 +124,12 @@ def batches(
             if entries and (len(entries) >= max_entries or nbytes + size > max_bytes):
                 yield close()
                 seq += 1
-                next_start = last.ordinal + 1  # type: ignore[union-attr]
+                next_start = after_last()
                 chunk = None
                 entries, bad, nbytes, value_bytes = [], [], 0, 0
             if chunk is None:
                 chunk = Chunk(seq, next_start, rec.ordinal)
+            entries = list(entries) if isinstance(entries, LineRun) else entries
             entries.append(rec)
             nbytes += size
             value_bytes += n

@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kvcli.bulk.batching import Chunk
-from kvcli.bulk.records import Entry, where
+from kvcli.bulk.lines import Entries
+from kvcli.bulk.records import where
 
 MAX_REPORTED_ERRORS = 1000
 
@@ -68,7 +69,7 @@ class ImportReport:
             err["line"] = line
         self.errors.append(err)
 
-    def add_batch_error(self, entries: list[Entry], *, code: str, reason: str) -> None:
+    def add_batch_error(self, entries: Entries, *, code: str, reason: str) -> None:
         """Every entry of a batch failed for one cause (the request failed): one error, with the range it covered."""
         self.failed += len(entries)
         if len(self.errors) >= MAX_REPORTED_ERRORS:

@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
-from operator import attrgetter
 
 from kvcli.api.errors import (
     Interrupted,
@@ -31,6 +30,7 @@ from kvcli.bulk.failed import FailedOut, entry_line  # noqa: F401 - entry_line: 
 from kvcli.bulk.import_report import MAX_REPORTED_ERRORS, ImportReport  # noqa: F401 - the report's home
 from kvcli.bulk.interrupts import NO_GATE, InterruptGate
 from kvcli.bulk.journal import Journal, ResumeState, skip_done
+from kvcli.bulk.lines import keys_of
 from kvcli.bulk.records import Bad, Entry
 from kvcli.bulk.sink import FATAL, ChunkOutcome, send_chunk  # noqa: F401 - FATAL: also importable from here
 from kvcli.bulk.sources.base import Source
@@ -182,11 +182,16 @@ class Importer:
             if state.point is not None and state.point.offset is not None and self.source.seekable:
                 start = state.point
                 self._skip_counter[0] = start.ordinal
-        records = self.source.records(start=start)
-        if state is not None and state.ranges:
-            records = skip_done(records, state, self._skip_counter)
         opts = self.options
-        if opts.default_metadata is not None or opts.default_ttl is not None or opts.default_background_fetch:
+        skipping = state is not None and bool(state.ranges)
+        defaults = opts.default_metadata is not None or opts.default_ttl is not None or opts.default_background_fetch
+        # runs of plain lines (kvcli.bulk.lines) where nothing below looks at each record
+        runs = getattr(self.source, "runs", None)
+        records = runs(start=start) if runs is not None and not skipping and not defaults \
+            else self.source.records(start=start)
+        if skipping:
+            records = skip_done(records, state, self._skip_counter)
+        if defaults:
             records = _with_defaults(records, opts)
         return validate(records, max_value_bytes=opts.max_value_bytes)
 
@@ -292,7 +297,6 @@ class Importer:
         # the keys of each chunk in flight (a set built in C: a few chunks are in flight, so checking a new chunk
         # against each of them beats a dict entry per key, which cost a fifth of an NDJSON import's CPU time)
         inflight_keys: dict[Future, set[str]] = {}
-        key_of = attrgetter("key")
 
         def collect(done) -> None:
             for fut in done:
@@ -322,7 +326,7 @@ class Importer:
                             self.journal.record(chunk, 0, len(chunk.bad))
                         continue
                     # a key still in flight in an earlier chunk must be written first (input order wins)
-                    keys = set(map(key_of, chunk.entries))
+                    keys = set(keys_of(chunk.entries))
                     blockers = [f for f, busy in inflight_keys.items() if not keys.isdisjoint(busy)]
                     if blockers:
                         collect(wait_open(blockers))

@@ -19,6 +19,7 @@ from kvcli.api.errors import (
 )
 from kvcli.bulk.batching import Chunk
 from kvcli.bulk.failed import entry_line
+from kvcli.bulk.lines import Entries, LineRun
 from kvcli.bulk.records import Entry
 
 #: errors every further chunk would hit as well: stop instead of failing the rest one by one. A 429 gets here only
@@ -30,7 +31,7 @@ FATAL = (TransportError, AuthError, NotFound, RateLimited, StorageError)
 class BatchFailure:
     """A request that failed as a whole (after the adapter's retries): all its entries failed for one cause."""
 
-    entries: list[Entry]
+    entries: Entries
     code: str
     reason: str
 
@@ -60,7 +61,7 @@ def _code(exc: KvcliError) -> str:
     return str(status) if status else type(exc).__name__
 
 
-def send_entries(api, store_id: str, entries: list[Entry]) -> tuple[int, list[Failure | BatchFailure]]:
+def send_entries(api, store_id: str, entries: Entries) -> tuple[int, list[Failure | BatchFailure]]:
     """Write entries with one put_batch call; split on 413. Returns (written, failures); FATAL errors propagate.
 
     A request that failed as a whole is one :class:`BatchFailure`; entries the backend rejected one by one are
@@ -105,8 +106,11 @@ def send_entries(api, store_id: str, entries: list[Entry]) -> tuple[int, list[Fa
     return written, failures
 
 
-def encode_wire(entries: list[Entry]) -> None:
-    """Give every entry its batch line (done in the sending thread, so encoding overlaps reading)."""
+def encode_wire(entries: Entries) -> None:
+    """Give every entry its batch line (done in the sending thread, so encoding overlaps reading); a run's lines
+    are its entries' batch lines already."""
+    if isinstance(entries, LineRun):
+        return
     for e in entries:
         if e.wire is None:
             e.wire = entry_line(e).encode("utf-8")  # type: ignore[union-attr]

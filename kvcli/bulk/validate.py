@@ -8,8 +8,10 @@ references) are read here, one at a time, just before their batch is built.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import overload
 
 from kvcli.api import validation
+from kvcli.bulk.lines import LineRun
 from kvcli.bulk.records import Bad, Entry, Record
 from kvcli.bulk.sources.directory import open_regular
 
@@ -62,11 +64,31 @@ def check(entry: Entry, limit: int) -> Bad | None:
     return None
 
 
-def validate(records: Iterable[Record], *, max_value_bytes: int | None = None) -> Iterator[Record]:
-    """Pass good entries through (values loaded) and turn invalid ones into bad records."""
+@overload
+def validate(records: Iterable[Record], *, max_value_bytes: int | None = None) -> Iterator[Record]: ...
+
+
+@overload
+def validate(records: Iterable[Record | LineRun], *, max_value_bytes: int | None = None
+             ) -> Iterator[Record | LineRun]: ...
+
+
+def validate(records: Iterable[Record | LineRun], *, max_value_bytes: int | None = None
+             ) -> Iterator[Record | LineRun]:
+    """Pass good entries through (values loaded) and turn invalid ones into bad records.
+
+    A :class:`~kvcli.bulk.lines.LineRun` holds only entries valid by the key rules, with valid base64: it passes
+    whole when no value can exceed the limit, else its entries are checked one by one."""
     limit = validation.max_value_bytes() if max_value_bytes is None else max_value_bytes
     for rec in records:
-        if isinstance(rec, Entry):
+        if isinstance(rec, LineRun):
+            if rec.max_value_bytes() <= limit:
+                yield rec
+                continue
+            for entry in rec:
+                bad = check(entry, limit)
+                yield entry if bad is None else bad
+        elif isinstance(rec, Entry):
             bad = check(rec, limit)
             yield rec if bad is None else bad
         else:

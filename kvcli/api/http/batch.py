@@ -39,9 +39,45 @@ class BatchHttpMixin:
         def _check_store_id(store_id: str) -> None: ...
 
     def put_batch(self, store_id: str, entries: Iterable[BatchEntry]) -> BatchResult:
-        """One NDJSON batch request. Invalid entries are reported by their index and never sent."""
+        """One NDJSON batch request. Invalid entries are reported by their index and never sent.
+
+        Entries that are valid batch lines already (``wire_body()`` and ``keys``: a
+        :class:`kvcli.bulk.lines.LineRun`) are sent as they are."""
         self._check_store_id(store_id)
         result = BatchResult()
+        body = getattr(entries, "wire_body", None)
+        if body is not None:
+            sent: list[tuple[int, str]] = list(enumerate(entries.keys))  # type: ignore[attr-defined]
+            content = body() if sent else b""
+        else:
+            sent, content = self._encode_lines(entries, result)
+        if not sent:
+            self.get_store(store_id)  # nothing to send, but a missing store is still an error
+            return result
+        resp = self._request(
+            "PUT",
+            (*STORES, store_id, BATCH_SEGMENT),
+            content=content,
+            headers={"Content-Type": CT_NDJSON},
+            retry_safe=True,  # every line is an upsert
+            tolerate=(400, 413, 422),
+            context=_store_context(store_id),
+        )
+        line_errors = self._batch_errors(resp, sent)
+        if line_errors is None:  # a 4xx that is not about lines: the whole request failed
+            raise self.error_from_response(
+                resp, request_info(resp.request), _store_context(store_id)
+            )
+        failed_lines = {e.index for e in line_errors if e.index >= 0}
+        unplaced = sum(1 for e in line_errors if e.index < 0)
+        result.errors.extend(line_errors)
+        result.errors.sort(key=lambda e: (e.index < 0, e.index))
+        result.written = max(0, len(sent) - len(failed_lines) - unplaced)
+        return result
+
+    @staticmethod
+    def _encode_lines(entries: Iterable[BatchEntry], result: BatchResult) -> tuple[list[tuple[int, str]], bytes]:
+        """(index in ``entries`` and key of each line sent, the NDJSON body); invalid entries go to ``result``."""
         lines: list[bytes] = []
         sent: list[tuple[int, str]] = []  # (index in ``entries``, key) per line sent
         for index, entry in enumerate(entries):
@@ -68,29 +104,7 @@ class BatchHttpMixin:
                 obj["background_fetch"] = True
             lines.append(json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
             sent.append((index, entry.key))
-        if not sent:
-            self.get_store(store_id)  # nothing to send, but a missing store is still an error
-            return result
-        resp = self._request(
-            "PUT",
-            (*STORES, store_id, BATCH_SEGMENT),
-            content=b"\n".join(lines) + b"\n",
-            headers={"Content-Type": CT_NDJSON},
-            retry_safe=True,  # every line is an upsert
-            tolerate=(400, 413, 422),
-            context=_store_context(store_id),
-        )
-        line_errors = self._batch_errors(resp, sent)
-        if line_errors is None:  # a 4xx that is not about lines: the whole request failed
-            raise self.error_from_response(
-                resp, request_info(resp.request), _store_context(store_id)
-            )
-        failed_lines = {e.index for e in line_errors if e.index >= 0}
-        unplaced = sum(1 for e in line_errors if e.index < 0)
-        result.errors.extend(line_errors)
-        result.errors.sort(key=lambda e: (e.index < 0, e.index))
-        result.written = max(0, len(sent) - len(failed_lines) - unplaced)
-        return result
+        return sent, b"\n".join(lines) + b"\n"
 
     def _batch_errors(self, resp: httpx.Response, sent: list[tuple[int, str]]) -> list[BatchError] | None:
         """Per-line errors of a batch answer (indexes mapped back to the caller's entries); None if not per-line."""

@@ -13,9 +13,10 @@ import binascii
 import json
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from kvcli.api.validation import MAX_TTL_SECONDS
+from kvcli.bulk.lines import LineRun, scan
 from kvcli.bulk.records import Bad, Entry, Record
 from kvcli.bulk.sources.base import (
     MAX_RECORD_BYTES,
@@ -170,8 +171,9 @@ class NdjsonSource(Source):
     def identity(self) -> dict | None:
         return None if self.path is None else file_identity(self.path)
 
-    def _lines(self, fh: BinaryIO, offset: int, line: int) -> Iterator[tuple[int, int, bytes]]:
-        """(line number, end offset, text without its newline) for every line, read in 1 MiB blocks."""
+    def _units(self, fh: BinaryIO, offset: int, line: int) -> Iterator[_Block | tuple[int, int, bytes]]:
+        """The input in 1 MiB blocks of whole lines (:class:`_Block`), and as single ``(line number, end offset,
+        text)`` lines where a line did not end (the last one) or was too long to hold (:data:`OVERSIZED`)."""
         # a stream (stdin) is read as it arrives (read1: what is there now), so a slow producer's lines are imported
         # without waiting for a whole block; a file is read in whole blocks
         read = fh.read if self.path is not None else getattr(fh, "read1", fh.read)
@@ -206,18 +208,25 @@ class NdjsonSource(Source):
                 pieces.append(block)
                 block = b"".join(pieces)
                 pieces, held = [], 0
-            parts = block.split(b"\n")
-            tail = parts.pop()
-            for text in parts:
-                offset += len(text) + 1
-                yield line, offset, text
-                line += 1
+            last = block.rfind(b"\n") + 1
+            if last:
+                whole = block[:last] if last < len(block) else block
+                yield _Block(line, offset, whole)
+                line += whole.count(b"\n")
+                offset += last
             self._position = offset
-            if tail:
-                pieces.append(tail)
-                held = len(tail)
+            if last < len(block):
+                pieces.append(block[last:])
+                held = len(block) - last
 
     def records(self, start: ResumePoint | None = None) -> Iterator[Record]:
+        return cast(Iterator[Record], self._read(start, runs=False))
+
+    def runs(self, start: ResumePoint | None = None) -> Iterator[Record | LineRun]:
+        """:meth:`records`, with each block of plain batch lines as one :class:`~kvcli.bulk.lines.LineRun`."""
+        return self._read(start, runs=True)
+
+    def _read(self, start: ResumePoint | None, runs: bool) -> Iterator[Record | LineRun]:
         fh = open_input(self.path) if self.path is not None else self._stream
         assert fh is not None
         ordinal, offset, line = 0, 0, 1
@@ -225,24 +234,35 @@ class NdjsonSource(Source):
             fh.seek(start.offset)
             ordinal, offset, line = start.ordinal, start.offset, start.line or 1
         try:
-            yield from self._parse(self._lines(fh, offset, line), ordinal)
+            yield from self._parse(self._units(fh, offset, line), ordinal, runs)
         finally:
             if self.path is not None:
                 fh.close()
 
-    def _parse(self, lines: Iterator[tuple[int, int, bytes]], ordinal: int) -> Iterator[Record]:
+    def _parse(self, units: Iterator[_Block | tuple[int, int, bytes]], ordinal: int,
+               runs: bool = False) -> Iterator[Record | LineRun]:
         label = self.label
         loads = _loads
         keep_wire = self.keep_wire
-        pending: deque[tuple[int, int, bytes]] = deque()
+        feed = _Feed(units)
+        pending = feed.pending
         while True:
             if pending:
                 lineno, end, text = pending.popleft()
             else:
-                try:
-                    lineno, end, text = next(lines)
-                except StopIteration:
+                unit = next(units, None)
+                if unit is None:
                     return
+                if isinstance(unit, _Block):
+                    if runs and len(unit.data) <= MAX_RECORD_BYTES:
+                        run = scan(unit.data, label, unit.line, ordinal, unit.offset, keep_wire)
+                        if run is not None:
+                            yield run
+                            ordinal += len(run)
+                            continue
+                    pending.extend(unit.split())
+                    continue
+                lineno, end, text = unit
             if text is OVERSIZED:
                 yield Bad(
                     f"line is longer than the {MAX_RECORD_BYTES}-byte limit for one entry", label, lineno, ordinal,
@@ -267,7 +287,7 @@ class NdjsonSource(Source):
             except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
                 joined = None
                 if isinstance(exc, json.JSONDecodeError) and doc.startswith(b"{") and _incomplete(exc):
-                    joined = self._join(doc, lines, pending)
+                    joined = self._join(doc, feed)
                 if joined is None:
                     yield Bad(
                         _json_reason(exc), label, lineno, ordinal, code="invalid_json",
@@ -286,18 +306,15 @@ class NdjsonSource(Source):
             ordinal += 1
 
     @staticmethod
-    def _join(doc: bytes, lines: Iterator[tuple[int, int, bytes]], pending: deque) -> tuple[object, int, int] | None:
+    def _join(doc: bytes, feed: _Feed) -> tuple[object, int, int] | None:
         """Join following lines to an incomplete object; on failure push them back and return None."""
         taken: list[tuple[int, int, bytes]] = []
         parts = [doc]
         size = len(doc)
         while len(taken) < _MAX_JOINED_LINES and size <= MAX_RECORD_BYTES:
-            if pending:
-                item = pending.popleft()
-            else:
-                item = next(lines, None)
-                if item is None:
-                    break
+            item = feed.next_line()
+            if item is None:
+                break
             taken.append(item)
             parts.append(item[2])
             size += len(item[2])
@@ -309,8 +326,50 @@ class NdjsonSource(Source):
                     break
             except (UnicodeDecodeError, RecursionError):
                 break
-        pending.extendleft(reversed(taken))
+        feed.pending.extendleft(reversed(taken))
         return None
+
+
+class _Block:
+    """Whole lines of the input (each ending in ``\\n``): the first is line ``line`` and starts at byte ``offset``."""
+
+    __slots__ = ("line", "offset", "data")
+
+    def __init__(self, line: int, offset: int, data: bytes) -> None:
+        self.line = line
+        self.offset = offset
+        self.data = data
+
+    def split(self) -> list[tuple[int, int, bytes]]:
+        """``(line number, end offset, text without its line break)`` for each line."""
+        parts = self.data.split(b"\n")
+        parts.pop()
+        out = []
+        line, end = self.line, self.offset
+        for text in parts:
+            end += len(text) + 1
+            out.append((line, end, text))
+            line += 1
+        return out
+
+
+class _Feed:
+    """The lines of a unit stream one at a time (for joining a multi-line object), blocks split as needed; lines
+    pushed back onto ``pending`` come first."""
+
+    def __init__(self, units: Iterator[_Block | tuple[int, int, bytes]]) -> None:
+        self.units = units
+        self.pending: deque[tuple[int, int, bytes]] = deque()
+
+    def next_line(self) -> tuple[int, int, bytes] | None:
+        while not self.pending:
+            unit = next(self.units, None)
+            if unit is None:
+                return None
+            if not isinstance(unit, _Block):
+                return unit
+            self.pending.extend(unit.split())
+        return self.pending.popleft()
 
 
 def _json_reason(exc: Exception) -> str:
