@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from kvcli.api.models import BackendLimits, BatchEntry, BatchResult, Item, ItemInfo, Page, PutMode, Store
+from kvcli.api import validation
+from kvcli.api.models import (
+    BackendLimits,
+    BatchEntry,
+    BatchResult,
+    Item,
+    ItemInfo,
+    Page,
+    PutMode,
+    ResourceLink,
+    Store,
+)
 from kvcli.local.engine import Engine
 
 #: one writer, in this process: a batch is one transaction, bigger ones mean fewer fsyncs; parallel requests only queue
@@ -32,6 +43,14 @@ class LocalAdapter:
     def __getattr__(self, name: str):
         # service / version / resource-link methods are served by the engine directly
         return getattr(self.engine, name)
+
+    def update_link(
+        self, service_id: str, version: int, link_id: str, name: str | None = None, resource_id: str | None = None
+    ) -> ResourceLink:
+        """As the engine's, except that an update with nothing to change is refused (as over HTTP); the engine itself
+        takes it as a no-op, which is what ``local serve`` answers an empty update with."""
+        validation.link_update_fields(name, resource_id)
+        return self.engine.update_link(service_id, version, link_id, name=name, resource_id=resource_id)
 
     def create_store(self, name: str, location: str | None = None) -> Store:
         return self.engine.create_store(name, location)

@@ -87,6 +87,15 @@ def metadata_problem(metadata: str | None) -> str | None:
     return None
 
 
+def link_update_fields(name: str | None, resource_id: str | None) -> dict[str, str]:
+    """The fields a resource-link update changes (those given and not empty); :class:`InvalidInput` when none is,
+    on every backend (an empty update is a mistake, not a no-op)."""
+    fields = {k: v for k, v in (("name", name), ("resource_id", resource_id)) if v}
+    if not fields:
+        raise InvalidInput("nothing to update", "give a new name", reason="link_update_empty")
+    return fields
+
+
 def check_metadata(metadata: str | None) -> None:
     problem = metadata_problem(metadata)
     if problem:

@@ -348,3 +348,12 @@ def test_service_version_and_link_errors_name_no_cli_flag_and_the_cli_words_them
     assert "--autoclone" in cli["locked"] and "--autoclone" in cli["not_editable"]
     assert f"--service-id {svc.id} --version 1" in cli["link_missing"]
     assert "'kvcli resource-link delete" in cli["store_linked"]
+
+
+def test_a_link_update_with_nothing_to_change_is_refused_on_every_backend(api, svc, store):
+    link = api.create_link(svc.id, 1, store.id, "kept")
+    for empty in ({}, {"name": ""}, {"name": None, "resource_id": None}):
+        with pytest.raises(InvalidInput) as exc:
+            api.update_link(svc.id, 1, link.id, **empty)
+        assert exc.value.reason == "link_update_empty"
+    assert api.list_links(svc.id, 1)[0].name == "kept"

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from kvcli.api import validation
 from kvcli.api.errors import ApiError, InvalidInput, NotFound, VersionLocked
 from kvcli.api.http.failures import ErrorContext
 from kvcli.api.models import RESOURCE_TYPE_KV, ResourceLink, Service, Version
@@ -294,9 +295,7 @@ class ServicesHttpMixin:
     def update_link(
         self, service_id: str, version: int, link_id: str, name: str | None = None, resource_id: str | None = None
     ) -> ResourceLink:
-        fields = {k: v for k, v in (("name", name), ("resource_id", resource_id)) if v}
-        if not fields:
-            raise InvalidInput("nothing to update", "give a new name", reason="link_update_empty")
+        fields = validation.link_update_fields(name, resource_id)
         doc = self._svc_json(
             "PUT",
             self._links(service_id, version, link_id),
