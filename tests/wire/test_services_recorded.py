@@ -253,3 +253,14 @@ def test_version_domains_is_an_empty_list(client):
     r = client.get(f"/service/{sid}/version/1/domain", headers=H)
     assert (r.status_code, r.json()) == (200, [])
     assert client.get(f"/service/{sid}/version/5/domain", headers=H).status_code == 404
+
+
+def test_an_empty_update_of_a_resource_link_answers_the_link_unchanged(client):
+    sid = _create(client)["id"]
+    store = client.post("/resources/stores/kv", json={"name": "linked"}, headers=H).json()["id"]
+    r = client.post(f"/service/{sid}/version/1/resource", data={"resource_id": store, "name": "kept"}, headers=H)
+    assert r.status_code == 200, r.text
+    link = r.json()
+    r = client.put(f"/service/{sid}/version/1/resource/{link['id']}", data={}, headers=H)
+    assert r.status_code == 200, r.text
+    assert r.json()["name"] == "kept" and r.json()["resource_id"] == store
