@@ -135,6 +135,7 @@ def create_entry(
         out.success(f"Created key '{key}' in KV Store {core.store_label(sid, store_name)}")
 
 
+
 # --------------------------------------------------------------------------------------------------------- get
 def get_entry(
     state: State,
