@@ -135,7 +135,6 @@ def create_entry(
         out.success(f"Created key '{key}' in KV Store {core.store_label(sid, store_name)}")
 
 
-
 # --------------------------------------------------------------------------------------------------------- get
 def get_entry(
     state: State,
