@@ -4,8 +4,8 @@ Building the Typer app costs more than the rest of a start-up (importing typer a
 invocations skip it:
 
 * ``kvcli --version``;
-* the six everyday commands (``kv-store list``, ``kv-store-entry get``, ``describe``, ``create`` of one key, ``list``
-  and ``delete`` of one key) on either backend, when every option given is one the click-free fast path
+* the six everyday commands (``kv-store list``, ``kv-store-entry get``, ``describe``, ``create`` of one key or a bulk
+  import, ``list`` and ``delete`` of one key) on either backend, when every option given is one the click-free fast path
   (:mod:`kvcli.cli.fast`) fully understands. Their options are read from the Typer commands' own declarations
   (``scripts/gen_fastpath.py`` writes :mod:`kvcli.cli._fastspec`), and each runs the same function as its Typer
   command, so output and exit codes are byte for byte the same (``tests/cli/test_fastpath_equivalence.py``).

@@ -3,8 +3,9 @@
 The click-free fast path (kvcli/cli/fast.py) parses argv with a small generic parser driven by this data, so every
 option is declared once, in the Typer command. For each fast command (``fast.BODIES``: command path -> the
 click-free function both the Typer command and the fast path call) the spec holds the options whose names are
-parameters of that function; any other option of the command (a bulk flag, a flag added later) is left out, so giving
-it takes the full CLI. The global options are those the root callback declares and ``State.from_flags`` takes.
+parameters of that function (for ``kv-store-entry create`` that is every option, the bulk import's included); any
+other option of the command (delete's ``--prefix``, a flag added later) is left out, so giving it takes the full
+CLI. The global options are those the root callback declares and ``State.from_flags`` takes.
 
 An option is written with its spellings, its kind (flag, str, int with its bounds, choice with its choices), its
 default and its environment variable. Options the generic parser cannot reproduce exactly (several values, counting,

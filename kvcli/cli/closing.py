@@ -21,10 +21,23 @@ def silence_stdout() -> None:
 
 
 def finish(code: int) -> None:
-    """Flush stdout and exit (never returns) with ``code`` (141 if the reader went away during the flush)."""
+    """Flush stdout and exit (never returns) with ``code`` (141 if the reader went away during the flush).
+
+    After an interrupted import that left requests in flight (its summary names them), the process exits at once
+    rather than join their threads, which would wait for the network.
+    """
     try:
         sys.stdout.flush()
     except BrokenPipeError:
         silence_stdout()
         code = code or 141
+    interrupts = sys.modules.get("kvcli.bulk.interrupts")  # not imported just for this
+    if interrupts is not None and interrupts.abandoned_threads:
+        import os
+
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os._exit(code)
     sys.exit(code)

@@ -16,8 +16,8 @@ from kvcli.api.errors import KvcliError, PartialFailure, UsageError
 from kvcli.cli.bulk_progress import Progress, human_bytes, positive
 from kvcli.cli.bulk_progress import progress_enabled as _progress_enabled
 from kvcli.cli.bulk_progress import sigterm_as_interrupt as _sigterm_as_interrupt  # noqa: F401 - its old home
+from kvcli.cli.core import resolve_store_id
 from kvcli.cli.numbers import count, num
-from kvcli.cli.options import resolve_store_id
 from kvcli.cli.state import Output, State
 
 IMPORT_DEFAULT_CONCURRENCY = 4  # kvcli.ops.imports.DEFAULT_CONCURRENCY

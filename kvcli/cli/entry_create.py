@@ -1,5 +1,6 @@
 """`kvcli kv-store-entry create` (alias insert): one key from --value or --value-file; with --file, --stdin or --dir
-the flags are handed to the bulk import (:mod:`kvcli.cli.entry_bulk`) as one typed record.
+the flags are handed to the bulk import (:mod:`kvcli.cli.entry_bulk`) as one typed record. This is the options' only
+declaration; the work is :func:`kvcli.cli.create_body.create_command`, which the click-free fast path runs too.
 
 No ``from __future__ import annotations`` here on purpose (see :mod:`kvcli.cli.entry_get`).
 """
@@ -8,8 +9,7 @@ from typing import Annotated
 
 import typer
 
-from kvcli.api.errors import UsageError
-from kvcli.cli import entry_bodies
+from kvcli.cli import create_body
 from kvcli.cli.entry_options import GenerationOpt, KeyOpt
 from kvcli.cli.options import JsonOpt, StoreIdOpt, StoreNameOpt
 from kvcli.cli.state import State
@@ -56,7 +56,7 @@ def create(
         typer.Option("--ttl", help="Expire the key after this many seconds.", min=1, metavar="SECONDS",
                      show_default=False),
     ] = None,
-    # official bulk-import flags: handled by kvcli.cli.entry_bulk (see the delegation block below)
+    # official bulk-import flags: handled by kvcli.cli.entry_bulk (create_body.create_command hands them over)
     file: Annotated[
         str | None,
         typer.Option("--file", help="Bulk import: read entries from this file.", metavar="PATH", show_default=False),
@@ -127,67 +127,8 @@ def create(
 
     Example: kvcli kv-store-entry create --store-name my-store -k greeting --value 'hello world'
     """
-    state = State.of(ctx)
-    # ---------------------------------------------------------------------------------------------------------
-    # BULK IMPORT DELEGATION — everything about --file/--stdin/--dir lives in kvcli.cli.entry_bulk.run_import,
-    # which takes the flags as one typed record (ImportFlags: a misspelled field is a TypeError) and maps them to
-    # the library's ImportRequest. Bulk-only parameters are added to this signature and to ImportFlags.
-    # ---------------------------------------------------------------------------------------------------------
-    sources = [name for name, on in (("--file", file is not None), ("--stdin", stdin), ("--dir", dir_ is not None))
-               if on]
-    if len(sources) > 1:
-        raise UsageError(
-            f"invalid flag combination: {' and '.join(sources)}", "use only one of --stdin, --file or --dir"
-        )
-    if sources:
-        try:
-            from kvcli.cli.entry_bulk import ImportFlags, run_import
-        except ModuleNotFoundError as exc:
-            if exc.name != "kvcli.cli.entry_bulk":
-                raise
-            raise UsageError("bulk import is not available in this build") from None
-        return run_import(state, ImportFlags(
-            store_id=store_id,
-            store_name=store_name,
-            key=key,
-            value=value,
-            value_file=value_file,
-            add=add,
-            append=append,
-            prepend=prepend,
-            background_fetch=background_fetch,
-            metadata=metadata,
-            if_generation_match=if_generation_match,
-            ttl=ttl,
-            file=file,
-            stdin=stdin,
-            dir=dir_,
-            dir_allow_hidden=dir_allow_hidden,
-            dir_concurrency=dir_concurrency,
-            json_out=json_out,
-            format=bulk_format,
-            toml_store=toml_store,
-            recursive=recursive,
-            concurrency=concurrency,
-            batch_size=batch_size,
-            batch_bytes=batch_bytes,
-            max_errors=max_errors,
-            failed_out=failed_out,
-            resume=resume,
-            dry_run=bulk_dry_run,
-        ))
-    bulk_only = [name for name, on in (
-        ("--format", bulk_format is not None), ("--toml-store", toml_store is not None), ("--recursive", recursive),
-        ("--concurrency", concurrency is not None), ("--batch-size", batch_size is not None),
-        ("--batch-bytes", batch_bytes is not None), ("--max-errors", max_errors is not None),
-        ("--failed-out", failed_out is not None), ("--resume", resume), ("--dry-run", bulk_dry_run),
-    ) if on]
-    if bulk_only:
-        raise UsageError(f"{bulk_only[0]} only applies to a bulk import", "add --file, --stdin or --dir")
-    # ------------------------------------------------------------------------------ end of bulk import delegation
-
-    entry_bodies.create_entry(  # one key: the body the fast path (kvcli.cli.fast) runs too
-        state,
+    return create_body.create_command(  # one key or a bulk import: the body the fast path (kvcli.cli.fast) runs too
+        State.of(ctx),
         store_id=store_id,
         store_name=store_name,
         key=key,
@@ -200,6 +141,20 @@ def create(
         metadata=metadata,
         if_generation_match=if_generation_match,
         ttl=ttl,
+        file=file,
+        stdin=stdin,
+        dir_=dir_,
+        dir_allow_hidden=dir_allow_hidden,
+        dir_concurrency=dir_concurrency,
+        bulk_format=bulk_format,
+        toml_store=toml_store,
+        recursive=recursive,
+        concurrency=concurrency,
+        batch_size=batch_size,
+        batch_bytes=batch_bytes,
+        max_errors=max_errors,
+        failed_out=failed_out,
+        resume=resume,
+        bulk_dry_run=bulk_dry_run,
         json_out=json_out,
     )
-    return None

@@ -5,14 +5,21 @@ commands (:data:`BODIES`) run here when argv holds nothing this module does not 
 not declared here: ``scripts/gen_fastpath.py`` reads them from the Typer commands into :mod:`kvcli.cli._fastspec`
 (a test fails when that module is stale), and one generic parser (:func:`parse`) reads argv with it. Each command's
 work is one click-free function that the Typer command calls too (:mod:`kvcli.cli.entry_bodies`,
-:mod:`kvcli.cli.store_bodies`), with the same :class:`~kvcli.cli.state.State` and the same error boundary
-(:func:`kvcli.cli.core.report_error`), so output, stderr, exit codes and requests are byte for byte the same
-(``tests/cli/test_fastpath_equivalence.py`` compares every option of every fast command on both backends).
+:mod:`kvcli.cli.create_body`, :mod:`kvcli.cli.store_bodies`), with the same :class:`~kvcli.cli.state.State` and the
+same error boundary (:func:`kvcli.cli.core.report_error`), so output, stderr, exit codes and requests are byte for
+byte the same (``tests/cli/test_fastpath_equivalence.py`` compares every option of every fast command on both
+backends).
 
-Anything else goes to the full CLI untouched: an option the spec does not hold (``--help``, a bulk flag, a flag added
-since), an option given twice, a value that looks like a flag, a value the option's type would refuse (click words
-that error), combined short flags, ``--``, an extra argument, a set environment variable that would fill an option,
-shell completion, and a ``kv-store list`` that would draw a rich table at a terminal.
+``kv-store-entry create`` takes every option here, the bulk import's too (``--file``, ``--stdin``, ``--dir`` and all
+their flags: :func:`kvcli.cli.create_body.create_command`). Over HTTP the commands, a bulk import's worker threads
+included, send through the light session where it reproduces httpx (docs/http.md); rich is imported only when an
+import shows its progress bar (a terminal, no -q).
+
+Anything else goes to the full CLI untouched: an option the spec does not hold (``--help``, delete's ``--prefix`` and
+``--all``, a flag added since), an option given twice, a value that looks like a flag (a negative number too), a
+value the option's type would refuse (click words that error), combined short flags, ``--``, an extra argument, a
+set environment variable that would fill an option, shell completion, and a ``kv-store list`` that would draw a rich
+table at a terminal.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ BODIES: dict[str, str] = {
     "kv-store list": "kvcli.cli.store_bodies:list_stores",
     "kv-store-entry get": "kvcli.cli.entry_bodies:get_entry",
     "kv-store-entry describe": "kvcli.cli.entry_bodies:describe_entry",
-    "kv-store-entry create": "kvcli.cli.entry_bodies:create_entry",
+    "kv-store-entry create": "kvcli.cli.create_body:create_command",  # one key, or a bulk import
     "kv-store-entry list": "kvcli.cli.entry_bodies:list_entries",
     "kv-store-entry delete": "kvcli.cli.entry_bodies:delete_entry",
 }
@@ -165,8 +172,8 @@ def run(argv: list[str]) -> int | None:
     state: State | None = None
     try:
         state = _function(GLOBALS_BODY)(**flags)
-        state.light = True  # a few requests in a row: no httpx where the light session is exact (docs/http.md)
-        _function(BODIES[path])(state, **options)
+        state.light = True  # no httpx where the light session is exact (docs/http.md)
+        code = _function(BODIES[path])(state, **options)
     except KeyboardInterrupt:
         return exits.INTERRUPTED  # as Typer's main answers Ctrl-C inside a command: exit 130, no message
     except OSError as exc:
@@ -181,4 +188,4 @@ def run(argv: list[str]) -> int | None:
     finally:
         if state is not None:
             state.close()
-    return 0
+    return code if isinstance(code, int) else 0  # as kvcli.cli.main.run takes a command's return value

@@ -258,16 +258,4 @@ def main() -> None:
     from kvcli.cli.closing import finish
 
     code = run(sys.argv[1:])
-    interrupts = sys.modules.get("kvcli.bulk.interrupts")
-    if interrupts is not None and interrupts.abandoned_threads:
-        # an interrupted import left requests in flight (its summary names them): exit now rather than join their
-        # threads, which would wait for the network
-        import os
-
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
-        os._exit(code)
     finish(code)

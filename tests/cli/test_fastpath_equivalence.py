@@ -40,6 +40,26 @@ BASE: dict[str, list[str]] = {
     "kv-store-entry delete": ["-s", "{wsid}", "-k", "w1"],
 }
 WRITES = ("kv-store-entry create", "kv-store-entry delete")
+#: create's bulk-import options, each tried on an import (the base that option needs) rather than on one key
+BULK_BASE: dict[str, list[str]] = {
+    "file": ["-s", "{wsid}", "--file", "{nd}"],
+    "dir_": ["-s", "{wsid}", "--dir", "{bdir}"],
+    "toml_store": ["-s", "{wsid}", "--file", "{toml}"],
+    "max_errors": ["-s", "{wsid}", "--file", "{bad}"],
+    "failed_out": ["-s", "{wsid}", "--file", "{bad}"],
+}
+for _dest in ("dir_allow_hidden", "dir_concurrency", "recursive"):
+    BULK_BASE[_dest] = BULK_BASE["dir_"]
+SHARED = {"metadata", "ttl", "background_fetch", "json_out"}  # options of one key and of an import
+for _dest in ("stdin", "bulk_format", "concurrency", "batch_size", "batch_bytes", "resume", "bulk_dry_run", *SHARED):
+    BULK_BASE[_dest] = BULK_BASE["file"]
+SOURCES = {"file", "stdin", "dir_"}  # one replaces another, as --store-id and --store-name do
+BULK_NDJSON = (b'{"key":"b1","value":"b25l"}\n{"key":"b2","value":"dHdv","metadata":"m2"}\n'
+               b'{"key":"b3","value":"","time_to_live_sec":60}\n')
+BAD_NDJSON = b'{"key":"b1","value":"b25l"}\n{"key":"","value":"eA=="}\n{"key":"b4","value":"%%%"}\nnot json\n'
+TOML = b'[[local_server.kv_stores.s1]]\nkey = "t1"\ndata = "toml"\n[[local_server.kv_stores.s2]]\nkey = "t2"\n' \
+       b'data = "two"\n'
+BULK_FILES = {"f1": b"one", "f2": b"", ".hidden": b"h", "sub/f3": b"three"}
 
 # values worth trying for each option (the first for every spelling, all of them for the longest)
 VALUES: dict[str, list[str]] = {
@@ -54,6 +74,17 @@ VALUES: dict[str, list[str]] = {
     "prefix": ["k", "", "zzz"],
     "limit": ["1", "2", "100"],
     "cursor": ["bogus"],
+    # create's bulk options
+    "file": ["{nd}", "{bad}", "{missing}", "{toml}", "-"],
+    "dir_": ["{bdir}", "{missing}", "{nd}"],
+    "bulk_format": ["ndjson", "wrangler", "bogus"],
+    "toml_store": ["s1", "nope"],
+    "concurrency": ["1", "2", "0"],
+    "batch_size": ["1", "2", "0"],
+    "batch_bytes": ["1", "100000", "0"],
+    "max_errors": ["0", "5"],
+    "failed_out": ["{failed}", "{missing}/failed.ndjson"],
+    "dir_concurrency": ["1", "3"],
 }
 WRITE_VALUES = {"store_id": ["{wsid}", "no-such-store"], "store_name": ["w-store", "no-such-name"],
                 "key": ["w1", "fresh", ""]}  # fmt: skip
@@ -78,7 +109,8 @@ def _replace(base: list[str], dest: str, words: list[str], options: dict[str, tu
         name = base[i]
         found = options.get(name)
         takes = found is not None and found[1] != "flag"
-        if found is not None and (found[0] == dest or {found[0], dest} == {"store_id", "store_name"}):
+        if found is not None and (found[0] == dest or {found[0], dest} == {"store_id", "store_name"}
+                                  or {found[0], dest} <= SOURCES):
             i += 2 if takes else 1
             continue
         out.extend(base[i : i + (2 if takes else 1)])
@@ -105,15 +137,21 @@ def eligible_cases() -> list[Case]:
             else:
                 values = (WRITE_VALUES.get(dest) if writes else None) or VALUES[dest]
             longest = max(names, key=len)
-            for name in names:
-                for n, value in enumerate(values):
-                    if n and name != longest:
-                        continue
-                    given = [name] if value is None else [name, value]
-                    cases.append(Case(command, words + _replace(BASE[command], dest, given, options), writes))
-                if kind != "flag":  # the glued spellings: --opt=VALUE, -oVALUE
-                    glued = f"{name}={values[0]}" if name.startswith("--") else f"{name}{values[0]}"
-                    cases.append(Case(command, words + _replace(BASE[command], dest, [glued], options), writes))
+            bases = [BASE[command]]
+            if command == "kv-store-entry create" and dest in SHARED:  # each value on one key, the first on an import
+                bases = [BASE[command], BULK_BASE[dest]]
+            elif command == "kv-store-entry create" and dest in BULK_BASE:  # on an import, and refused on one key
+                bases = [BULK_BASE[dest]] + ([BASE[command]] if dest not in SOURCES else [])
+            for base in bases:
+                for name in names:
+                    for n, value in enumerate(values):
+                        if (n and name != longest) or (base is not bases[0] and n):
+                            continue
+                        given = [name] if value is None else [name, value]
+                        cases.append(Case(command, words + _replace(base, dest, given, options), writes))
+                    if kind != "flag" and base is bases[0]:  # the glued spellings: --opt=VALUE, -oVALUE
+                        glued = f"{name}={values[0]}" if name.startswith("--") else f"{name}{values[0]}"
+                        cases.append(Case(command, words + _replace(base, dest, [glued], options), writes))
         # global options before, between and after the words
         for glob in (["-q"], ["--quiet"], ["-v"], ["--verbose"], ["-y"], ["-i"], ["--local"], ["-q", "-q"]):
             cases.append(Case(command, glob + words + BASE[command], writes))
@@ -141,6 +179,27 @@ def eligible_cases() -> list[Case]:
         ["kv-store-entry", "list", "-s", "{sid}", "--limit", "2", "--prefix", "k", "--output-format", "table"],
         ["kv-store", "list", "--json", "--output-format", "plain"],
         ["kv-store-entry", "describe", "-s", "{sid}", "-k", "a\tb"],
+        # imports: several options together, the globals, refused combinations
+        ["kv-store-entry", "create", "-s", "{wsid}", "--file", "{bad}", "--max-errors", "0", "--failed-out",
+         "{failed}", "--json"],
+        ["kv-store-entry", "create", "--store-name", "w-store", "--dir", "{bdir}", "--recursive",
+         "--dir-allow-hidden", "--dir-concurrency", "2", "--json"],
+        ["kv-store-entry", "create", "-s", "{wsid}", "--stdin", "--format", "ndjson", "--batch-size", "1",
+         "--concurrency", "1", "--metadata", "meta", "--ttl", "60", "--background-fetch"],
+        ["kv-store-entry", "create", "-s", "{wsid}", "--file", "{nd}", "--resume", "--dry-run"],
+        ["kv-store-entry", "create", "-s", "{wsid}", "--stdin", "--resume"],
+        ["kv-store-entry", "create", "-s", "{wsid}", "--file", "{nd}", "--dir", "{bdir}"],
+        ["kv-store-entry", "create", "-s", "{wsid}", "--file", "{nd}", "--stdin"],
+        ["kv-store-entry", "create", "-s", "{wsid}", "--file", "{nd}", "-k", "w1"],
+        ["kv-store-entry", "create", "-s", "{wsid}", "--file", "{nd}", "--add"],
+        ["kv-store-entry", "create", "-s", "{wsid}", "--file", "{nd}", "--metadata", "a\nb"],
+        ["kv-store-entry", "create", "-s", "{wsid}", "--file", "{nd}", "--recursive"],
+        ["kv-store-entry", "create", "-s", "{wsid}", "--file", "{nd}", "--format", "viceroy"],
+        ["kv-store-entry", "create", "-s", "no-such-store", "--file", "{nd}"],
+        ["kv-store-entry", "create", "--store-name", "no-such-name", "--file", "{nd}", "--json"],
+        ["kv-store-entry", "create", "-s", "{wsid}", "--file", "{bad}", "-q"],
+        ["kv-store-entry", "create", "-s", "{wsid}", "--file", "{nd}", "-v"],
+        ["kv-store-entry", "create", "-s", "{wsid}", "--file", "{nd}", "--debug-mode"],
     ]
     cases += [Case(" ".join(argv[:2]), argv, " ".join(argv[:2]) in WRITES) for argv in extra]
     seen: set[tuple[str, ...]] = set()
@@ -180,7 +239,7 @@ def declined_cases() -> list[list[str]]:
             cases.append(_replace(base, dest, [name, value, name, value], options))  # given twice
         cases += [base + ["--help"], base + ["-h"], base + ["--nope"], base + ["extra"], base + ["--"],
                   base + ["--version"], [words[0], *BASE[command]], ["-x", *base]]  # fmt: skip
-        other = {"kv-store-entry create": ["--file", "x"], "kv-store-entry delete": ["--prefix", "k"],
+        other = {"kv-store-entry delete": ["--prefix", "k"],
                  "kv-store-entry list": [], "kv-store list": []}.get(command)  # fmt: skip
         if other:
             cases.append(base + other)
@@ -213,6 +272,12 @@ def world(tmp_path_factory):
     gen = invoke(["kv-store-entry", "describe", "-s", sid, "-k", "k1", "--json"], env=env).json()["generation"]
     (root / "value.bin").write_bytes(b"from a file \xfe")
     (root / "adir").mkdir()
+    (root / "bulk.ndjson").write_bytes(BULK_NDJSON)
+    (root / "bad.ndjson").write_bytes(BAD_NDJSON)
+    (root / "fastly.toml").write_bytes(TOML)
+    for name, content in BULK_FILES.items():
+        (root / "bdir" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "bdir" / name).write_bytes(content)
     serve = LocalServe(data)
     try:
         yield {"root": root, "data": data, "sid": sid, "wsid": wsid, "gen": gen, "url": serve.url, "serve": serve}
@@ -229,21 +294,44 @@ def backend_env(world, backend: str) -> dict[str, str | None]:
 
 
 def reset_write_store(world) -> str:
-    """w1 = "base", no "fresh": the same starting point for each path; the generation of w1."""
+    """w1 = "base" and no other key (an import's are gone), no --failed-out file or import journal left: the same
+    starting point for each path; the generation of w1."""
+    import shutil
+
+    import kvcli
+
+    (world["root"] / "failed.ndjson").unlink(missing_ok=True)
+    for data in (world["data"], world["root"] / "unused"):  # the journals of both backends' imports
+        shutil.rmtree(data / "imports", ignore_errors=True)
+    with kvcli.connect(data_dir=world["data"]) as kv:
+        store = kv.store(world["wsid"])
+        store["w1"] = b"base"
+        for key in [k for k in store if k != "w1"]:
+            del store[key]
+        return str(store.describe("w1").generation)
+
+
+def written(world) -> tuple:
+    """What a write left: the write store's keys with their values, metadata and whether they expire, and the
+    --failed-out file."""
     import kvcli
 
     with kvcli.connect(data_dir=world["data"]) as kv:
         store = kv.store(world["wsid"])
-        store["w1"] = b"base"
-        if "fresh" in store:
-            del store["fresh"]
-        return str(store.describe("w1").generation)
+        items = []
+        for key in sorted(store):
+            info = store.describe(key)
+            items.append((key, store[key], info.metadata, info.expires_at is not None))
+    failed = world["root"] / "failed.ndjson"
+    return tuple(items), failed.read_bytes() if failed.exists() else None
 
 
 def fill(argv: list[str], world, gen: str) -> list[str]:
     subs = {"{sid}": world["sid"], "{wsid}": world["wsid"], "{gen}": gen, "{url}": world["url"],
             "{file}": str(world["root"] / "value.bin"), "{missing}": str(world["root"] / "missing"),
-            "{dir}": str(world["root"] / "adir")}  # fmt: skip
+            "{dir}": str(world["root"] / "adir"), "{nd}": str(world["root"] / "bulk.ndjson"),
+            "{bad}": str(world["root"] / "bad.ndjson"), "{toml}": str(world["root"] / "fastly.toml"),
+            "{bdir}": str(world["root"] / "bdir"), "{failed}": str(world["root"] / "failed.ndjson")}  # fmt: skip
     out = []
     for arg in argv:
         for k, v in subs.items():
@@ -256,7 +344,7 @@ def run_path(argv: list[str], *, fast: bool, env: dict[str, str | None]) -> Resu
     from kvcli.cli.main import run
 
     runner = CliRunner()
-    with runner.isolation(input=STDIN, env=env) as (out, err, _):
+    with runner.isolation(input=BULK_NDJSON if "--stdin" in argv else STDIN, env=env) as (out, err, _):
         code = run_fast(argv) if fast else run(argv)
         sys.stdout.flush()
         sys.stderr.flush()
@@ -271,9 +359,13 @@ def normalized(res: Result, writes: bool) -> tuple[int, bytes, bytes]:
     stderr = re.sub(rb"\(\d+ ms\)", b"(N ms)", res.stderr_bytes)
     stderr = re.sub(rb"(?im)^(\[debug\] < date:).*$", rb"\1 D", stderr)
     stderr = re.sub(rb"(?ms)^Traceback \(most recent call last\):\n.*?^(?=\S)", b"Traceback: frames\n", stderr)
+    stdout = res.stdout_bytes
     if writes:
         stderr = re.sub(rb"\b\d{13,}\b", b"G", stderr)
-    return res.exit_code, res.stdout_bytes, stderr
+        # an import's timings: the summary line's and --json's
+        stderr = re.sub(rb" in \d+\.\d\ds( \([\d,]+ entries/s\))?", b" in Ts", stderr)
+        stdout = re.sub(rb'("(?:elapsed_seconds|entries_per_second)": )[\d.e+-]+', rb"\1T", stdout)
+    return res.exit_code, stdout, stderr
 
 
 def compare(world, case_argv: list[str], writes: bool, backend: str) -> tuple[Result, Result]:
@@ -284,9 +376,10 @@ def compare(world, case_argv: list[str], writes: bool, backend: str) -> tuple[Re
         argv = fill(case_argv, world, gen)
         res = run_path(argv, fast=fast, env=env)
         assert res is not None, f"the fast path declined {argv}"
-        results.append(res)
-    fast_res, full_res = results
+        results.append((res, written(world) if writes else None))
+    (fast_res, fast_stored), (full_res, full_stored) = results
     assert normalized(fast_res, writes) == normalized(full_res, writes), (fast_res, full_res)
+    assert fast_stored == full_stored
     return fast_res, full_res
 
 
@@ -320,19 +413,24 @@ def test_global_options_that_choose_the_backend(world, argv):
     compare(world, argv, False, "embedded")
 
 
-def test_the_fast_path_honours_proxy_variables_as_httpx_does(world):
+@pytest.mark.parametrize("command", [["get", "-s", "{sid}", "-k", "k1"],
+                                     ["create", "-s", "{wsid}", "--file", "{nd}", "-q"]], ids=["get", "import"])
+def test_the_fast_path_honours_proxy_variables_as_httpx_does(world, command):
     """The fast path talks HTTP through the same adapter: HTTP_PROXY set (to a closed port) sends the request there
     and fails alike on both paths; NO_PROXY for the server's host lets it through. (With a proxy variable set the
-    fast path uses httpx, not the light session, which knows no proxies.)"""
-    argv = fill(["kv-store-entry", "get", "-s", "{sid}", "-k", "k1"], world, world["gen"])
+    fast path uses httpx, not the light session, which knows no proxies.) A bulk import alike."""
+    argv = fill(["kv-store-entry", *command], world, world["gen"])
     env = backend_env(world, "http") | {"HTTP_PROXY": "http://127.0.0.1:9", "KVCLI_HTTP_MAX_ATTEMPTS": "1"}
-    fast, full = run_path(argv, fast=True, env=env), run_path(argv, fast=False, env=env)
+    reset_write_store(world)
+    fast = run_path(argv, fast=True, env=env)
+    reset_write_store(world)
+    full = run_path(argv, fast=False, env=env)
     assert fast is not None and fast.exit_code != 0 and fast.stdout_bytes == b""
-    assert (fast.exit_code, fast.stdout_bytes, fast.stderr_bytes) == (
-        full.exit_code, full.stdout_bytes, full.stderr_bytes
-    )  # fmt: skip
+    assert normalized(fast, True) == normalized(full, True), (fast, full)
+    reset_write_store(world)
     through = run_path(argv, fast=True, env=env | {"NO_PROXY": "127.0.0.1"})
-    assert through is not None and (through.exit_code, through.stdout_bytes) == (0, b"hello world")
+    assert through is not None and through.exit_code == 0
+    assert through.stdout_bytes == (b"hello world" if command[0] == "get" else b"")
 
 
 def test_the_cases_cover_every_option_and_real_outcomes(world):
@@ -350,30 +448,53 @@ def test_the_cases_cover_every_option_and_real_outcomes(world):
     assert {0, 2, 3, 4} <= codes, codes
 
 
+PROBE = (
+    "import sys\n"
+    "from kvcli import entry\n"
+    "for name in entry.UNUSED_OPTIONAL_MODULES:\n"
+    "    sys.modules.setdefault(name, None)\n"
+    "code = entry.run_fast(sys.argv[1:])\n"
+    "sys.stdout.flush()\n"
+    "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'typer', 'click', 'rich', 'starlette', 'uvicorn'})\n"
+    "http = sorted({m for m, mod in sys.modules.items() if mod is not None and (m.split('.')[0] in\n"
+    "               ('httpx', 'httpcore', 'h11', 'email', 'ssl') or m in ('http.client', 'urllib.request'))})\n"
+    "sys.stderr.write('\\n' + repr((code, heavy + http)))\n"
+)
+
+
+def probe(world, argv: list[str], backend: str) -> subprocess.CompletedProcess:
+    """Run ``argv`` through the console script's fast path in a new process; its last stderr line is (exit code, the
+    heavy modules it imported)."""
+    env = subprocess_env({k: v for k, v in backend_env(world, backend).items() if v is not None})
+    return subprocess.run([sys.executable, "-c", PROBE, *argv], env=env, capture_output=True, input=STDIN)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("command", list(BODIES))
 def test_in_a_real_process_neither_click_typer_nor_rich_is_imported(world, command, backend):
     """The point of the fast path: each of the six commands, on each backend, runs without them (and gives the
     console script's output). Over plain HTTP it also runs without httpx, httpcore, h11, http.client, urllib.request,
     the email package and ssl: the light session (kvcli.api.http.light) sends the request."""
-    probe = (
-        "import sys\n"
-        "from kvcli import entry\n"
-        "for name in entry.UNUSED_OPTIONAL_MODULES:\n"
-        "    sys.modules.setdefault(name, None)\n"
-        "code = entry.run_fast(sys.argv[1:])\n"
-        "sys.stdout.flush()\n"
-        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'typer', 'click', 'rich', 'starlette', 'uvicorn'})\n"
-        "http = sorted({m for m, mod in sys.modules.items() if mod is not None and (m.split('.')[0] in\n"
-        "               ('httpx', 'httpcore', 'h11', 'email', 'ssl') or m in ('http.client', 'urllib.request'))})\n"
-        "sys.stderr.write('\\n' + repr((code, heavy + http)))\n"
-    )
     gen = reset_write_store(world)
-    argv = fill(command.split() + BASE[command] + ["--json"], world, gen)
-    env = subprocess_env({k: v for k, v in backend_env(world, backend).items() if v is not None})
-    proc = subprocess.run([sys.executable, "-c", probe, *argv], env=env, capture_output=True, input=STDIN)
+    proc = probe(world, fill(command.split() + BASE[command] + ["--json"], world, gen), backend)
     assert proc.stderr.decode().strip().splitlines()[-1] == "(0, [])", proc.stderr
     json.loads(proc.stdout)  # --json: one JSON document (or, for get, one line)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("source", [["--file", "{nd}"], ["--dir", "{bdir}", "--recursive"]], ids=["file", "dir"])
+def test_a_bulk_import_in_a_real_process_imports_neither_click_typer_rich_nor_httpx(world, source, backend):
+    """A bulk import (`create --file`, `--dir`) runs on the fast path too: over http:// its batches go through the
+    light session from the import's worker threads, without httpx; every entry is stored."""
+    reset_write_store(world)
+    argv = fill(["kv-store-entry", "create", "-s", "{wsid}", *source, "--concurrency", "2", "--batch-size", "1",
+                 "--json"], world, "")  # fmt: skip
+    proc = probe(world, argv, backend)
+    assert proc.stderr.decode().strip().splitlines()[-1] == "(0, [])", proc.stderr
+    report = json.loads(proc.stdout)
+    keys = {k for k, *_ in written(world)[0]} - {"w1"}
+    expected = {"b1", "b2", "b3"} if source[0] == "--file" else set(BULK_FILES) - {".hidden"}
+    assert report["written"] == len(expected) and keys == expected, (report, keys)
 
 
 def test_the_embedded_get_imports_no_http_client(world):
@@ -404,9 +525,20 @@ def test_the_spec_is_what_the_typer_commands_declare():
 
 
 def test_options_a_fast_body_does_not_take_are_left_to_the_full_cli():
-    """The spec holds only the options of each command that its click-free body takes: a bulk flag of create, the
-    prefix/--all modes of delete, or any flag added to a Typer command later, takes the full CLI."""
-    assert "--file" not in spec.COMMANDS["kv-store-entry create"]["options"]
+    """The spec holds only the options of each command that its click-free body takes: the prefix/--all modes of
+    delete, or any flag added to a Typer command later, takes the full CLI. create's body takes every option of the
+    Typer command, the bulk import's included."""
+    import click
+
+    from kvcli.cli.main import get_root_command
+
+    root = get_root_command()
+    ctx = click.Context(root, info_name="kvcli")
+    group = root.get_command(ctx, "kv-store-entry")  # type: ignore[attr-defined]
+    create = group.get_command(click.Context(group, parent=ctx, info_name="kv-store-entry"), "create")
+    declared = {opt for param in create.params for opt in (*param.opts, *param.secondary_opts)}
+    assert declared == set(spec.COMMANDS["kv-store-entry create"]["options"])
+    assert {"--file", "--stdin", "--dir", "--failed-out", "--resume"} <= declared
     assert "--prefix" not in spec.COMMANDS["kv-store-entry delete"]["options"]
     assert "--all" not in spec.COMMANDS["kv-store-entry delete"]["options"]
     assert "--version" not in spec.GLOBALS  # eager, with a callback

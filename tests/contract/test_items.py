@@ -365,3 +365,24 @@ def test_local_describe_does_not_read_the_value(clocked):
     assert info.size == 100_000
     selects = [s for s in statements if s.startswith("SELECT") and " items" in s]  # the item's row, with its store
     assert selects and not any("value" in s.split("FROM")[0] for s in selects)
+
+
+# ------------------------------------------------------------------------------------------------------ imports
+def test_a_bulk_import_from_worker_threads_stores_every_entry(api, store, tmp_path):
+    """The import's worker threads share one adapter (on http-light: one light session, a connection per thread in
+    use); small batches keep several requests in flight. Every entry, bad ones refused one by one, ends up the same."""
+    import base64
+    import json
+
+    from kvcli.ops.imports import ImportRequest, run_import
+
+    lines = [json.dumps({"key": f"i{i:03d}", "value": base64.b64encode(b"v%d" % i).decode()}) for i in range(120)]
+    lines[7] = json.dumps({"key": "", "value": ""})
+    src = tmp_path / "in.ndjson"
+    src.write_text("\n".join(lines) + "\n")
+    job = run_import(api, store.id, ImportRequest(file=str(src), batch_entries=7, concurrency=4, metadata="m"))
+    assert job.fatal is None and (job.report.written, job.report.failed) == (119, 1)
+    expected = {f"i{i:03d}" for i in range(120)} - {"i007"}
+    assert {k for page in iter_keys(api, store.id) for k in page.items} == expected
+    got = api.get_item(store.id, "i100")
+    assert (got.value, got.metadata) == (b"v100", "m")

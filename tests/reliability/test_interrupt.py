@@ -114,6 +114,10 @@ class Import:
     """`kvcli kv-store-entry create` in a subprocess, stdin a pipe the test writes to."""
 
     def __init__(self, tmp_path: Path, args: list[str], env: dict[str, str], stdin: bool = True) -> None:
+        from kvcli.cli.fast import parse
+
+        # the console script runs it on the click-free fast path: over http:// through the light session
+        assert parse(["kv-store-entry", "create", *args]) is not None, args
         self.err_path = tmp_path / f"import-{time.monotonic_ns()}.err"
         self.err = self.err_path.open("wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "kvcli", "kv-store-entry", "create", *args], env=env,
