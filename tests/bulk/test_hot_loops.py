@@ -54,8 +54,8 @@ def _records(path) -> list:
 def test_a_line_gives_the_same_record_with_msgspec_as_with_json_alone(tmp_path, monkeypatch, line):
     path = tmp_path / "in.ndjson"
     path.write_bytes(line + b"\n" + b'{"key":"next","value":"dg=="}\n')
-    assert ndjson._fast_loads is not None
     fast = _records(path)
+    assert ndjson._fast_loads is not None  # msgspec was used (imported at the first line parsed one by one)
     monkeypatch.setattr(ndjson, "_fast_loads", None)
     assert fast == _records(path)
 

@@ -207,3 +207,30 @@ def test_a_chunk_one_byte_short_of_two_entries_holds_one_as_without_runs():
                                                                    max_bytes=2 * size - 1)]
 
     assert shape(source(text).runs()) == shape(source(text).records()) == [(i, i, 1) for i in range(5)]
+
+
+_PROBE = (
+    "import sys\nfrom kvcli import entry\ncode = entry.run_fast(sys.argv[1:])\n"
+    "sys.stderr.write('\\n' + repr((code, 'msgspec' in sys.modules)))\n"
+)
+
+
+@pytest.mark.parametrize(("odd", "parsed"), [(False, False), (True, True)], ids=["plain", "one-odd-line"])
+def test_an_import_of_plain_lines_never_loads_the_per_line_parser(tmp_path, odd, parsed):
+    """A file of plain lines is read in runs only: msgspec (the per-line parser's) is not even imported; one line
+    with metadata is parsed, with it."""
+    import subprocess
+    import sys
+
+    from tests.conftest import subprocess_env
+
+    lines = [plain(f"k{i}", b"v") for i in range(3)] + ([b'{"key":"m","value":"","metadata":"x"}'] if odd else [])
+    path = tmp_path / "in.ndjson"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    env = subprocess_env()
+    run = [sys.executable, "-c", _PROBE]
+    made = subprocess.run([sys.executable, "-m", "kvcli", "kv-store", "create", "--name", "s", "-q"], env=env)
+    assert made.returncode == 0
+    proc = subprocess.run([*run, "-q", "kv-store-entry", "create", "--store-name", "s", "--file", str(path)],
+                          env=env, capture_output=True)
+    assert proc.stderr.decode().strip().splitlines()[-1] == repr((0, parsed)), proc.stderr

@@ -37,13 +37,24 @@ _WS = b" \t\r\n\f\v"
 _scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _tolerant_scan = TOLERANT_DECODER.scan_once  # type: ignore[attr-defined]
 _a2b = binascii.a2b_base64
-try:  # msgspec parses a line 5x faster than json's scanner; where it is not installed, json does it all
-    from msgspec import DecodeError as _FastDecodeError
-    from msgspec.json import Decoder as _FastDecoder
+#: msgspec's decoder, which parses a line 5x faster than json's scanner: imported at the first line parsed one by one
+#: (a file of plain lines never is, kvcli.bulk.lines); None where msgspec is not installed (json does it all)
+_fast_loads: Callable[[bytes], Any] | None = None
+_FastDecodeError: type[Exception] = ValueError  # msgspec's, once it is imported
+_fast_tried = False
 
-    _fast_loads: Callable[[bytes], Any] | None = _FastDecoder().decode
-except ImportError:  # pragma: no cover - msgspec is a dependency where it has wheels
-    _fast_loads = None
+
+def _load_fast() -> Callable[[bytes], Any] | None:
+    global _fast_loads, _FastDecodeError, _fast_tried
+    _fast_tried = True
+    try:
+        from msgspec import DecodeError
+        from msgspec.json import Decoder
+    except ImportError:  # pragma: no cover - msgspec is a dependency where it has wheels
+        return None
+    _FastDecodeError = DecodeError
+    _fast_loads = Decoder().decode
+    return _fast_loads
 
 
 def _loads(doc: bytes):
@@ -52,9 +63,10 @@ def _loads(doc: bytes):
     msgspec reads the lines it can; any line it refuses goes through json's scanner, which gives the error message
     (the same as without msgspec) or reads what only json accepts (``NaN``, a lone ``\\ud800`` escape, an integer
     beyond 64 bits with thousands of digits)."""
-    if _fast_loads is not None:
+    fast = _fast_loads if _fast_tried else _load_fast()
+    if fast is not None:
         try:
-            return _fast_loads(doc)
+            return fast(doc)
         except _FastDecodeError:
             pass
     text = doc.decode("utf-8")
