@@ -127,34 +127,6 @@ def create(
 
     Example: kvcli kv-store-entry create --store-name my-store -k greeting --value 'hello world'
     """
-    return create_body.create_command(  # one key or a bulk import: the body the fast path (kvcli.cli.fast) runs too
-        State.of(ctx),
-        store_id=store_id,
-        store_name=store_name,
-        key=key,
-        value=value,
-        value_file=value_file,
-        add=add,
-        append=append,
-        prepend=prepend,
-        background_fetch=background_fetch,
-        metadata=metadata,
-        if_generation_match=if_generation_match,
-        ttl=ttl,
-        file=file,
-        stdin=stdin,
-        dir_=dir_,
-        dir_allow_hidden=dir_allow_hidden,
-        dir_concurrency=dir_concurrency,
-        bulk_format=bulk_format,
-        toml_store=toml_store,
-        recursive=recursive,
-        concurrency=concurrency,
-        batch_size=batch_size,
-        batch_bytes=batch_bytes,
-        max_errors=max_errors,
-        failed_out=failed_out,
-        resume=resume,
-        bulk_dry_run=bulk_dry_run,
-        json_out=json_out,
-    )
+    # one key or a bulk import: the body the fast path (kvcli.cli.fast) runs too, given every option by name as
+    # click parsed it (the parameters above are the options' declaration; they are not repeated here)
+    return create_body.create_command(State.of(ctx), **ctx.params)
