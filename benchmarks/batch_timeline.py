@@ -38,6 +38,10 @@ def serve(data_dir: str, out: str) -> None:
     import atexit
     import contextlib
 
+    if os.environ.get("KVCLI_TIMELINE_PATCH"):  # an experiment: a module run first
+        import runpy
+
+        runpy.run_path(os.environ["KVCLI_TIMELINE_PATCH"])
     from kvcli.local import engine as engine_mod
     from kvcli.local import engine_db, server_batch
 
@@ -136,12 +140,65 @@ def summarise(events: list[list], t0: float, t1: float) -> dict[str, float]:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def replay_bodies(nd: Path, lines: int = 1000) -> list[bytes]:
+    """The NDJSON file cut into request bodies of ``lines`` lines, as kvcli's import sends it."""
+    with open(nd, "rb") as fh:
+        all_lines = fh.readlines()
+    return [b"".join(all_lines[i : i + lines]) for i in range(0, len(all_lines), lines)]
+
+
+def replay(url: str, sid: str, bodies: list[bytes], in_flight: int = 4) -> None:
+    """PUT ``bodies`` to the batch endpoint, ``in_flight`` at a time on kept-alive connections."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    todo = iter(enumerate(bodies))
+    lock = threading.Lock()
+    failures: list[str] = []
+
+    def worker() -> None:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+        while True:
+            with lock:
+                item = next(todo, None)
+            if item is None:
+                break
+            conn.request("PUT", f"/resources/stores/kv/{sid}/batch", item[1],
+                         {"Fastly-Key": TOKEN, "Content-Type": "application/x-ndjson"})  # fmt: skip
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status != 200:
+                failures.append(f"batch {item[0]}: {resp.status}")
+        conn.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(in_flight)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failures:
+        raise SystemExit(f"replay failed: {failures[:3]}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--entries", type=int, default=100_000)
     ap.add_argument("--fastly", help="path of the official fastly binary")
     ap.add_argument("--clean-venv", action="store_true", help="run kvcli from a venv without .pth start-up hooks")
+    ap.add_argument("--tools", default="official,kvcli",
+                    help="official, kvcli, and replay: kvcli's requests (1,000 lines, 4 in flight) sent by a client "
+                         "of this script's own that spends almost no CPU, so the server's share is seen alone")
     ap.add_argument("--serve", nargs=2, metavar=("DATA_DIR", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
@@ -170,20 +227,31 @@ def main() -> None:
                         FASTLY_API_TOKEN=TOKEN, **OFFLINE_ENV)  # fmt: skip
     kv_env = dict(bench_env(work / "kv"), PYTHONPATH=str(ROOT), KVCLI_NO_PROGRESS="1")
     kv_bin = clean_venv(work / "venv")[1] if args.clean_venv else kvcli_cmd()
-    windows: dict[str, list[tuple[float, float, float]]] = {"official": [], "kvcli": []}
+    tools = args.tools.split(",")
+    windows: dict[str, list[tuple[float, float, float]]] = {tool: [] for tool in tools}
+    server_cpu: dict[str, list[float]] = {tool: [] for tool in tools}
+    bodies = replay_bodies(nd) if "replay" in tools else []
     try:
         for run in range(args.runs):
-            for tool in ("official", "kvcli"):
+            for tool in tools:
                 sid = api.create_store(f"timeline-{run}-{tool}").id
+                if tool == "replay":
+                    s0, t0 = cpu_seconds(server.pid), time.perf_counter()
+                    replay(url, sid, bodies)
+                    t1 = time.perf_counter()
+                    windows[tool].append((t0, t1, t1 - t0))
+                    server_cpu[tool].append(cpu_seconds(server.pid) - s0)
+                    continue
                 cmd = [fastly, "kv-store-entry", "create", "--store-id", sid, "--file", str(nd), "-q"] \
                     if tool == "official" else \
                     [*kv_bin, "--endpoint", url, "--token", TOKEN, "-q", "kv-store-entry", "create", "-s", sid,
                      "--file", str(nd)]  # fmt: skip
-                t0 = time.perf_counter()  # the same clock as the server's (CLOCK_MONOTONIC on Linux)
+                s0, t0 = cpu_seconds(server.pid), time.perf_counter()  # the server's clock (CLOCK_MONOTONIC)
                 subprocess.run(cmd, env=official_env if tool == "official" else kv_env, check=True,
                                stdout=subprocess.DEVNULL)  # fmt: skip
                 t1 = time.perf_counter()
                 windows[tool].append((t0, t1, t1 - t0))
+                server_cpu[tool].append(cpu_seconds(server.pid) - s0)
     finally:
         api.close()
         stop(server)
@@ -193,14 +261,14 @@ def main() -> None:
     per_tool = {tool: [summarise(events, t0, t1) for t0, t1, _ in ws] for tool, ws in windows.items()}
     names = sorted({n for runs in per_tool.values() for r in runs for n in r if n not in ("requests",)},
                    key=lambda n: (n.split(" | ")[0], n))  # fmt: skip
-    print(f"{'seconds, median of per-run totals':42} {'official':>9} {'kvcli':>9}")
-    print(f"{'run (client wall)':42} {statistics.median(w[2] for w in windows['official']):9.3f} "
-          f"{statistics.median(w[2] for w in windows['kvcli']):9.3f}")
-    print(f"{'batch requests':42} {statistics.median(r['requests'] for r in per_tool['official']):9.0f} "
-          f"{statistics.median(r['requests'] for r in per_tool['kvcli']):9.0f}")
+    print(f"{'seconds, median of per-run totals':42}" + "".join(f" {tool:>9}" for tool in tools))
+    print(f"{'run (client wall)':42}" + "".join(f" {statistics.median(w[2] for w in windows[t]):9.3f}" for t in tools))
+    print(f"{'server CPU':42}" + "".join(f" {statistics.median(server_cpu[t]):9.3f}" for t in tools))
+    print(f"{'batch requests':42}" + "".join(f" {statistics.median(r['requests'] for r in per_tool[t]):9.0f}"
+                                            for t in tools))  # fmt: skip
     for name in names:
-        cells = [statistics.median(r.get(name, 0.0) for r in per_tool[tool]) for tool in ("official", "kvcli")]
-        print(f"{name:42} {cells[0]:9.3f} {cells[1]:9.3f}")
+        cells = [statistics.median(r.get(name, 0.0) for r in per_tool[tool]) for tool in tools]
+        print(f"{name:42}" + "".join(f" {c:9.3f}" for c in cells))
 
 
 if __name__ == "__main__":
