@@ -8,6 +8,9 @@ wall time and the thread's CPU time: inside a statement, wall minus CPU is time 
 waiting to get the GIL back after SQLite released it (or, for COMMIT, the fsync). Runs alternate between the tools,
 each into a fresh store; the table shows medians over the runs of per-run totals.
 
+Experiments: KVCLI_TIMELINE_SWITCH=0.0005 sets the server's switch interval (sys.setswitchinterval);
+KVCLI_TIMELINE_PATCH=FILE runs FILE in the server before it starts (e.g. to try a change without editing kvcli).
+
 Usage: python benchmarks/batch_timeline.py [--runs 3] [--entries 100000] [--fastly PATH] [--clean-venv]
 """
 
