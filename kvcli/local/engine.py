@@ -28,6 +28,16 @@ from kvcli.local.services import ServicesMixin
 
 BUSY_TIMEOUT_MS = 60_000
 
+#: SQLite >= 3.35 has RETURNING: the store check and the generation reservation of a batch chunk are one statement
+#: (?1 now in µs, ?2 how many, ?3 the store): no row of the store, nothing inserted or updated and no row returned.
+#: The value is stored as text, as :meth:`Engine._next_generations` stores it (meta.value is TEXT).
+_RETURNING_WORKS = sqlite3.sqlite_version_info >= (3, 35, 0)
+_RESERVE_IN_STORE = (
+    "INSERT INTO meta(name, value) SELECT 'last_generation', CAST(?1 + ?2 - 1 AS TEXT) FROM stores WHERE id = ?3 "
+    "ON CONFLICT(name) DO UPDATE SET value = CAST(max(?1, CAST(value AS INTEGER) + 1) + ?2 - 1 AS TEXT) "
+    "RETURNING value"
+)
+
 
 class Engine(StoresMixin, ItemsMixin, ServicesMixin):
     """The embedded KV store. ``clock`` returns epoch seconds; tests pass a movable one to exercise TTLs."""
@@ -252,6 +262,18 @@ class Engine(StoresMixin, ItemsMixin, ServicesMixin):
 
     def _now(self) -> float:
         return self.clock()
+
+    def _next_generations_in_store(self, conn: sqlite3.Connection, store_id: str, count: int) -> int:
+        """:meth:`_next_generations` and :meth:`_require_store` in one statement: ``count`` generations reserved if
+        ``store_id`` exists, else NotFound and nothing reserved (a batch chunk runs this, then its INSERT)."""
+        if not _RETURNING_WORKS:
+            self._require_store(conn, store_id)
+            return self._next_generations(conn, count)
+        rows = conn.execute(_RESERVE_IN_STORE, (int(self._now() * 1_000_000), count, store_id)).fetchall()
+        if not rows:
+            self._require_store(conn, store_id)  # raises NotFound: no store row, so nothing was reserved
+            raise AssertionError("the generation reservation returned no row")  # pragma: no cover
+        return int(rows[0][0]) - count + 1
 
     def _next_generations(self, conn: sqlite3.Connection, count: int) -> int:
         """Reserve ``count`` generations (µs timestamps, strictly increasing across the database); return the first."""

@@ -49,24 +49,43 @@ def _has_json(conn: sqlite3.Connection) -> bool:
     return _json_works
 
 
+#: a batch's rows ready for the one statement: the JSON text and the values BLOB (None: they take ``executemany``)
+Prepared = tuple[str, bytes] | None
+
+
+def prepare_rows(conn: sqlite3.Connection, entries: Sequence[BatchEntry]) -> Prepared:
+    """The JSON text and values BLOB of :data:`_ONE_STATEMENT` for ``entries``, made before the write lock is taken
+    (they need no database state), or None where the rows take ``executemany``."""
+    if len(entries) <= 1 or not _has_json(conn):
+        return None
+    rows = []
+    offset = 1  # substr() counts from 1
+    for e in entries:
+        n = len(e.value)
+        rows.append((e.key, e.metadata or "", offset, n, e.ttl or None))
+        offset += n
+    text = json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+    if "\\u0000" in text:  # JSON would carry a NUL, but SQLite's text functions may cut the string there
+        return None
+    return text, b"".join(e.value for e in entries)
+
+
 def insert_rows(
-    conn: sqlite3.Connection, store_id: str, entries: Sequence[BatchEntry], first_generation: int, now: float
+    conn: sqlite3.Connection,
+    store_id: str,
+    entries: Sequence[BatchEntry],
+    first_generation: int,
+    now: float,
+    prepared: Prepared,
 ) -> None:
     """Upsert ``entries`` (already validated) into ``store_id``, generations ``first_generation`` + their index, in
-    the caller's transaction. Later entries for the same key win, as in a loop of single writes."""
+    the caller's transaction. Later entries for the same key win, as in a loop of single writes. ``prepared`` is
+    what :func:`prepare_rows` made of ``entries``."""
     modified = int(now * 1_000_000)
-    if len(entries) > 1 and _has_json(conn):
-        rows = []
-        offset = 1  # substr() counts from 1
-        for e in entries:
-            n = len(e.value)
-            rows.append((e.key, e.metadata or "", offset, n, e.ttl or None))
-            offset += n
-        text = json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
-        if "\\u0000" not in text:  # JSON would carry a NUL, but SQLite's text functions may cut the string there
-            values = b"".join(e.value for e in entries)
-            conn.execute(_ONE_STATEMENT, (store_id, first_generation, modified, now, values, text))
-            return
+    if prepared is not None:
+        text, values = prepared
+        conn.execute(_ONE_STATEMENT, (store_id, first_generation, modified, now, values, text))
+        return
     conn.executemany(
         _PER_ROW,
         [

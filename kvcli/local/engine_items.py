@@ -11,7 +11,7 @@ from kvcli.api import validation
 from kvcli.api.errors import InvalidInput, NotFound, PreconditionFailed
 from kvcli.api.models import BatchEntry, BatchError, BatchResult, Item, ItemInfo, Page, PutMode
 from kvcli.api.wire import DEFAULT_LIST_LIMIT, decode_cursor, encode_cursor
-from kvcli.local.engine_batch import insert_rows
+from kvcli.local.engine_batch import insert_rows, prepare_rows
 from kvcli.local.engine_stores import _dt
 
 #: a page limit past SQLite's 64-bit integers (``?limit=9223372036854775807``) asks for every row, not an overflow
@@ -36,7 +36,7 @@ def _prefix_upper_bound(prefix: str) -> str | None:
 
 class ItemsMixin:
     """The item half of the engine. Needs the engine's ``conn``, ``write``, ``_now``, ``_next_generations``,
-    ``max_value_bytes`` and the stores' ``_require_store``."""
+    ``_next_generations_in_store``, ``max_value_bytes`` and the stores' ``_require_store``."""
 
     if TYPE_CHECKING:  # provided by Engine
 
@@ -50,6 +50,8 @@ class ItemsMixin:
         def _now(self) -> float: ...
 
         def _next_generations(self, conn: sqlite3.Connection, count: int) -> int: ...
+
+        def _next_generations_in_store(self, conn: sqlite3.Connection, store_id: str, count: int) -> int: ...
 
         def _require_store(self, conn: sqlite3.Connection, store_id: str) -> None: ...
 
@@ -333,10 +335,15 @@ class ItemsMixin:
                 result.errors.append(BatchError(index=index, key=entry.key, code="400", reason=problem))
             else:
                 good.append(entry)
+        # the rows' JSON and values BLOB need no database state: made before the write lock is taken, so that the
+        # lock is held for the SQL only (while one chunk's SQL runs, another request's chunk is prepared)
+        prepared = prepare_rows(self.conn, good) if good else None
         with self.write() as conn:
-            self._require_store(conn, store_id)
-            if good:
-                insert_rows(conn, store_id, good, self._next_generations(conn, len(good)), now)
+            if good:  # the store check and the generation reservation are one statement
+                first = self._next_generations_in_store(conn, store_id, len(good))
+                insert_rows(conn, store_id, good, first, now, prepared)
+            else:
+                self._require_store(conn, store_id)
         result.written = len(good)
         return result
 

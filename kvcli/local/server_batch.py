@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import re
@@ -46,9 +45,9 @@ def _batch_entry(obj: Any) -> tuple[BatchEntry | None, str, str | None]:
     value = obj.get("value")
     if not isinstance(value, str):
         return None, key, '"value" is required and must be a base64 string'
-    try:
-        data = base64.b64decode(value.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError, ValueError):
+    try:  # what base64.b64decode(validate=True) does, without its wrapper (a non-ASCII string: ValueError)
+        data = binascii.a2b_base64(value, strict_mode=True)
+    except (binascii.Error, ValueError):
         return None, key, '"value" is not valid base64'
     metadata = obj.get("metadata")
     if metadata is not None and not isinstance(metadata, str):
