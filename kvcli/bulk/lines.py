@@ -18,7 +18,7 @@ import re
 from binascii import a2b_base64
 from bisect import bisect_right
 from collections.abc import Iterator
-from itertools import accumulate
+from itertools import accumulate, repeat
 
 from kvcli.bulk.records import Entry
 
@@ -113,7 +113,9 @@ class LineRun:
 
     def value_bytes(self) -> int:
         """The decoded size of all values (every value's length is a multiple of 4)."""
-        return sum(map(len, self.values)) * 3 // 4 - b"".join(self.values).count(b"=")  # "=" is only padding
+        padded = sum(map(bytes.endswith, self.values, repeat(b"="))) + sum(map(bytes.endswith, self.values,
+                                                                                repeat(b"==")))
+        return sum(map(len, self.values)) * 3 // 4 - padded
 
     def max_value_bytes(self) -> int:
         """An upper bound of the largest decoded value (exact up to its padding)."""
@@ -146,14 +148,15 @@ def scan(data: bytes, file: str, first_line: int, first_ordinal: int, start_offs
     """``data`` (whole lines, each ending in ``\\n``) as a :class:`LineRun` when every line is a plain batch line,
     else None (the caller parses it line by line)."""
     found = _PLAIN_LINE.findall(data)
-    if len(found) != data.count(b"\n"):
-        return None  # some line is not plain (the pattern only matches whole lines, one line break each)
+    lines = [line for line, _, _ in found]
+    if sum(map(len, lines)) + len(lines) != len(data):
+        return None  # some line is not plain (each match is one whole line and its line break: they cover it all)
     values = [v for _, _, v in found]
     for v in values:
         if len(v) & 3:
             return None  # not a whole number of base64 quanta: the per-line parser words the error
-    return LineRun([k.decode("ascii") for _, k, _ in found], values, [line for line, _, _ in found], file,
-                   first_line, first_ordinal, start_offset, keep_wire)
+    return LineRun([k.decode("ascii") for _, k, _ in found], values, lines, file, first_line, first_ordinal,
+                   start_offset, keep_wire)
 
 
 #: the entries of a chunk

@@ -223,8 +223,9 @@ class NdjsonSource(Source):
             last = block.rfind(b"\n") + 1
             if last:
                 whole = block[:last] if last < len(block) else block
-                yield _Block(line, offset, whole)
-                line += whole.count(b"\n")
+                unit = _Block(line, offset, whole)
+                yield unit
+                line += unit.line_count()  # known once the block was read (as a run or line by line)
                 offset += last
             self._position = offset
             if last < len(block):
@@ -269,6 +270,7 @@ class NdjsonSource(Source):
                     if runs and len(unit.data) <= MAX_RECORD_BYTES:
                         run = scan(unit.data, label, unit.line, ordinal, unit.offset, keep_wire)
                         if run is not None:
+                            unit.lines = len(run)
                             yield run
                             ordinal += len(run)
                             continue
@@ -345,17 +347,24 @@ class NdjsonSource(Source):
 class _Block:
     """Whole lines of the input (each ending in ``\\n``): the first is line ``line`` and starts at byte ``offset``."""
 
-    __slots__ = ("line", "offset", "data")
+    __slots__ = ("line", "offset", "data", "lines")
 
     def __init__(self, line: int, offset: int, data: bytes) -> None:
         self.line = line
         self.offset = offset
         self.data = data
+        self.lines: int | None = None  # how many lines it holds, once known
+
+    def line_count(self) -> int:
+        if self.lines is None:
+            self.lines = self.data.count(b"\n")
+        return self.lines
 
     def split(self) -> list[tuple[int, int, bytes]]:
         """``(line number, end offset, text without its line break)`` for each line."""
         parts = self.data.split(b"\n")
         parts.pop()
+        self.lines = len(parts)
         out = []
         line, end = self.line, self.offset
         for text in parts:
