@@ -1,7 +1,7 @@
 """The NDJSON import's fast lane: a run of plain batch lines kept as the lines themselves.
 
 Most import files are Fastly batch lines of exactly ``{"key": …, "value": …}``, with an ordinary key and base64
-value. :func:`scan` recognises a whole block of such lines with one regular-expression pass and returns a
+value. :func:`scan` recognises a whole block of such lines (:func:`kvcli.api.plain.plain_lines`) and returns a
 :class:`LineRun`: the keys, the base64 values and the lines, without a JSON parse, a base64 decode or an
 :class:`~kvcli.bulk.records.Entry` per line. The pipeline carries runs through validation and batching in slices;
 the HTTP adapter sends a run's lines as they were read (:meth:`LineRun.wire_body`), and anything that needs the
@@ -14,21 +14,14 @@ CRLF endings, …) goes to the per-line parser whole, so the lane never changes 
 
 from __future__ import annotations
 
-import re
 from binascii import a2b_base64
 from bisect import bisect_right
 from collections.abc import Iterator
 from itertools import accumulate, repeat
 
+from kvcli.api.plain import plain_lines
 from kvcli.bulk.records import Entry
 
-#: one plain batch line. The key: 1-1024 printable ASCII characters that need no JSON escape and that every Fastly
-#: key rule allows (no ``" \\ # ; ? ^ |``), not starting with ``.`` (so never ``.``, ``..`` or the ACME prefix); the
-#: value: base64 characters with at most two ``=`` at the end (its length is checked to be a multiple of 4, which
-#: makes it exactly what strict base64 decoding accepts). Groups: the line, the key, the value.
-_PLAIN_LINE = re.compile(
-    rb'^(\{"key": ?"((?!\.)[ !$-:<->@-\[\]_-{}~]{1,1024})", ?"value": ?"([A-Za-z0-9+/]*={0,2})"\})\n', re.M
-)
 #: what one entry adds to the estimated request size (kvcli.bulk.batching.encoded_size: braces, names, quotes)
 LINE_OVERHEAD = 64
 
@@ -147,16 +140,12 @@ def scan(data: bytes, file: str, first_line: int, first_ordinal: int, start_offs
          keep_wire: bool = True) -> LineRun | None:
     """``data`` (whole lines, each ending in ``\\n``) as a :class:`LineRun` when every line is a plain batch line,
     else None (the caller parses it line by line)."""
-    found = _PLAIN_LINE.findall(data)
-    lines = [line for line, _, _ in found]
-    if sum(map(len, lines)) + len(lines) != len(data):
-        return None  # some line is not plain (each match is one whole line and its line break: they cover it all)
-    values = [v for _, _, v in found]
-    for v in values:
-        if len(v) & 3:
-            return None  # not a whole number of base64 quanta: the per-line parser words the error
-    return LineRun([k.decode("ascii") for _, k, _ in found], values, lines, file, first_line, first_ordinal,
-                   start_offset, keep_wire)
+    plain = plain_lines(data)
+    if plain is None:
+        return None
+    lines, keys, values = plain
+    return LineRun([k.decode("ascii") for k in keys], values, lines, file, first_line, first_ordinal, start_offset,
+                   keep_wire)
 
 
 #: the entries of a chunk

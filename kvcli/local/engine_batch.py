@@ -35,6 +35,11 @@ _ONE_STATEMENT = (
 )
 _PER_ROW = _COLUMNS + "VALUES (?, ?, ?, ?, ?, ?, ?, ?)" + _UPSERT
 
+class CheckedEntry(BatchEntry):
+    """A batch entry read from a plain batch line (:mod:`kvcli.api.plain`): its key is valid by every key rule and
+    it has no metadata or TTL, so :meth:`~kvcli.local.engine_items.ItemsMixin.put_batch` checks only its size."""
+
+
 _json_works: bool | None = None  # whether this SQLite has json_each and json_extract (checked once)
 
 

@@ -11,7 +11,7 @@ from kvcli.api import validation
 from kvcli.api.errors import InvalidInput, NotFound, PreconditionFailed
 from kvcli.api.models import BatchEntry, BatchError, BatchResult, Item, ItemInfo, Page, PutMode
 from kvcli.api.wire import DEFAULT_LIST_LIMIT, decode_cursor, encode_cursor
-from kvcli.local.engine_batch import insert_rows, prepare_rows
+from kvcli.local.engine_batch import CheckedEntry, insert_rows, prepare_rows
 from kvcli.local.engine_stores import _dt
 
 #: a page limit past SQLite's 64-bit integers (``?limit=9223372036854775807``) asks for every row, not an overflow
@@ -321,6 +321,9 @@ class ItemsMixin:
         limit = self.max_value_bytes if self.max_value_bytes is not None else validation.max_value_bytes()
         good: list[BatchEntry] = []
         for index, entry in enumerate(entries):
+            if type(entry) is CheckedEntry and len(entry.value) <= limit:  # a plain line: nothing else to check
+                good.append(entry)
+                continue
             problem = (
                 validation.key_problem(entry.key)
                 or validation.metadata_problem(entry.metadata)

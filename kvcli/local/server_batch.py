@@ -13,7 +13,9 @@ from starlette.responses import Response
 
 from kvcli.api import validation, wire
 from kvcli.api.models import BatchEntry, BatchError
+from kvcli.api.plain import plain_lines
 from kvcli.local.engine import Engine
+from kvcli.local.engine_batch import CheckedEntry
 from kvcli.local.server_base import NESTED_TOO_DEEPLY, Call, json_problem, json_response
 from kvcli.local.server_routes import _value_limit
 
@@ -159,9 +161,25 @@ class BatchParser:
                 last = nl + 1  # a long line further on: take lines one at a time
             complete = bytes(self.tail) + data[pos:last] if self.tail else data[pos:last]
             self.tail.clear()
+            if not self.pieces and not self.skipping and self._plain(complete):
+                pos = last
+                continue
             self._add(complete.decode("utf-8", errors="surrogateescape"))
             pos = last
         return self._take()
+
+    def _plain(self, complete: bytes) -> bool:
+        """Whole lines that are all plain batch lines (kvcli.api.plain), read as such: True; else False (nothing
+        read, the per-record parser takes them). Each is the entry the parser would make of it."""
+        plain = plain_lines(complete)
+        if plain is None:
+            return False
+        out, index = self.out, self.index
+        for key, value in zip(plain[1], plain[2], strict=True):
+            out.append((index, CheckedEntry(key.decode("ascii"), binascii.a2b_base64(value, strict_mode=True))))
+            index += 1
+        self.index = index
+        return True
 
     def finish(self) -> list[BatchRecord]:
         if self.tail and not self.discarding:
