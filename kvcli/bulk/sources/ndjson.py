@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import binascii
 import json
-from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, cast
 
@@ -27,6 +26,7 @@ from kvcli.bulk.sources.base import (
     file_identity,
     open_input,
 )
+from kvcli.bulk.sources.blocks import Block, LineFeed
 
 _MAX_JOINED_LINES = 1000
 _BLOCK = 1 << 20
@@ -183,8 +183,8 @@ class NdjsonSource(Source):
     def identity(self) -> dict | None:
         return None if self.path is None else file_identity(self.path)
 
-    def _units(self, fh: BinaryIO, offset: int, line: int) -> Iterator[_Block | tuple[int, int, bytes]]:
-        """The input in 1 MiB blocks of whole lines (:class:`_Block`), and as single ``(line number, end offset,
+    def _units(self, fh: BinaryIO, offset: int, line: int) -> Iterator[Block | tuple[int, int, bytes]]:
+        """The input in 1 MiB blocks of whole lines (:class:`Block`), and as single ``(line number, end offset,
         text)`` lines where a line did not end (the last one) or was too long to hold (:data:`OVERSIZED`)."""
         # a stream (stdin) is read as it arrives (read1: what is there now), so a slow producer's lines are imported
         # without waiting for a whole block; a file is read in whole blocks
@@ -223,7 +223,7 @@ class NdjsonSource(Source):
             last = block.rfind(b"\n") + 1
             if last:
                 whole = block[:last] if last < len(block) else block
-                unit = _Block(line, offset, whole)
+                unit = Block(line, offset, whole)
                 yield unit
                 line += unit.line_count()  # known once the block was read (as a run or line by line)
                 offset += last
@@ -252,12 +252,12 @@ class NdjsonSource(Source):
             if self.path is not None:
                 fh.close()
 
-    def _parse(self, units: Iterator[_Block | tuple[int, int, bytes]], ordinal: int,
+    def _parse(self, units: Iterator[Block | tuple[int, int, bytes]], ordinal: int,
                runs: bool = False) -> Iterator[Record | LineRun]:
         label = self.label
         loads = _loads
         keep_wire = self.keep_wire
-        feed = _Feed(units)
+        feed = LineFeed(units)
         pending = feed.pending
         while True:
             if pending:
@@ -266,7 +266,7 @@ class NdjsonSource(Source):
                 unit = next(units, None)
                 if unit is None:
                     return
-                if isinstance(unit, _Block):
+                if isinstance(unit, Block):
                     if runs and len(unit.data) <= MAX_RECORD_BYTES:
                         run = scan(unit.data, label, unit.line, ordinal, unit.offset, keep_wire)
                         if run is not None:
@@ -320,7 +320,7 @@ class NdjsonSource(Source):
             ordinal += 1
 
     @staticmethod
-    def _join(doc: bytes, feed: _Feed) -> tuple[object, int, int] | None:
+    def _join(doc: bytes, feed: LineFeed) -> tuple[object, int, int] | None:
         """Join following lines to an incomplete object; on failure push them back and return None."""
         taken: list[tuple[int, int, bytes]] = []
         parts = [doc]
@@ -342,55 +342,6 @@ class NdjsonSource(Source):
                 break
         feed.pending.extendleft(reversed(taken))
         return None
-
-
-class _Block:
-    """Whole lines of the input (each ending in ``\\n``): the first is line ``line`` and starts at byte ``offset``."""
-
-    __slots__ = ("line", "offset", "data", "lines")
-
-    def __init__(self, line: int, offset: int, data: bytes) -> None:
-        self.line = line
-        self.offset = offset
-        self.data = data
-        self.lines: int | None = None  # how many lines it holds, once known
-
-    def line_count(self) -> int:
-        if self.lines is None:
-            self.lines = self.data.count(b"\n")
-        return self.lines
-
-    def split(self) -> list[tuple[int, int, bytes]]:
-        """``(line number, end offset, text without its line break)`` for each line."""
-        parts = self.data.split(b"\n")
-        parts.pop()
-        self.lines = len(parts)
-        out = []
-        line, end = self.line, self.offset
-        for text in parts:
-            end += len(text) + 1
-            out.append((line, end, text))
-            line += 1
-        return out
-
-
-class _Feed:
-    """The lines of a unit stream one at a time (for joining a multi-line object), blocks split as needed; lines
-    pushed back onto ``pending`` come first."""
-
-    def __init__(self, units: Iterator[_Block | tuple[int, int, bytes]]) -> None:
-        self.units = units
-        self.pending: deque[tuple[int, int, bytes]] = deque()
-
-    def next_line(self) -> tuple[int, int, bytes] | None:
-        while not self.pending:
-            unit = next(self.units, None)
-            if unit is None:
-                return None
-            if not isinstance(unit, _Block):
-                return unit
-            self.pending.extend(unit.split())
-        return self.pending.popleft()
 
 
 def _json_reason(exc: Exception) -> str:
