@@ -133,6 +133,15 @@ class Bench:
         return statistics.median(self.cpu[label])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_server(
     kv: list[str], env: dict[str, str], data_dir: str, token: str | None, *, log: IO[bytes] | None = None
 ) -> tuple[subprocess.Popen, str]:

@@ -143,15 +143,6 @@ def summarise(events: list[list], t0: float, t1: float) -> dict[str, float]:
     return out
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` so far (Linux; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def replay_bodies(nd: Path, lines: int = 1000) -> list[bytes]:
     """The NDJSON file cut into request bodies of ``lines`` lines, as kvcli's import sends it."""
     with open(nd, "rb") as fh:
@@ -207,7 +198,7 @@ def main() -> None:
     if args.serve:
         serve(*args.serve)
         return
-    from _common import OFFLINE_ENV, bench_env, clean_venv, find_fastly, kvcli_cmd, stop
+    from _common import OFFLINE_ENV, bench_env, clean_venv, cpu_seconds, find_fastly, kvcli_cmd, stop
     from bulk_http import make_inputs
 
     from kvcli.api.http import HttpAdapter

@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _common import bench_env, clean_venv, find_fastly, kvcli_cmd, start_server  # noqa: E402
+from _common import bench_env, clean_venv, cpu_seconds, find_fastly, kvcli_cmd, start_server  # noqa: E402
 
 TOKEN = "bench-token"
 
@@ -62,15 +62,6 @@ def make_inputs(work: Path, entries: int, files: int) -> tuple[Path, Path]:
     for i in range(files):
         (d / f"file-{i:05d}.txt").write_bytes("".join(rng.choices(alphabet, k=100)).encode())
     return nd, d
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` so far (Linux; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:

@@ -47,7 +47,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import bench_env, clean_venv, kvcli_cmd, start_server, stop
+from _common import bench_env, clean_venv, cpu_seconds, kvcli_cmd, start_server, stop
 
 HERE = Path(__file__).resolve().parent
 LEVELS = (1, 10, 50)
@@ -188,12 +188,6 @@ class Load:
 
 def load(port: int, paths: list[str], conns: int, seconds: float, max_requests: int) -> tuple[float, float]:
     return asyncio.run(Load(port, paths, conns, seconds, max_requests).run())
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> int:
