@@ -186,9 +186,7 @@ class Importer:
         skipping = state is not None and bool(state.ranges)
         defaults = opts.default_metadata is not None or opts.default_ttl is not None or opts.default_background_fetch
         # runs of plain lines (kvcli.bulk.lines) where nothing below looks at each record
-        runs = getattr(self.source, "runs", None)
-        records = runs(start=start) if runs is not None and not skipping and not defaults \
-            else self.source.records(start=start)
+        records = self.source.records(start=start) if skipping or defaults else self.source.runs(start=start)
         if skipping:
             records = skip_done(records, state, self._skip_counter)
         if defaults:

@@ -7,10 +7,13 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from kvcli.api.errors import UsageError
 from kvcli.bulk.records import Bad, Entry, Record
+
+if TYPE_CHECKING:
+    from kvcli.bulk.lines import LineRun
 
 #: the largest single record (one NDJSON line or one JSON element) a source will buffer: a 25 MiB value in base64
 #: plus room for key and metadata. Anything bigger is reported as a bad record instead of exhausting memory.
@@ -105,6 +108,11 @@ class Source:
 
     def records(self, start: ResumePoint | None = None) -> Iterator[Record]:
         raise NotImplementedError
+
+    def runs(self, start: ResumePoint | None = None) -> Iterator[Record | LineRun]:
+        """:meth:`records`, where a source can give a block of plain batch lines as one
+        :class:`~kvcli.bulk.lines.LineRun` (NDJSON does); by default, the records one by one."""
+        return self.records(start)
 
     def __iter__(self) -> Iterator[Record]:
         return self.records()

@@ -10,24 +10,24 @@ from collections.abc import Iterator
 class Block:
     """Whole lines of the input (each ending in ``\\n``): the first is line ``line`` and starts at byte ``offset``."""
 
-    __slots__ = ("line", "offset", "data", "lines")
+    __slots__ = ("line", "offset", "data", "count")
 
     def __init__(self, line: int, offset: int, data: bytes) -> None:
         self.line = line
         self.offset = offset
         self.data = data
-        self.lines: int | None = None  # how many lines it holds, once known
+        self.count: int | None = None  # how many lines it holds, once known
 
     def line_count(self) -> int:
-        if self.lines is None:
-            self.lines = self.data.count(b"\n")
-        return self.lines
+        if self.count is None:
+            self.count = self.data.count(b"\n")
+        return self.count
 
     def split(self) -> list[tuple[int, int, bytes]]:
         """``(line number, end offset, text without its line break)`` for each line."""
         parts = self.data.split(b"\n")
         parts.pop()
-        self.lines = len(parts)
+        self.count = len(parts)
         out = []
         line, end = self.line, self.offset
         for text in parts:

@@ -270,7 +270,7 @@ class NdjsonSource(Source):
                     if runs and len(unit.data) <= MAX_RECORD_BYTES:
                         run = scan(unit.data, label, unit.line, ordinal, unit.offset, keep_wire)
                         if run is not None:
-                            unit.lines = len(run)
+                            unit.count = len(run)
                             yield run
                             ordinal += len(run)
                             continue
