@@ -10,8 +10,10 @@ import select
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import subprocess_env
 
@@ -65,3 +67,22 @@ class LocalServe:
                 self.proc.wait()
         self.proc.stdout.close()
         self.err_file.close()
+
+
+@contextmanager
+def serving_a_store(root: Path, items: dict[str, bytes] | None = None) -> Iterator[tuple[LocalServe, Any, str]]:
+    """A ``kvcli local serve`` over a new data directory under ``root`` holding one store ("busy") with ``items``,
+    with a long read timeout (uploads the test stalls on purpose stay open): (server, engine, store id)."""
+    from kvcli.local.engine import Engine
+
+    data = root / "data"
+    engine = Engine.in_dir(data)
+    sid = engine.create_store("busy").id
+    for key, value in (items or {}).items():
+        engine.put_item(sid, key, value)
+    server = LocalServe(data, env={"KVCLI_SERVE_READ_TIMEOUT": "600"})
+    try:
+        yield server, engine, sid
+    finally:
+        server.stop()
+        engine.close()

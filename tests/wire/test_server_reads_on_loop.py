@@ -14,8 +14,7 @@ import time
 import httpx
 import pytest
 
-from kvcli.local.engine import Engine
-from tests.served import LocalServe
+from tests.served import serving_a_store
 
 #: anyio's default number of worker threads (its default thread limiter)
 WORKER_THREADS = 40
@@ -24,16 +23,8 @@ RECORDS = 1000  # the server writes a batch in chunks of this many records: the 
 
 @pytest.fixture
 def served(tmp_path):
-    data = tmp_path / "data"
-    engine = Engine.in_dir(data)
-    sid = engine.create_store("busy").id
-    engine.put_item(sid, "k", b"hello")
-    server = LocalServe(data, env={"KVCLI_SERVE_READ_TIMEOUT": "600"})
-    try:
-        yield server, engine, sid
-    finally:
-        server.stop()
-        engine.close()
+    with serving_a_store(tmp_path, {"k": b"hello"}) as served:
+        yield served
 
 
 def _stalled_upload(port: int, sid: str, n: int) -> socket.socket:

@@ -11,24 +11,16 @@ import socket
 import httpx
 import pytest
 
-from kvcli.local.engine import Engine
 from kvcli.local.server_app import SMALL_STREAMED_BODY
-from tests.served import LocalServe
+from tests.served import serving_a_store
 
 WORKER_THREADS = 40  # anyio's default number of worker threads
 
 
 @pytest.fixture
 def served(tmp_path):
-    data = tmp_path / "data"
-    engine = Engine.in_dir(data)
-    sid = engine.create_store("busy").id
-    server = LocalServe(data, env={"KVCLI_SERVE_READ_TIMEOUT": "600"})
-    try:
-        yield server, engine, sid
-    finally:
-        server.stop()
-        engine.close()
+    with serving_a_store(tmp_path) as served:
+        yield served
 
 
 def _stalled_small_upload(port: int, sid: str, n: int) -> socket.socket:
