@@ -7,11 +7,12 @@ builds the same classes for the subset kvcli uses, in a fraction of the time: on
 creating instances is exactly as fast as with dataclasses), the other methods are shared closures.
 
 Supported, with the semantics of ``dataclasses``: fields from the class's annotations in order; defaults;
-``field(default=…)``, ``field(default_factory=…)``, ``field(repr=False)``; ``frozen=True``; generated ``__init__``,
-``__repr__``, ``__eq__``, ``__match_args__``, and ``__hash__`` (frozen) or ``__hash__ = None`` (mutable), each only
-when the class does not define it. Anything else (``ClassVar``, ``InitVar``, ``KW_ONLY``, fields inherited from a
-base record, ``order``, ``slots``) is refused with a TypeError, so a future need shows up at once rather than as a
-subtle difference.
+``field(default=…)``, ``field(default_factory=…)``, ``field(repr=False)``; ``frozen=True``; ``kw_only=True`` (every
+field keyword-only); ``slots=True`` (the class is made again with ``__slots__``, as dataclasses does); generated
+``__init__``, ``__repr__``, ``__eq__``, ``__match_args__``, and ``__hash__`` (frozen) or ``__hash__ = None``
+(mutable), each only when the class does not define it; :func:`replace`. Anything else (``ClassVar``, ``InitVar``,
+``KW_ONLY``, fields inherited from a base record, ``order``) is refused with a TypeError, so a future need shows up at
+once rather than as a subtle difference.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, dataclass_transform, overload
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["FrozenInstanceError", "dataclass", "field", "fields"]
+__all__ = ["FrozenInstanceError", "dataclass", "field", "fields", "replace"]
 
 _MISSING: Any = type("_Missing", (), {"__repr__": lambda self: "<missing>"})()
 _UNSUPPORTED = ("ClassVar", "InitVar", "KW_ONLY")
@@ -51,25 +52,36 @@ def fields(obj_or_cls: Any) -> tuple[str, ...]:
     return obj_or_cls.__record_fields__
 
 
+def replace(obj: _T, /, **changes: Any) -> _T:
+    """A copy of the record ``obj`` with ``changes`` (as ``dataclasses.replace``; an unknown name is a TypeError)."""
+    names = type(obj).__record_fields__  # type: ignore[attr-defined]
+    for name in changes:
+        if name not in names:
+            raise TypeError(f"{type(obj).__name__} has no field {name!r}")
+    return type(obj)(**{**{n: getattr(obj, n) for n in names}, **changes})
+
+
 _T = TypeVar("_T")
 
 
 @overload
-def dataclass(cls: type[_T], /, *, frozen: bool = False) -> type[_T]: ...
+def dataclass(cls: type[_T], /, *, frozen: bool = False, kw_only: bool = False, slots: bool = False) -> type[_T]: ...
 @overload
-def dataclass(cls: None = None, /, *, frozen: bool = False) -> Callable[[type[_T]], type[_T]]: ...
+def dataclass(
+    cls: None = None, /, *, frozen: bool = False, kw_only: bool = False, slots: bool = False
+) -> Callable[[type[_T]], type[_T]]: ...
 
 
 # type checkers see what it generates (__init__ from the fields, frozen attributes) as for dataclasses.dataclass
 @dataclass_transform(field_specifiers=(field, Field))
-def dataclass(cls: type | None = None, /, *, frozen: bool = False) -> Any:
+def dataclass(cls: type | None = None, /, *, frozen: bool = False, kw_only: bool = False, slots: bool = False) -> Any:
     def wrap(c: type) -> type:
-        return _process(c, frozen)
+        return _process(c, frozen, kw_only, slots)
 
     return wrap if cls is None else wrap(cls)
 
 
-def _process(cls: Any, frozen: bool) -> type:  # Any: it adds methods and attributes at run time
+def _process(cls: Any, frozen: bool, kw_only: bool, slots: bool) -> type:  # Any: it adds attributes at run time
     for base in cls.__mro__[1:]:
         if "__record_fields__" in base.__dict__:
             raise TypeError(f"{cls.__name__}: fields inherited from a record are not supported")
@@ -100,7 +112,7 @@ def _process(cls: Any, frozen: bool) -> type:  # Any: it adds methods and attrib
             params.append(f"{name}=_MISSING")
             expr = f"_fact_{name}() if {name} is _MISSING else {name}"
         else:
-            if seen_default:
+            if seen_default and not kw_only:
                 raise TypeError(f"non-default argument {name!r} follows default argument")
             params.append(name)
             expr = name
@@ -113,7 +125,16 @@ def _process(cls: Any, frozen: bool) -> type:  # Any: it adds methods and attrib
 
     fields_t = tuple(names)
     shown_t = tuple(shown)
-    src = f"def __init__(self, {', '.join(params)}):\n    " + ("\n    ".join(lines) or "pass") + "\n"
+    if slots:  # made again with __slots__ (and without the defaults as class attributes, which slots forbid)
+        if "__slots__" in cls.__dict__:
+            raise TypeError(f"{cls.__name__} already specifies __slots__")
+        body = {k: v for k, v in cls.__dict__.items() if k not in fields_t and k not in ("__dict__", "__weakref__")}
+        body["__slots__"] = fields_t
+        qualname = cls.__qualname__
+        cls = type(cls)(cls.__name__, cls.__bases__, body)
+        cls.__qualname__ = qualname
+    signature = ", ".join(["*", *params] if kw_only and params else params)
+    src = f"def __init__(self, {signature}):\n    " + ("\n    ".join(lines) or "pass") + "\n"
     exec(src, ns)  # the source holds only the class's own field names
     ns["__init__"].__annotations__ = {**annotations, "return": None}  # for typing.get_type_hints, Hypothesis
     methods: dict[str, Any] = {"__init__": ns["__init__"]}
@@ -161,6 +182,6 @@ def _process(cls: Any, frozen: bool) -> type:  # Any: it adds methods and attrib
         cls.__setattr__ = __setattr__
         cls.__delattr__ = __delattr__
 
-    setattr(cls, "__match_args__", fields_t)  # noqa: B010 - mypy refuses the attribute form
+    setattr(cls, "__match_args__", () if kw_only else fields_t)  # noqa: B010 - mypy refuses the attribute form
     cls.__record_fields__ = fields_t
     return cls

@@ -6,11 +6,10 @@ Fastly CLI, ``active`` with no active version is an error, not a silent fall-bac
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from kvcli.api.errors import NotFound, UsageError, VersionLocked
 from kvcli.api.models import Version
 from kvcli.api.port import ServicesApi
+from kvcli.records import dataclass  # dataclasses' semantics, a fraction of the import time
 
 KEYWORDS = ("latest", "active", "staged")
 

@@ -4,10 +4,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from kvcli.api.errors import UsageError
+from kvcli.records import dataclass, field  # dataclasses' semantics, a fraction of the import time
 
 #: keys of each kind a dry-run plan lists (the counts are always exact)
 PLAN_KEYS = 1000

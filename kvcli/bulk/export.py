@@ -28,13 +28,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import IO
 
 from kvcli.api.errors import KvcliError, NotFound, UsageError
 from kvcli.api.models import Item
 from kvcli.api.port import iter_keys
 from kvcli.formats import EXPORT_FORMATS  # noqa: F401 - the one list of export formats
+from kvcli.records import dataclass, field  # dataclasses' semantics, a fraction of the import time
 from kvcli.threads import worker_pool
 
 MAX_REPORTED_ERRORS = 1000

@@ -18,7 +18,6 @@ import gc
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass
 
 from kvcli.api.errors import (
     Interrupted,
@@ -35,6 +34,7 @@ from kvcli.bulk.records import Bad, Entry
 from kvcli.bulk.sink import FATAL, ChunkOutcome, send_chunk  # noqa: F401 - FATAL: also importable from here
 from kvcli.bulk.sources.base import Source
 from kvcli.bulk.validate import validate
+from kvcli.records import dataclass  # dataclasses' semantics, a fraction of the import time
 from kvcli.threads import worker_pool
 
 #: chunks in a row failing whole with a 5xx (after the adapter's retries) that mean the backend is down: stop then

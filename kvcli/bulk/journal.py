@@ -31,7 +31,6 @@ import json
 import os
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -39,6 +38,7 @@ from kvcli.api.errors import UsageError
 from kvcli.bulk.batching import Chunk
 from kvcli.bulk.records import Record
 from kvcli.bulk.sources.base import ResumePoint
+from kvcli.records import dataclass, field  # dataclasses' semantics, a fraction of the import time
 
 VERSION = 1
 KEEP_SECONDS = 30 * 24 * 3600  # journals older than this are removed when a new import starts

@@ -4,11 +4,11 @@ store named by name or ID, resolved on its own side."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any
 
 from kvcli.api.errors import InvalidInput, NotFound, UsageError
 from kvcli.cli.state import State
+from kvcli.records import dataclass  # dataclasses' semantics, a fraction of the import time
 
 
 @dataclass

@@ -9,10 +9,10 @@ import socket
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from kvcli.api.errors import UsageError
+from kvcli.records import dataclass  # dataclasses' semantics, a fraction of the import time
 
 #: file descriptors kept free of client connections (SQLite connections, the database, WAL and shm files per worker
 #: thread, the listening socket, stdio)

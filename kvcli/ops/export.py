@@ -12,11 +12,11 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, cast
 
 from kvcli.api.errors import InvalidInput
 from kvcli.api.port import limits_of
+from kvcli.records import dataclass  # dataclasses' semantics, a fraction of the import time
 
 if TYPE_CHECKING:
     from kvcli.api.port import KVApi

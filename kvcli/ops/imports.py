@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, BinaryIO, cast
 
 from kvcli.api.errors import InvalidInput, KvcliError
 from kvcli.api.port import limits_of
+from kvcli.records import dataclass  # dataclasses' semantics, a fraction of the import time
 
 if TYPE_CHECKING:
     from kvcli.api.port import KVApi

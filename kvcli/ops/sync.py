@@ -8,11 +8,11 @@ Changes are found without downloading values: each uploaded value's SHA-256 is k
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kvcli.api.errors import InvalidInput
 from kvcli.api.port import limits_of
+from kvcli.records import dataclass  # dataclasses' semantics, a fraction of the import time
 
 if TYPE_CHECKING:
     from kvcli.api.port import KVApi

@@ -6,12 +6,12 @@ from __future__ import annotations
 import base64
 import io
 import json
-from dataclasses import astuple
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kvcli import records
 from kvcli.api.models import BatchResult
 from kvcli.bulk import lines as lines_mod
 from kvcli.bulk.batching import batches
@@ -41,7 +41,7 @@ def flat(items) -> list:
 
 
 def fields(rec) -> tuple:
-    return (type(rec).__name__, *astuple(rec))
+    return (type(rec).__name__, *(getattr(rec, name) for name in records.fields(rec)))
 
 
 def plain(key: str, value: bytes, spaced: bool = False) -> bytes:

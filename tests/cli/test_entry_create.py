@@ -277,9 +277,8 @@ def test_more_than_one_bulk_source_is_a_usage_error(cli, store_id, tmp_path):
     ],
 )
 def test_bulk_flags_delegate_everything_to_entry_bulk(cli, store_id, monkeypatch, args, expected):
-    import dataclasses
-
     import kvcli.cli.entry_bulk as eb
+    from kvcli import records
     from kvcli.cli.state import State
 
     calls: list = []
@@ -295,7 +294,7 @@ def test_bulk_flags_delegate_everything_to_entry_bulk(cli, store_id, monkeypatch
     assert len(calls) == 1
     flags = calls[0]
     assert isinstance(flags, eb.ImportFlags)  # one typed record, not a bag of keyword arguments
-    kw = dataclasses.asdict(flags)
+    kw = {name: getattr(flags, name) for name in records.fields(flags)}
     assert kw["store_name"] == "test-store" and kw["store_id"] is None and kw["json_out"] is True
     for name, value in expected.items():
         assert kw[name] == value

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json as jsonlib
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import kvcli.api.http.deadline as limits
@@ -26,6 +25,7 @@ from kvcli.api.http.retry import (
     server_delay,
 )
 from kvcli.api.http.session import SendFailure, Timeout
+from kvcli.records import dataclass, field  # dataclasses' semantics, a fraction of the import time
 from kvcli.redact import redact, redact_url
 
 

@@ -11,11 +11,11 @@ import math
 import os
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from kvcli.api.errors import ConfigError
 from kvcli.api.wire import H_RETRY_AFTER, H_RL_RESET
+from kvcli.records import dataclass  # dataclasses' semantics, a fraction of the import time
 
 #: statuses worth repeating a request for (the server did not, or may not, have done the work)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})

@@ -18,8 +18,9 @@ This module imports nothing heavy: the light path needs it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from kvcli.records import dataclass  # dataclasses' semantics, a fraction of the import time
 
 if TYPE_CHECKING:
     from typing import Protocol

@@ -6,11 +6,11 @@ import io
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 from kvcli.api.errors import UsageError
 from kvcli.bulk.records import Bad, Entry, Record
+from kvcli.records import dataclass  # dataclasses' semantics, a fraction of the import time
 
 if TYPE_CHECKING:
     from kvcli.bulk.lines import LineRun

@@ -17,11 +17,11 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import BinaryIO
 
 from kvcli.bulk.records import Bad, Entry, Record
 from kvcli.bulk.sources.base import Source, SourceError
+from kvcli.records import dataclass  # dataclasses' semantics, a fraction of the import time
 
 MAX_NOTES = 50
 
