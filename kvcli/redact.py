@@ -27,24 +27,30 @@ MIN_SUBSTRING = 6
 
 _secrets: set[str] = set()
 
-_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)(?!\[REDACTED\]@)[^/\s@?#\"'<>]+@")
 _ANY_NAME = r"fastly[-_]?key|(?:proxy-)?authorization|(?:api[-_]?)?token|api[-_]?key|set-cookie|cookie|password"
 _HEADER_NAME = r"fastly[-_]?key|(?:proxy-)?authorization|set-cookie|cookie"
 _NOT_REDACTED = r"(?!\[REDACTED\])"
-# "name": "value" / 'name': 'value' / ["name", "value"] / name="value" (a quote may be escaped: \"name\": \"value\")
-_QUOTED_FIELD = re.compile(
-    rf"(?i)(\\?([\"'])(?:(?:{_ANY_NAME})\\?\2\s*[:=]|(?:{_HEADER_NAME})\\?\2\s*,)\s*)"
-    rf"(?:(\\?[\"']){_NOT_REDACTED}.*?\3|{_NOT_REDACTED}[^\s,;}}\]]+)"
-)
-# Fastly-Key: value / Authorization: Bearer value (plain-text echoes of headers)
-_HEADER_FIELD = re.compile(
-    rf"(?i)(\b(?:{_HEADER_NAME})\s*:\s*)(?:(?:bearer|basic|token)\s+)?{_NOT_REDACTED}[^\s,;\"'}}\]]+"
-)
-# token=value in a query string or a form body
-_QUERY_FIELD = re.compile(rf"(?i)([?&;\s](?:{_ANY_NAME})=){_NOT_REDACTED}[^&\s\"'#]+")
+#: the patterns, compiled at their first use (a command that writes nothing to redact never compiles them)
+_SOURCES = {
+    "url_credentials": r"(?i)\b([a-z][a-z0-9+.-]*://)(?!\[REDACTED\]@)[^/\s@?#\"'<>]+@",
+    # "name": "value" / 'name': 'value' / ["name", "value"] / name="value" (a quote may be escaped: \"name\": \"value\")
+    "quoted_field": rf"(?i)(\\?([\"'])(?:(?:{_ANY_NAME})\\?\2\s*[:=]|(?:{_HEADER_NAME})\\?\2\s*,)\s*)"
+    rf"(?:(\\?[\"']){_NOT_REDACTED}.*?\3|{_NOT_REDACTED}[^\s,;}}\]]+)",
+    # Fastly-Key: value / Authorization: Bearer value (plain-text echoes of headers)
+    "header_field": rf"(?i)(\b(?:{_HEADER_NAME})\s*:\s*)(?:(?:bearer|basic|token)\s+)?{_NOT_REDACTED}[^\s,;\"'}}\]]+",
+    # token=value in a query string or a form body
+    "query_field": rf"(?i)([?&;\s](?:{_ANY_NAME})=){_NOT_REDACTED}[^&\s\"'#]+",
+    "control": "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]",
+    "control_keep_lines": "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]",
+}
+_compiled: dict[str, re.Pattern[str]] = {}
 
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_CONTROL_KEEP_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+def _rx(name: str) -> re.Pattern[str]:
+    pattern = _compiled.get(name)
+    if pattern is None:
+        pattern = _compiled[name] = re.compile(_SOURCES[name])
+    return pattern
 
 
 def add_secret(value: str | None) -> None:
@@ -64,7 +70,7 @@ def forget_secrets() -> None:
 
 def redact_url(url: str) -> str:
     """``url`` without the credentials it may carry (``http://user:pw@host`` → ``http://[REDACTED]@host``)."""
-    return _URL_CREDENTIALS.sub(lambda m: m.group(1) + REDACTED + "@", url)
+    return _rx("url_credentials").sub(lambda m: m.group(1) + REDACTED + "@", url)
 
 
 def url_secrets(url: str) -> list[str]:
@@ -81,9 +87,9 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     if not text:
         return text
     text = redact_url(text)
-    text = _QUOTED_FIELD.sub(lambda m: m.group(1) + (m.group(3) or "") + REDACTED + (m.group(3) or ""), text)
-    text = _HEADER_FIELD.sub(lambda m: m.group(1) + REDACTED, text)
-    text = _QUERY_FIELD.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _rx("quoted_field").sub(lambda m: m.group(1) + (m.group(3) or "") + REDACTED + (m.group(3) or ""), text)
+    text = _rx("header_field").sub(lambda m: m.group(1) + REDACTED, text)
+    text = _rx("query_field").sub(lambda m: m.group(1) + REDACTED, text)
     known = {s for s in (*_secrets, *secrets) if s and s != REDACTED}
     known |= {escaped for s in known if len(s) >= MIN_SUBSTRING for escaped in _escaped(s)}
     for secret in sorted(known, key=len, reverse=True):
@@ -104,7 +110,7 @@ def _escaped(secret: str) -> set[str]:
 
 def visible(text: str, *, keep_lines: bool = False) -> str:
     """``text`` with control characters shown as escapes (``\\x1b``); tabs kept, and line breaks with ``keep_lines``."""
-    pattern = _CONTROL_KEEP_LINES if keep_lines else _CONTROL
+    pattern = _rx("control_keep_lines" if keep_lines else "control")
     return pattern.sub(_escape, text) if text else text
 
 

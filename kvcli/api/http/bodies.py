@@ -15,7 +15,6 @@ one-line message every kvcli error carries.
 from __future__ import annotations
 
 import json
-from http import HTTPStatus
 
 from kvcli.api.wire import CT_JSONAPI, CT_PROBLEM
 from kvcli.records import dataclass, field  # dataclasses' semantics, a fraction of the import time
@@ -116,13 +115,13 @@ def parse_error_body(content_type: str, body: bytes) -> ErrorBody:
 def status_text(status: int, reason: str | None = None) -> str:
     if reason:
         return f"{status} {reason}"
-    try:
-        return f"{status} {HTTPStatus(status).phrase}"
-    except ValueError:
-        return str(status)
+    phrase = _phrase(status)
+    return f"{status} {phrase}" if phrase else str(status)
 
 
 def _phrase(status: int) -> str:
+    from http import HTTPStatus  # only for messages: not imported by commands that succeed
+
     try:
         return HTTPStatus(status).phrase
     except ValueError:

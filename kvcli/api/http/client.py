@@ -16,7 +16,6 @@ Retry rules (see docs/http.md):
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -63,6 +62,8 @@ from kvcli.api.wire import CT_JSON, H_KEY, is_loopback_host
 from kvcli.redact import redact_url, url_secrets
 
 if TYPE_CHECKING:
+    import random
+
     import httpx
 
     from kvcli.api.http.session import Session
@@ -156,13 +157,22 @@ class FastlyHttp(FailuresMixin, DebugMixin):
         self._sleep = sleep
         self._clock = clock
         self._wall_clock = wall_clock
-        self._rng = rng or random.Random()
+        self._rng_given = rng  # the jitter's generator, made at the first retry when not given (see _rng)
         self._debug_stream = debug_stream
         self._debug_lock = threading.Lock()
         try:
             self._session: Session = self._make_session(light and transport is None and not debug, transport)
         except OSError as exc:  # the trust store (SSL_CERT_FILE) or SSLKEYLOGFILE cannot be read, for either session
             raise tls_setup_error(exc) from None
+
+    @property
+    def _rng(self) -> random.Random:
+        """The retries' jitter generator (importing random costs start-up time, and most commands never retry)."""
+        if self._rng_given is None:
+            import random
+
+            self._rng_given = random.Random()
+        return self._rng_given
 
     def _make_session(self, light: bool, transport: Any) -> Session:
         if light:

@@ -6,7 +6,6 @@ Mixed into :class:`kvcli.api.http.client.FastlyHttp`; nothing here sends a reque
 from __future__ import annotations
 
 import json as jsonlib
-import random
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +26,9 @@ from kvcli.api.http.retry import (
 from kvcli.api.http.session import SendFailure, Timeout
 from kvcli.records import dataclass, field  # dataclasses' semantics, a fraction of the import time
 from kvcli.redact import redact, redact_url
+
+if TYPE_CHECKING:
+    import random
 
 
 def _certificate_refused(exc: BaseException) -> bool:
@@ -121,7 +123,9 @@ class FailuresMixin:
         _sleep: Callable[[float], None]
         _clock: Callable[[], float]
         _wall_clock: Callable[[], float]
-        _rng: random.Random
+
+        @property
+        def _rng(self) -> random.Random: ...
 
         def _debug_line(self, line: str) -> None: ...
 

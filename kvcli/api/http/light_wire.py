@@ -53,7 +53,11 @@ class Connection:
         """As httpcore's SyncBackend.connect_tcp (then start_tls): a timeout is ConnectTimeout, any other OSError
         (a refused connection, a certificate that does not verify) ConnectError, with the OS's words."""
         try:
-            sock = socket.create_connection((host, port), timeout)
+            # an ASCII name goes to getaddrinfo as bytes, as the idna codec would give it (a str host makes Python
+            # import that codec and its Unicode tables, ~2 ms of a command's start-up)
+            # (getaddrinfo takes bytes on every platform; typeshed's create_connection says str only)
+            name = host.encode("ascii") if host.isascii() else host
+            sock = socket.create_connection((name, port), timeout)  # type: ignore[arg-type]
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError as exc:
             raise _oserror("ConnectTimeout", "ConnectError", exc) from exc

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import math
 import os
-import random
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from kvcli.api.errors import ConfigError
 from kvcli.api.wire import H_RETRY_AFTER, H_RL_RESET
 from kvcli.records import dataclass  # dataclasses' semantics, a fraction of the import time
+
+if TYPE_CHECKING:
+    import random
 
 #: statuses worth repeating a request for (the server did not, or may not, have done the work)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})

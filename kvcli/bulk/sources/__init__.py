@@ -15,17 +15,35 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from kvcli.api.errors import UsageError
 from kvcli.bulk.sources.base import ResumePoint, Source, SourceError, read_head
-from kvcli.bulk.sources.directory import DirSource
-from kvcli.bulk.sources.jsondoc import SetupJsonSource, ViceroyJsonSource, WranglerSource
 from kvcli.bulk.sources.ndjson import NdjsonSource
 from kvcli.formats import INPUT_FORMATS as FORMATS  # the one list of input formats
+
+if TYPE_CHECKING:
+    from kvcli.bulk.sources.directory import DirSource
+    from kvcli.bulk.sources.jsondoc import SetupJsonSource, ViceroyJsonSource, WranglerSource
+
+#: the sources other than NDJSON's, imported when first used (an NDJSON import, the common case, never loads them)
+_LAZY = {
+    "DirSource": "kvcli.bulk.sources.directory",
+    "SetupJsonSource": "kvcli.bulk.sources.jsondoc",
+    "ViceroyJsonSource": "kvcli.bulk.sources.jsondoc",
+    "WranglerSource": "kvcli.bulk.sources.jsondoc",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
 
 ALIASES = {"fastly": "ndjson", "jsonl": "ndjson", "viceroy-json": "viceroy", "toml": "toml"}
 _TOML_HINT = re.compile(rb"^\s*\[\[?\s*[\"']?(local_server|setup)\b", re.MULTILINE)
@@ -60,6 +78,8 @@ def _first_value(head: bytes):
     """The first JSON value of ``head`` if it is complete there, else None."""
     try:
         text = head.decode("utf-8-sig", "ignore").lstrip()
+        import json
+
         obj, _ = json.JSONDecoder().raw_decode(text)
         return obj
     except (ValueError, RecursionError):  # incomplete, broken, nested too deeply, a number with too many digits
@@ -114,6 +134,8 @@ def open_source(
         if fmt not in (None, "dir"):
             raise UsageError(f"format {fmt} does not apply to a directory", reason="format_not_for_dir",
                              facts={"format": fmt})
+        from kvcli.bulk.sources.directory import DirSource
+
         return DirSource(directory, recursive=recursive, allow_hidden=allow_hidden), None
     note = why = None
     label = file if file is not None else "<stdin>"
@@ -146,13 +168,16 @@ def open_source(
     if toml_store is not None:
         raise UsageError("a TOML store only applies to a fastly.toml", "name no TOML store, or pass a fastly.toml",
                          reason="toml_store_not_toml")
-    classes = {
-        "ndjson": NdjsonSource,
+    if fmt == "ndjson":
+        return (NdjsonSource(file) if file is not None else NdjsonSource(stream=stream, label=label)), note
+    from kvcli.bulk.sources.jsondoc import SetupJsonSource, ViceroyJsonSource, WranglerSource
+
+    classes: dict[str, type[Source]] = {
         "wrangler": WranglerSource,
         "viceroy": ViceroyJsonSource,
         "setup-json": SetupJsonSource,
     }
-    cls = classes[fmt]
+    cls: Any = classes[fmt]
     if file is not None:
         return cls(file), note
     return cls(stream=stream, label=label), note
