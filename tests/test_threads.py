@@ -75,3 +75,134 @@ def test_no_kvcli_module_starts_threads_except_through_kvcli_threads():
                 if name.endswith(("ThreadPoolExecutor", "threading.Thread")) or name == "Thread":
                     offenders.append(f"{path.relative_to(root)}:{node.lineno}: {name}")
     assert offenders == []
+
+
+# ---------------------------------------------------------------- the pool (the part of concurrent.futures kvcli uses)
+def test_pool_results_come_back_and_exceptions_are_raised_by_result():
+    from kvcli.threads import Pool
+
+    with Pool(3, "t") as pool:
+        futures = [pool.submit(pow, 2, n) for n in range(20)]
+        boom = pool.submit(int, "not a number")
+        assert [f.result() for f in futures] == [2**n for n in range(20)]
+        with pytest.raises(ValueError, match="invalid literal"):
+            boom.result()
+        assert boom.done() and not boom.cancelled()
+
+
+def test_pool_runs_at_most_max_workers_calls_at_once():
+    from kvcli.threads import Pool
+
+    lock = threading.Lock()
+    running, most = [0], [0]
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def busy() -> None:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        started.release()
+        release.wait()
+        with lock:
+            running[0] -= 1
+
+    pool = Pool(2, "t")
+    futures = [pool.submit(busy) for _ in range(6)]
+    started.acquire()
+    started.acquire()  # two are running; the others wait for a thread
+    assert sum(f.done() for f in futures) == 0 and not any(f._state == 1 for f in futures[2:])
+    release.set()
+    pool.shutdown(wait=True)
+    assert most[0] == 2 and all(f.done() for f in futures) and len(pool._threads) == 2
+
+
+def test_cancel_and_shutdown_cancel_only_what_has_not_started():
+    from kvcli.threads import CancelledError, Pool
+
+    gate, started = threading.Event(), threading.Event()
+
+    def first() -> str:
+        started.set()
+        gate.wait()
+        return "ran"
+
+    pool = Pool(1, "t")
+    running = pool.submit(first)
+    started.wait()
+    queued = [pool.submit(str, n) for n in range(3)]
+    assert not running.cancel()  # already started
+    assert queued[0].cancel() and queued[0].cancelled()
+    pool.shutdown(wait=False, cancel_futures=True)
+    assert all(f.cancelled() for f in queued)
+    with pytest.raises(CancelledError):
+        queued[1].result()
+    gate.set()
+    assert running.result() == "ran"
+    with pytest.raises(RuntimeError, match="shut down"):
+        pool.submit(str, 1)
+
+
+def test_wait_first_completed_all_completed_and_timeout():
+    from kvcli.threads import FIRST_COMPLETED, Future, Pool, wait
+
+    gate = threading.Event()
+    with Pool(2, "t") as pool:
+        quick = pool.submit(str, "q")
+        slow = pool.submit(gate.wait)
+        done, not_done = wait([quick, slow], return_when=FIRST_COMPLETED)
+        assert quick in done and slow in not_done
+        done, not_done = wait([quick, slow], timeout=0.01)  # the slow one cannot finish: the gate is shut
+        assert done == {quick} and not_done == {slow}
+        gate.set()
+        done, not_done = wait([quick, slow])
+        assert done == {quick, slow} and not not_done
+        assert wait([]) == (set(), set())
+        with pytest.raises(ValueError, match="one pool"):
+            wait([quick, Future()])
+
+
+def test_map_keeps_input_order_and_leaving_early_cancels_the_rest():
+    from kvcli.threads import Pool
+
+    gate = threading.Event()
+
+    def slow_first(n: int) -> int:
+        if n == 0:
+            gate.wait()
+        return n * 10
+
+    with Pool(2, "t") as pool:
+        results = pool.map(slow_first, range(5))
+        gate.set()
+        assert list(results) == [0, 10, 20, 30, 40]
+    ran: list[int] = []
+    hold = threading.Event()
+
+    def record(n: int) -> int:
+        ran.append(n)
+        if n == 1:
+            hold.wait()
+        return n
+
+    pool = Pool(1, "t")
+    results = pool.map(record, range(4))
+    assert next(results) == 0
+    results.close()  # the consumer leaves: what has not started is cancelled
+    hold.set()
+    pool.shutdown(wait=True)
+    assert ran in ([0], [0, 1])  # 1 may have started before the close; 2 and 3 never run
+
+
+def test_a_standalone_future_carries_a_result_or_an_exception():
+    from kvcli.threads import Future
+
+    ok: Future[int] = Future()
+    ok.set_result(3)
+    bad: Future[int] = Future()
+    bad.set_exception(KeyError("k"))
+    assert ok.done() and ok.result() == 3
+    with pytest.raises(KeyError):
+        bad.result()
+    with pytest.raises(TimeoutError):
+        Future().result(timeout=0.01)

@@ -2,7 +2,7 @@
 
 Used where the API has no bulk read: listing with metadata over HTTP (``list_items`` describes each key) and the
 CLI's ``--keys-file``. Threads, because the HTTP adapter's client is thread-safe and pooled; imported only by what
-needs it (``concurrent.futures`` is not on the start-up path of other commands).
+needs it (the pool, :mod:`kvcli.threads`, is not on the start-up path of other commands).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def ordered_map(
             except KvcliError as exc:
                 yield arg, exc
         return
-    from concurrent.futures import Future
+    from kvcli.threads import Future
 
     def call(arg: A) -> R | KvcliError:
         try:

@@ -15,14 +15,13 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future
 from datetime import datetime
 from typing import TypeVar
 
 from kvcli.api.errors import Conflict, KvcliError, NotFound
 from kvcli.api.models import Item
 from kvcli.api.port import iter_keys
-from kvcli.threads import worker_pool
+from kvcli.threads import Future, worker_pool
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, wait
 from itertools import islice
 
 from kvcli.api.errors import KvcliError, UsageError
 from kvcli.records import dataclass, field  # dataclasses' semantics, a fraction of the import time
-from kvcli.threads import worker_pool
+from kvcli.threads import FIRST_COMPLETED, Future, wait, worker_pool
 
 CHUNK = 500  # keys per transaction on the embedded backend
 
@@ -105,6 +104,10 @@ def delete_keys(
         return report
 
     def one(key: str) -> None:
+        with lock:
+            if report.failed >= max_errors:  # the limit was reached while this one waited for a thread: not started
+                report.stopped_early = True
+                return
         try:
             api.delete_item(store_id, key, force=True)
         except Exception as exc:  # noqa: BLE001 - every failure is accounted for

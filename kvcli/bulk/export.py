@@ -27,7 +27,6 @@ import stat
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from typing import IO
 
 from kvcli.api.errors import KvcliError, NotFound, UsageError
@@ -35,7 +34,7 @@ from kvcli.api.models import Item
 from kvcli.api.port import iter_keys
 from kvcli.formats import EXPORT_FORMATS  # noqa: F401 - the one list of export formats
 from kvcli.records import dataclass, field  # dataclasses' semantics, a fraction of the import time
-from kvcli.threads import worker_pool
+from kvcli.threads import Future, worker_pool
 
 MAX_REPORTED_ERRORS = 1000
 _compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode

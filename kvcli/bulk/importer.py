@@ -17,7 +17,6 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, wait
 
 from kvcli.api.errors import (
     Interrupted,
@@ -35,7 +34,7 @@ from kvcli.bulk.sink import FATAL, ChunkOutcome, send_chunk  # noqa: F401 - FATA
 from kvcli.bulk.sources.base import Source
 from kvcli.bulk.validate import validate
 from kvcli.records import dataclass  # dataclasses' semantics, a fraction of the import time
-from kvcli.threads import worker_pool
+from kvcli.threads import FIRST_COMPLETED, Future, wait, worker_pool
 
 #: chunks in a row failing whole with a 5xx (after the adapter's retries) that mean the backend is down: stop then
 SERVER_ERROR_STREAK = 3
