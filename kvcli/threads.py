@@ -148,12 +148,12 @@ class Pool:
                 raise RuntimeError("cannot submit to a pool that was shut down")
             fut: Future[T] = Future(self._cond)
             self._queue.append((fut, fn, args))
-            if self._idle == 0 and len(self._threads) < self._max:
+            # a thread more when the calls waiting outnumber the idle threads (some may not have woken up yet)
+            if len(self._queue) > self._idle and len(self._threads) < self._max:
                 t = worker_thread(self._work, f"{self._name}_{len(self._threads)}")
                 self._threads.append(t)
                 t.start()
-            else:
-                self._cond.notify_all()
+            self._cond.notify_all()
         return fut
 
     def map(self, fn: Callable[..., T], items: Iterable[Any]) -> Iterator[T]:

@@ -117,6 +117,34 @@ def test_pool_runs_at_most_max_workers_calls_at_once():
     assert most[0] == 2 and all(f.done() for f in futures) and len(pool._threads) == 2
 
 
+def test_pool_runs_max_workers_calls_at_once_when_they_all_wait_for_each_other():
+    """Each call waits for the other two: with fewer than three threads the barrier would break (its timeout is only
+    there so that a regression fails instead of hanging)."""
+    from kvcli.threads import Pool
+
+    for _ in range(20):
+        barrier = threading.Barrier(3, timeout=30)
+        with Pool(3, "t") as pool:
+            futures = [pool.submit(barrier.wait) for _ in range(3)]
+            assert sorted(f.result() for f in futures) == [0, 1, 2]
+
+
+def test_an_idle_thread_does_not_stand_in_for_two_new_calls():
+    """One thread idle, two calls that each wait for the other: the pool must start a second thread although one is
+    idle (counting idle threads alone would leave both calls to the one thread, and the barrier would break)."""
+    from kvcli.threads import Pool
+
+    for _ in range(20):
+        pool = Pool(2, "t")
+        pool.submit(int).result()
+        with pool._cond:
+            pool._cond.wait_for(lambda p=pool: p._idle == 1)  # the first thread is back waiting for work
+        barrier = threading.Barrier(2, timeout=30)
+        futures = [pool.submit(barrier.wait) for _ in range(2)]
+        assert sorted(f.result() for f in futures) == [0, 1]
+        pool.shutdown()
+
+
 def test_cancel_and_shutdown_cancel_only_what_has_not_started():
     from kvcli.threads import CancelledError, Pool
 
