@@ -82,13 +82,20 @@ def delete_keys(
         if len(report.errors) < max_errors:
             report.errors.append((key, _message(exc)))
 
+    def limit_reached() -> bool:
+        """True (and the report says it stopped early) once --max-errors failures are in; the caller holds the lock
+        where threads share the report."""
+        reached = report.failed >= max_errors
+        if reached:
+            report.stopped_early = True
+        return reached
+
     if callable(many):  # the embedded engine deletes a chunk per transaction
         while True:
             chunk = list(islice(source, CHUNK))
             if not chunk:
                 break
-            if report.failed >= max_errors:
-                report.stopped_early = True
+            if limit_reached():
                 break
             try:
                 results = many(store_id, chunk)
@@ -105,8 +112,7 @@ def delete_keys(
 
     def one(key: str) -> None:
         with lock:
-            if report.failed >= max_errors:  # the limit was reached while this one waited for a thread: not started
-                report.stopped_early = True
+            if limit_reached():  # reached while this one waited for a thread: it is not started
                 return
         try:
             api.delete_item(store_id, key, force=True)
@@ -128,8 +134,7 @@ def delete_keys(
         try:
             for key in source:
                 with lock:
-                    if report.failed >= max_errors:
-                        report.stopped_early = True
+                    if limit_reached():
                         break
                 pending.add(pool.submit(one, key))
                 if len(pending) >= concurrency * 2:
