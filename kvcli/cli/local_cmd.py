@@ -99,8 +99,11 @@ def serve(
     limits = runner.Limits.from_env()
     loopback = runner.is_loopback(host)
     sock = runner.bind(host, port)  # before opening the database: a busy port fails fast
+    engine: Engine | None = None
     try:
-        engine = Engine.in_dir(data_dir if data_dir is not None else default_data_dir())
+        # batch chunks are written by a child process (kvcli.local.batch_writer): overlapping batch requests then
+        # parse in this process while the child's SQL runs, instead of taking turns for this process's GIL
+        engine = Engine.in_dir(data_dir if data_dir is not None else default_data_dir(), batch_writer=True)
         url = runner.url_for(host, sock.getsockname()[1])
         # on a loopback bind only loopback Host names (and --allow-host ones) are answered: DNS rebinding
         app = create_app(
@@ -126,6 +129,8 @@ def serve(
         runner.run(app, sock, access_log=access_log, limits=limits)
     finally:
         sock.close()
+        if engine is not None:
+            engine.close()  # waits for the batch writer process to finish the chunk it may be writing
     out.err("Stopped.")
 
 

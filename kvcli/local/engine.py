@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kvcli.api.errors import ConfigError, StorageError
 from kvcli.local.engine_db import (
@@ -25,6 +26,9 @@ from kvcli.local.engine_items import ItemsMixin
 from kvcli.local.engine_schema import MIGRATIONS, _statements
 from kvcli.local.engine_stores import StoresMixin, new_store_id, store_sort_key  # noqa: F401 - re-exported
 from kvcli.local.services import ServicesMixin
+
+if TYPE_CHECKING:
+    from kvcli.local.batch_writer import BatchWriterProcess
 
 BUSY_TIMEOUT_MS = 60_000
 
@@ -48,6 +52,7 @@ class Engine(StoresMixin, ItemsMixin, ServicesMixin):
         *,
         clock: Callable[[], float] = time.time,
         max_value_bytes: int | None = None,
+        batch_writer: bool = False,
     ) -> None:
         self.path = Path(path)
         self.clock = clock
@@ -61,6 +66,8 @@ class Engine(StoresMixin, ItemsMixin, ServicesMixin):
         #: opened read-only (the data directory or the database cannot be written): every write is refused at once
         self.read_only = False
         self._uri: str | None = None  # a file: URI when opened read-only, else the plain path is used
+        #: with ``batch_writer``: the child process that runs batch chunks' SQL (see kvcli.local.batch_writer)
+        self.batch_writer: BatchWriterProcess | None = None
         try:
             try:
                 self._migrate()
@@ -80,6 +87,10 @@ class Engine(StoresMixin, ItemsMixin, ServicesMixin):
                 f"{self.path} is not a usable kvcli database ({exc})",
                 "move the file away, or point KVCLI_DATA_DIR or the profile's data_dir elsewhere",
             ) from None
+        if batch_writer and not self.read_only:
+            from kvcli.local.batch_writer import BatchWriterProcess
+
+            self.batch_writer = BatchWriterProcess(self.path, self._write_lock)
 
     # ----------------------------------------------------------------- plumbing
     @classmethod
@@ -172,6 +183,9 @@ class Engine(StoresMixin, ItemsMixin, ServicesMixin):
         return conn
 
     def close(self) -> None:
+        """Close this process's connections (a later call opens new ones) and stop the batch writer process."""
+        if self.batch_writer is not None:
+            self.batch_writer.close()
         with self._conns_lock:
             for conn in self._all_conns:
                 try:
@@ -203,6 +217,34 @@ class Engine(StoresMixin, ItemsMixin, ServicesMixin):
                     except (sqlite3.Error, StorageError):
                         pass
                 raise
+
+    @contextmanager
+    def batch_request(self) -> Iterator[None]:
+        """Brackets one batch request of ``local serve``: while two or more overlap, their chunks are written by
+        the batch writer process (see :meth:`_write_in_child`). Does nothing without one."""
+        writer = self.batch_writer
+        if writer is None:
+            yield
+            return
+        writer.requests.enter()
+        writer.warm()
+        try:
+            yield
+        finally:
+            writer.requests.leave()
+
+    def _write_in_child(self, store_id: str, count: int, now: float, prepared: tuple[str, bytes]) -> bool:
+        """Write a prepared batch chunk in the batch writer process when batch requests overlap; True when it was
+        written there, False when the caller writes it in this process (no overlap, no writer, or none working).
+
+        Overlapping requests parse in this process's threads while the child runs the SQL, which then never waits
+        for this process's GIL. A lone request (one streamed batch) is written here: for it the child would only
+        add a hand-over and two wake-ups per chunk. Either way the chunk is written under the write lock, so this
+        process's writers never meet in SQLite's busy handler."""
+        writer = self.batch_writer
+        if writer is None or self.read_only or writer.requests.count < 2 or not writer.working:
+            return False
+        return writer.write(store_id, count, now, prepared)
 
     def _enable_wal(self, conn: sqlite3.Connection) -> None:
         """Switch the file to WAL. SQLite answers "database is locked" to this pragma without calling the busy

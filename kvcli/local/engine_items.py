@@ -36,7 +36,7 @@ def _prefix_upper_bound(prefix: str) -> str | None:
 
 class ItemsMixin:
     """The item half of the engine. Needs the engine's ``conn``, ``write``, ``_now``, ``_next_generations``,
-    ``_next_generations_in_store``, ``max_value_bytes`` and the stores' ``_require_store``."""
+    ``_next_generations_in_store``, ``_write_in_child``, ``max_value_bytes`` and the stores' ``_require_store``."""
 
     if TYPE_CHECKING:  # provided by Engine
 
@@ -54,6 +54,8 @@ class ItemsMixin:
         def _next_generations_in_store(self, conn: sqlite3.Connection, store_id: str, count: int) -> int: ...
 
         def _require_store(self, conn: sqlite3.Connection, store_id: str) -> None: ...
+
+        def _write_in_child(self, store_id: str, count: int, now: float, prepared: tuple[str, bytes]) -> bool: ...
 
     def _validate_entry(self, key: str, metadata: str | None, ttl: int | None) -> None:
         validation.check_key(key)
@@ -341,6 +343,9 @@ class ItemsMixin:
         # the rows' JSON and values BLOB need no database state: made before the write lock is taken, so that the
         # lock is held for the SQL only (while one chunk's SQL runs, another request's chunk is prepared)
         prepared = prepare_rows(self.conn, good) if good else None
+        if prepared is not None and self._write_in_child(store_id, len(good), now, prepared):
+            result.written = len(good)
+            return result
         with self.write() as conn:
             if good:  # the store check and the generation reservation are one statement
                 first = self._next_generations_in_store(conn, store_id, len(good))

@@ -334,12 +334,13 @@ def put_batch(call: Call) -> Response:
     call.engine.get_store(store_id)  # 404 for an unknown store, before reading the body
     parser = BatchParser(record_limit(_value_limit(call.engine)))
     writer = BatchWriter(call.engine, store_id)
-    for chunk in call.chunks:
-        for record in parser.feed(chunk):
+    with call.engine.batch_request():
+        for chunk in call.chunks:
+            for record in parser.feed(chunk):
+                writer.add(record)
+        for record in parser.finish():
             writer.add(record)
-    for record in parser.finish():
-        writer.add(record)
-    writer.flush()
+        writer.flush()
     if not writer.failed:
         return json_response(wire.BATCH_SUCCESS)
     errors = sorted(writer.errors, key=lambda e: e.index)
