@@ -12,14 +12,15 @@ such as the official CLI's one streamed batch, is written in-process, where the 
 and two wake-ups per chunk (6 % on that import, measured).
 
 The parent parses, validates and prepares the rows (:func:`kvcli.local.engine_batch.prepare_rows`); the child only
-writes them, in its own connection, with the parent's clock, while the parent holds the engine's write lock (so this
-process's other writers wait for it in that lock, never in SQLite's sleeping busy handler). Chunks waiting for the
-lock are sent together, at most GROUP_CHUNKS of them, and written in one transaction. Two was best measured: 0.98-
-0.99x the official CLI's time against 1.02-1.04x for one, 1.01-1.04x for three and 1.08-1.11x for eight, as larger
-groups make requests finish together, come back together and parse together while the child waits.
+writes them, in its own connection, with the parent's clock, one transaction per chunk. The parent sends each chunk
+as soon as it is ready and a reader thread takes the answers in order, so the child never waits for the parent
+between chunks: a parent thread that had to get the GIL back to send the next chunk kept the child idle 10-25 % of
+the import. With the next chunks already in its pipe, writing several in one transaction gained nothing (0.97x the
+official CLI's time for two, 1.00-1.02x for four, 0.91-0.96x for one); a synchronous exchange, one chunk at a time,
+was 1.02-1.04x.
 
-The wire between them is private: each request is a 4-byte big-endian header length, a JSON header (one object per
-chunk), then each chunk's rows JSON text and values BLOB; each answer is one JSON line.
+The wire between them is private: each request is a 4-byte big-endian header length, a JSON header, the rows JSON
+text and the values BLOB; each answer is one JSON line, in the order of the requests.
 
 If the child cannot be started, or dies, :meth:`BatchWriterProcess.write` returns False and the caller writes in its
 own process, as without a child, from then on (a note goes to stderr once). A chunk whose answer was lost may then
@@ -33,16 +34,13 @@ import os
 import subprocess
 import sys
 import threading
-from contextlib import AbstractContextManager
+from collections import deque
 from pathlib import Path
 from typing import IO, Any
 
 from kvcli.api.errors import NotFound, StorageError
 
 HEADER_BYTES = 4
-#: a group sent to the child holds at most this many chunks and (beyond its first chunk) this many bytes (see above)
-GROUP_CHUNKS = 2
-GROUP_BYTES = 16 * 1024 * 1024
 
 
 class Requests:
@@ -62,9 +60,9 @@ class Requests:
 
 
 class _Chunk:
-    """One prepared chunk waiting to be written, and what became of it."""
+    """One prepared chunk sent to the child, and what became of it."""
 
-    __slots__ = ("store_id", "count", "now", "text", "values", "done", "outcome")
+    __slots__ = ("store_id", "count", "now", "text", "values", "answered", "outcome")
 
     def __init__(self, store_id: str, count: int, now: float, prepared: tuple[str, bytes]) -> None:
         self.store_id = store_id
@@ -72,23 +70,24 @@ class _Chunk:
         self.now = now
         self.text = prepared[0].encode("utf-8", "surrogatepass")
         self.values = prepared[1]
-        self.done = False
+        self.answered = threading.Event()
         #: True: written; None: not written, the caller writes it itself; an exception: raised to the caller
         self.outcome: bool | Exception | None = None
 
 
 class BatchWriterProcess:
     """The parent's handle on the child: started by :meth:`warm` or the first :meth:`write`, stopped by
-    :meth:`close`. ``write_lock`` is the engine's: the child writes while this process's writers wait for it."""
+    :meth:`close`. Chunks are sent as soon as they are ready and answered in order by a reader thread, so the
+    child never waits for this process between chunks."""
 
-    def __init__(self, path: Path, write_lock: AbstractContextManager[Any]) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
         self.requests = Requests()
-        self._write_lock = write_lock
-        self._queue: list[_Chunk] = []
-        self._queue_lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
-        self._lock = threading.Lock()  # starting and stopping the child
+        self._reader: threading.Thread | None = None
+        self._lock = threading.Lock()  # sending, starting and stopping: the pipe's order is the order of _pending
+        self._pending: deque[_Chunk] = deque()  # sent, not answered yet
+        self._pending_lock = threading.Lock()
         self._broken = False
         self._closed = False
 
@@ -100,69 +99,61 @@ class BatchWriterProcess:
     def write(self, store_id: str, count: int, now: float, prepared: tuple[str, bytes]) -> bool:
         """Write one prepared chunk of ``count`` rows into ``store_id`` in the child: True once it is committed,
         False when there is no working child (the caller then writes it itself). Raises NotFound for a store that
-        does not exist and StorageError for a failure of the disk, as the engine does.
-
-        Group commit: chunks that arrive while the child is busy wait for the write lock; whichever thread gets it
-        sends every waiting chunk (up to GROUP_CHUNKS and GROUP_BYTES) as one request, which the child writes in
-        one transaction (one COMMIT and one fsync for the group, one hand-over each way)."""
+        does not exist and StorageError for a failure of the disk, as the engine does."""
         chunk = _Chunk(store_id, count, now, prepared)
-        with self._queue_lock:
-            self._queue.append(chunk)
-        with self._write_lock:
-            while not chunk.done:
-                self._run(self._take_group())
+        with self._lock:
+            try:
+                proc = self._proc or self._start()
+                with self._pending_lock:
+                    if not self.working:
+                        return False
+                    self._pending.append(chunk)
+                assert proc.stdin is not None
+                # one write of the whole request, into a pipe made large enough to hold it
+                proc.stdin.write(_request_bytes(chunk))
+                proc.stdin.flush()
+            except OSError as exc:
+                self._give_up(exc)  # answers every chunk sent and not answered, this one included
+        chunk.answered.wait()
         if isinstance(chunk.outcome, Exception):
             raise chunk.outcome
         return chunk.outcome is True
 
-    def _take_group(self) -> list[_Chunk]:
-        with self._queue_lock:
-            size, n = 0, 0
-            for n, waiting in enumerate(self._queue, 1):  # noqa: B007 - n is used after the loop
-                size += len(waiting.text) + len(waiting.values)
-                if n >= GROUP_CHUNKS or size >= GROUP_BYTES:
-                    break
-            group, self._queue = self._queue[:n], self._queue[n:]
-        return group
+    def _read_answers(self, proc: subprocess.Popen[bytes]) -> None:
+        """The reader thread: one answer line per chunk, in the order they were sent, until the child ends."""
+        assert proc.stdout is not None
+        problem: BaseException = EOFError("the batch writer process ended")
+        try:
+            for line in proc.stdout:
+                answer = json.loads(line)
+                with self._pending_lock:
+                    chunk = self._pending.popleft()
+                chunk.outcome = _outcome(answer)
+                chunk.answered.set()
+        except (OSError, ValueError, KeyError, IndexError) as exc:
+            problem = exc
+        self._fail_pending(problem)
 
-    def _run(self, group: list[_Chunk]) -> None:
-        """Send ``group`` to the child and record each chunk's outcome (None for all when the child fails)."""
-        answers: list[dict[str, Any]] | None = None
-        with self._lock:
-            if not self._broken and not self._closed:
-                try:
-                    answers = self._exchange(self._proc or self._start(), group)
-                except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
-                    self._give_up(exc)
-        for i, chunk in enumerate(group):
-            chunk.outcome = None if answers is None else _outcome(answers[i])
-            chunk.done = True
-
-    @staticmethod
-    def _exchange(proc: subprocess.Popen[bytes], group: list[_Chunk]) -> list[dict[str, Any]]:
-        assert proc.stdin is not None and proc.stdout is not None
-        # one write of the whole request, into a pipe made large enough to hold it: each wait for the child to
-        # read would give up the GIL, and getting it back can take a switch interval
-        proc.stdin.write(_request_bytes(group))
-        proc.stdin.flush()
-        line = proc.stdout.readline()
-        if not line:
-            raise EOFError("the batch writer process ended")
-        answer = json.loads(line)
-        if "error" in answer:  # the group's transaction failed as a whole: each chunk gets the error
-            return [answer] * len(group)
-        results = answer["results"]
-        if len(results) != len(group):
-            raise ValueError("the batch writer answered for a different number of chunks")
-        return results
+    def _fail_pending(self, problem: BaseException) -> None:
+        """No more answers will come: every chunk still waiting is handed back to its caller (outcome None)."""
+        with self._pending_lock:
+            if not self._closed and not self._broken:
+                note = f"kvcli local serve: the batch writer process stopped ({problem}); batches are now written"
+                print(note + " in-process", file=sys.stderr)
+            self._broken = self._broken or not self._closed
+            stranded = list(self._pending)
+            self._pending.clear()
+        for chunk in stranded:
+            chunk.outcome = None
+            chunk.answered.set()
 
     def warm(self) -> None:
         """Start the child now, without waiting for it to be ready (it opens the database while the first
         batch request is parsed), unless it runs, has failed, or was closed."""
-        if self._proc is not None or self._broken or self._closed:
-            return  # read without the lock, which a write holds while the child works
+        if self._proc is not None or not self.working:
+            return  # read without the lock, which a write may hold while the pipe is full
         with self._lock:
-            if self._proc is None and not self._broken and not self._closed:
+            if self._proc is None and self.working:
                 try:
                     self._start()
                 except OSError as exc:
@@ -172,40 +163,61 @@ class BatchWriterProcess:
         package_root = str(Path(__file__).resolve().parent.parent.parent)
         env = dict(os.environ)
         env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        self._proc = subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "kvcli.local.batch_writer_child", str(self.path)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
         )
-        _widen_pipe(self._proc.stdin)
-        return self._proc
+        _widen_pipe(proc.stdin)
+        self._proc = proc
+        reader = threading.Thread(target=self._read_answers, args=(proc,), name="kvcli-batch-answers", daemon=True)
+        self._reader = reader
+        reader.start()
+        return proc
 
     def _give_up(self, exc: BaseException) -> None:
-        self._broken = True
-        note = f"kvcli local serve: the batch writer process stopped ({exc}); batches are now written in-process"
-        print(note, file=sys.stderr)
+        self._fail_pending(exc)
         self._stop()
 
     def _stop(self) -> None:
         proc, self._proc = self._proc, None
+        reader, self._reader = self._reader, None
         if proc is None:
             return
         try:
             if proc.stdin is not None:
-                proc.stdin.close()  # the child ends at the end of its input, after the chunk it is writing
-            proc.wait(timeout=10)
+                proc.stdin.close()  # the child writes what it was sent, answers, and ends at the end of its input
+            proc.wait(timeout=30)
         except (OSError, subprocess.TimeoutExpired):
             proc.kill()
             proc.wait()
-        finally:
-            if proc.stdout is not None:
-                proc.stdout.close()
+        if reader is not None and reader is not threading.current_thread():
+            reader.join()
+        if proc.stdout is not None:
+            proc.stdout.close()
 
     def close(self) -> None:
+        """Stop the child once it has written and answered every chunk sent to it."""
         with self._lock:
             self._closed = True
             self._stop()
+
+
+def _request_bytes(chunk: _Chunk) -> bytes:
+    """The child's request for ``chunk``: the header's length, the JSON header, the rows text, the values."""
+    head = {"store": chunk.store_id, "count": chunk.count, "now": chunk.now, "text": len(chunk.text),
+            "values": len(chunk.values)}
+    header = json.dumps(head).encode()
+    return b"".join((len(header).to_bytes(HEADER_BYTES, "big"), header, chunk.text, chunk.values))
+
+
+def _outcome(answer: dict[str, Any]) -> bool | Exception:
+    if "first" in answer:
+        return True
+    if answer.get("error") == "not_found":
+        return NotFound(answer["message"], answer.get("hint"))
+    return StorageError(answer["message"], answer.get("hint"), storage=answer.get("storage", "io"))
 
 
 #: the child's input pipe is asked to hold this much (Linux; the default is 64 KiB), so that a chunk of ~1,000
@@ -222,20 +234,3 @@ def _widen_pipe(stream: IO[bytes] | None) -> None:
         pass
 
 
-def _request_bytes(group: list[_Chunk]) -> bytes:
-    """The child's request for ``group``: header length, JSON header, then each chunk's rows text and values."""
-    head = [{"store": c.store_id, "count": c.count, "now": c.now, "text": len(c.text), "values": len(c.values)}
-            for c in group]
-    header = json.dumps(head).encode()
-    parts = [len(header).to_bytes(HEADER_BYTES, "big"), header]
-    for c in group:
-        parts += (c.text, c.values)
-    return b"".join(parts)
-
-
-def _outcome(answer: dict[str, Any]) -> bool | Exception:
-    if "first" in answer:
-        return True
-    if answer.get("error") == "not_found":
-        return NotFound(answer["message"], answer.get("hint"))
-    return StorageError(answer["message"], answer.get("hint"), storage=answer.get("storage", "io"))

@@ -4,8 +4,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import sys
+from collections.abc import Callable
 from typing import IO, Any
 
 from kvcli.api.errors import NotFound, StorageError
@@ -13,50 +16,66 @@ from kvcli.local.batch_writer import HEADER_BYTES
 from kvcli.local.engine import Engine
 from kvcli.local.engine_batch import insert_rows
 
-
-def _read_exactly(stream: IO[bytes], n: int) -> bytes:
-    data = stream.read(n)
-    if len(data) != n:
-        raise EOFError
-    return data
+#: what one read of the input asks for (the parent's pipe holds up to 1 MiB)
+READ_BYTES = 1024 * 1024
 
 
-def _serve(path: str, stdin: IO[bytes], stdout: IO[bytes]) -> None:
-    """The child's loop: one group of chunks at a time, each group in one transaction, until the parent closes
-    its input. A chunk for a store that does not exist is answered not_found and the others are written; a
-    failure of the transaction fails the whole group (nothing of it is written)."""
+Request = tuple[dict[str, Any], str, bytes]  # the header, the rows text, the values
+
+
+def _request(buffer: bytearray) -> tuple[Request | None, int]:
+    """The complete request at the start of ``buffer`` and the bytes it takes, or (None, 0)."""
+    if len(buffer) < HEADER_BYTES:
+        return None, 0
+    size = int.from_bytes(buffer[:HEADER_BYTES], "big")
+    if len(buffer) < HEADER_BYTES + size:
+        return None, 0
+    header = json.loads(bytes(buffer[HEADER_BYTES : HEADER_BYTES + size]))
+    start = HEADER_BYTES + size
+    end = start + header["text"] + header["values"]
+    if len(buffer) < end:
+        return None, 0
+    text = bytes(buffer[start : start + header["text"]]).decode("utf-8", "surrogatepass")
+    return (header, text, bytes(buffer[start + header["text"] : end])), end
+
+
+def _write(engine: Engine, request: Request, clock: list[float]) -> dict[str, Any]:
+    """One chunk in one transaction, as :meth:`kvcli.local.engine_items.ItemsMixin.put_batch` writes it."""
+    header, text, values = request
+    clock[0] = float(header["now"])
+    try:
+        with engine.write() as conn:
+            first = engine._next_generations_in_store(conn, header["store"], header["count"])
+            insert_rows(conn, header["store"], (), first, clock[0], (text, values))
+    except NotFound as exc:  # nothing was reserved or written
+        return {"error": "not_found", "message": exc.message, "hint": exc.hint}
+    except StorageError as exc:
+        return {"error": "storage", "message": exc.message, "hint": exc.hint, "storage": exc.storage}
+    except Exception as exc:  # noqa: BLE001 - the parent must get an answer, not a dead pipe
+        return {"error": "storage", "message": f"batch write failed: {type(exc).__name__}: {exc}"}
+    return {"first": first}
+
+
+def _serve(path: str, read: Callable[[int], bytes], stdout: IO[bytes]) -> None:
+    """The child's loop until the parent closes its input: each chunk in its own transaction, answered with one
+    line, in the order the chunks came. The next chunks wait in the pipe meanwhile."""
     engine = Engine(path)
-    now = 0.0
-    engine.clock = lambda: now  # the parent's clock, chunk by chunk: a test's movable clock holds here too
+    clock = [0.0]
+    engine.clock = lambda: clock[0]  # the parent's clock, chunk by chunk: a test's movable clock holds here too
+    buffer = bytearray()
     try:
         while True:
-            first_bytes = stdin.read(HEADER_BYTES)
-            if not first_bytes:
-                return
-            chunks = json.loads(_read_exactly(stdin, int.from_bytes(first_bytes, "big")))
-            payloads = [
-                (_read_exactly(stdin, c["text"]).decode("utf-8", "surrogatepass"), _read_exactly(stdin, c["values"]))
-                for c in chunks
-            ]
-            answer: dict[str, Any]
-            try:
-                results: list[dict[str, Any]] = []
-                with engine.write() as conn:
-                    for c, prepared in zip(chunks, payloads, strict=True):
-                        now = float(c["now"])
-                        try:
-                            first = engine._next_generations_in_store(conn, c["store"], c["count"])
-                        except NotFound as exc:  # nothing was reserved or written for it
-                            results.append({"error": "not_found", "message": exc.message, "hint": exc.hint})
-                            continue
-                        insert_rows(conn, c["store"], (), first, now, prepared)
-                        results.append({"first": first})
-                answer = {"results": results}
-            except StorageError as exc:
-                answer = {"error": "storage", "message": exc.message, "hint": exc.hint, "storage": exc.storage}
-            except Exception as exc:  # noqa: BLE001 - the parent must get an answer, not a dead pipe
-                answer = {"error": "storage", "message": f"batch write failed: {type(exc).__name__}: {exc}"}
-            stdout.write(json.dumps(answer).encode() + b"\n")
+            request, used = _request(buffer)
+            if request is None:
+                data = read(READ_BYTES)
+                if not data:
+                    if buffer:
+                        raise EOFError("the input ended inside a request")
+                    return
+                buffer += data
+                continue
+            del buffer[:used]
+            stdout.write(json.dumps(_write(engine, request, clock)).encode() + b"\n")
             stdout.flush()
     finally:
         engine.close()
@@ -68,7 +87,7 @@ def main(argv: list[str]) -> int:
     if hasattr(signal, "SIGINT"):
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which then closes this one's input
     try:
-        _serve(argv[1], sys.stdin.buffer, sys.stdout.buffer)
+        _serve(argv[1], functools.partial(os.read, sys.stdin.fileno()), sys.stdout.buffer)
     except EOFError:  # the parent went away in the middle of a request: nothing of it was written
         return 1
     except Exception as exc:  # noqa: BLE001 - one line, no traceback; the parent then writes in-process

@@ -90,7 +90,7 @@ class Engine(StoresMixin, ItemsMixin, ServicesMixin):
         if batch_writer and not self.read_only:
             from kvcli.local.batch_writer import BatchWriterProcess
 
-            self.batch_writer = BatchWriterProcess(self.path, self._write_lock)
+            self.batch_writer = BatchWriterProcess(self.path)
 
     # ----------------------------------------------------------------- plumbing
     @classmethod
@@ -239,8 +239,9 @@ class Engine(StoresMixin, ItemsMixin, ServicesMixin):
 
         Overlapping requests parse in this process's threads while the child runs the SQL, which then never waits
         for this process's GIL. A lone request (one streamed batch) is written here: for it the child would only
-        add a hand-over and two wake-ups per chunk. Either way the chunk is written under the write lock, so this
-        process's writers never meet in SQLite's busy handler."""
+        add a hand-over and two wake-ups per chunk. The child's transactions and this process's meet in SQLite's
+        busy handler, which happens only when a lone request or a single write comes while the child is writing.
+        """
         writer = self.batch_writer
         if writer is None or self.read_only or writer.requests.count < 2 or not writer.working:
             return False
