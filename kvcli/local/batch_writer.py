@@ -102,10 +102,12 @@ class BatchWriterProcess:
         does not exist and StorageError for a failure of the disk, as the engine does."""
         chunk = _Chunk(store_id, count, now, prepared)
         with self._lock:
+            if not self.working:
+                return False
             try:
                 proc = self._proc or self._start()
                 with self._pending_lock:
-                    if not self.working:
+                    if not self.working:  # the reader found the child gone meanwhile
                         return False
                     self._pending.append(chunk)
                 assert proc.stdin is not None
@@ -114,6 +116,8 @@ class BatchWriterProcess:
                 proc.stdin.flush()
             except OSError as exc:
                 self._give_up(exc)  # answers every chunk sent and not answered, this one included
+                if not chunk.answered.is_set():  # the child could not be started: nothing was sent
+                    return False
         chunk.answered.wait()
         if isinstance(chunk.outcome, Exception):
             raise chunk.outcome

@@ -143,8 +143,26 @@ def test_closing_the_engine_stops_the_child(engine):
     assert proc is not None and proc.poll() is None
     engine.close()
     assert proc.poll() is not None  # waited for, not left behind
-    with _requests(engine, 2):  # a closed writer hands chunks back: the engine still writes
+    in_process = _counting_writes(engine)
+    with _requests(engine, 2):  # a closed writer hands chunks back, and starts no child again
         assert engine.put_batch(sid, [BatchEntry("late", b"x"), BatchEntry("later", b"y")]).written == 2
+    assert in_process == [1] and writer._proc is None
+
+
+def test_a_child_that_cannot_start_hands_the_chunk_back(engine, monkeypatch, capsys):
+    sid = engine.create_store("s").id
+    writer = engine.batch_writer
+    assert writer is not None
+
+    def cannot_start(*args, **kwargs):
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(batch_writer.subprocess, "Popen", cannot_start)
+    in_process = _counting_writes(engine)
+    with _requests(engine, 2):
+        assert engine.put_batch(sid, [BatchEntry("a", b"1"), BatchEntry("b", b"2")]).written == 2
+    assert in_process == [1] and not writer.working
+    assert "Too many open files" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="child processes are read from /proc")
