@@ -175,7 +175,9 @@ class BatchWriterProcess:
         )
         _widen_pipe(proc.stdin)
         self._proc = proc
-        reader = threading.Thread(target=self._read_answers, args=(proc,), name="kvcli-batch-answers", daemon=True)
+        from kvcli.threads import worker_thread
+
+        reader = worker_thread(lambda: self._read_answers(proc), "kvcli-batch-answers")
         self._reader = reader
         reader.start()
         return proc
