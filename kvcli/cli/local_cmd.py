@@ -101,8 +101,8 @@ def serve(
     sock = runner.bind(host, port)  # before opening the database: a busy port fails fast
     engine: Engine | None = None
     try:
-        # batch chunks are written by a child process (kvcli.local.batch_writer): overlapping batch requests then
-        # parse in this process while the child's SQL runs, instead of taking turns for this process's GIL
+        # the chunks of overlapping batch requests are written by a child process (kvcli.local.batch_writer): the
+        # requests then parse in this process while the child's SQL runs, instead of taking turns for its GIL
         engine = Engine.in_dir(data_dir if data_dir is not None else default_data_dir(), batch_writer=True)
         url = runner.url_for(host, sock.getsockname()[1])
         # on a loopback bind only loopback Host names (and --allow-host ones) are answered: DNS rebinding
