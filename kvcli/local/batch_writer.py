@@ -22,19 +22,25 @@ was 1.02-1.04x.
 The wire between them is private: each request is a 4-byte big-endian header length, a JSON header, the rows JSON
 text and the values BLOB; each answer is one JSON line, in the order of the requests.
 
-If the child cannot be started, or dies, :meth:`BatchWriterProcess.write` returns False and the caller writes in its
-own process, as without a child, from then on (a note goes to stderr once). A chunk whose answer was lost may then
-be written twice: the same keys and values, with later generations.
+This process's own write transactions take turns with the child here (:meth:`BatchWriterProcess.exclusive`), not
+in SQLite's busy handler, whose growing sleeps let a steady stream of one side's writes keep the other waiting for
+seconds. A chunk the child cannot start within 100 ms anyway (another process holds the database) is handed back.
+
+If the child cannot be started, dies, or answers what cannot be read, it is stopped, every chunk it has not
+answered is handed back, and :meth:`BatchWriterProcess.write` returns False: the caller writes it in its own
+process, as without a child, from then on (a note goes to stderr once). A chunk whose answer was lost may then be
+written twice: the same keys and values, with later generations, as if its request had sent it again.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -85,10 +91,14 @@ class BatchWriterProcess:
         self.requests = Requests()
         self._proc: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
-        self._lock = threading.Lock()  # sending, starting and stopping: the pipe's order is the order of _pending
+        # sending, starting and stopping, and this process's own write transactions (exclusive()): the pipe's
+        # order is the order of _pending; reentrant, so that nothing that holds it can deadlock on it
+        self._lock = threading.RLock()
         self._pending: deque[_Chunk] = deque()  # sent, not answered yet
         self._pending_lock = threading.Lock()
-        self._broken = False
+        self._idle = threading.Condition(self._pending_lock)  # notified when _pending becomes empty
+        # a frozen build's executable is kvcli itself, which cannot run the child's code: batches stay in-process
+        self._broken = bool(getattr(sys, "frozen", False))
         self._closed = False
 
     @property
@@ -111,10 +121,11 @@ class BatchWriterProcess:
                         return False
                     self._pending.append(chunk)
                 assert proc.stdin is not None
-                # one write of the whole request, into a pipe made large enough to hold it
+                # one write of the whole request, into a pipe widened to hold an ordinary chunk (~1,000 entries of
+                # ~100 B); a larger one waits here, lock held, until the child has read it
                 proc.stdin.write(_request_bytes(chunk))
                 proc.stdin.flush()
-            except OSError as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure to start or to send: write in-process instead
                 self._give_up(exc)  # answers every chunk sent and not answered, this one included
                 if not chunk.answered.is_set():  # the child could not be started: nothing was sent
                     return False
@@ -123,6 +134,20 @@ class BatchWriterProcess:
             raise chunk.outcome
         return chunk.outcome is True
 
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Around this process's own write transactions: no chunk is sent meanwhile, and those sent are answered
+        first. The two sides then never meet in SQLite's busy handler, which polls with growing sleeps, so that
+        either could wait seconds for the other under a steady load of the other's writes."""
+        if self._proc is None:  # no child (read without the lock): nothing to wait for
+            yield
+            return
+        with self._lock:
+            with self._idle:
+                while self._pending:
+                    self._idle.wait()
+            yield
+
     def _read_answers(self, proc: subprocess.Popen[bytes]) -> None:
         """The reader thread: one answer line per chunk, in the order they were sent, until the child ends."""
         assert proc.stdout is not None
@@ -130,23 +155,31 @@ class BatchWriterProcess:
         try:
             for line in proc.stdout:
                 answer = json.loads(line)
+                outcome = _outcome(answer)
                 with self._pending_lock:
                     chunk = self._pending.popleft()
-                chunk.outcome = _outcome(answer)
+                    if not self._pending:
+                        self._idle.notify_all()
+                chunk.outcome = outcome
                 chunk.answered.set()
-        except (OSError, ValueError, KeyError, IndexError) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever stops the answers, no caller may be left waiting
             problem = exc
-        self._fail_pending(problem)
+        finally:
+            if not self._closed:  # a child that failed may still hold chunks: stopped before they are handed back
+                _kill(proc)
+            self._fail_pending(problem)
 
     def _fail_pending(self, problem: BaseException) -> None:
         """No more answers will come: every chunk still waiting is handed back to its caller (outcome None)."""
         with self._pending_lock:
-            if not self._closed and not self._broken:
-                note = f"kvcli local serve: the batch writer process stopped ({problem}); batches are now written"
-                print(note + " in-process", file=sys.stderr)
+            tell = not self._closed and not self._broken
             self._broken = self._broken or not self._closed
             stranded = list(self._pending)
             self._pending.clear()
+            self._idle.notify_all()
+        if tell:
+            note = f"kvcli local serve: the batch writer process stopped ({problem}); batches are now written"
+            print(note + " in-process", file=sys.stderr)
         for chunk in stranded:
             chunk.outcome = None
             chunk.answered.set()
@@ -160,29 +193,31 @@ class BatchWriterProcess:
             if self._proc is None and self.working:
                 try:
                     self._start()
-                except OSError as exc:
+                except Exception as exc:  # noqa: BLE001 - no child: batches are written in-process
                     self._give_up(exc)
 
     def _start(self) -> subprocess.Popen[bytes]:
         package_root = str(Path(__file__).resolve().parent.parent.parent)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "kvcli.local.batch_writer_child", str(self.path)],
+            # isolated (-I): neither the working directory nor PYTHON* variables decide what the child imports;
+            # kvcli's own directory is appended, for a checkout that is not installed
+            [sys.executable, "-I", "-c", _BOOT, package_root, str(self.path)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env=env,
         )
         _widen_pipe(proc.stdin)
         self._proc = proc
         from kvcli.threads import worker_thread
 
         reader = worker_thread(lambda: self._read_answers(proc), "kvcli-batch-answers")
-        self._reader = reader
         reader.start()
+        self._reader = reader  # only once it runs: a thread that never started cannot be joined
         return proc
 
     def _give_up(self, exc: BaseException) -> None:
+        """The child cannot be used (called with the lock held): stopped, then its chunks handed back."""
+        if self._proc is not None:
+            _kill(self._proc)
         self._fail_pending(exc)
         self._stop()
 
@@ -210,6 +245,21 @@ class BatchWriterProcess:
             self._stop()
 
 
+#: what the child runs: ``python -I -c _BOOT PACKAGE_ROOT DATABASE``
+_BOOT = (
+    "import sys; sys.path.append(sys.argv.pop(1)); "
+    "from kvcli.local.batch_writer_child import main; raise SystemExit(main(sys.argv))"
+)
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        proc.kill()
+    except OSError:  # pragma: no cover - already reaped
+        pass
+    proc.wait()
+
+
 def _request_bytes(chunk: _Chunk) -> bytes:
     """The child's request for ``chunk``: the header's length, the JSON header, the rows text, the values."""
     head = {"store": chunk.store_id, "count": chunk.count, "now": chunk.now, "text": len(chunk.text),
@@ -218,9 +268,11 @@ def _request_bytes(chunk: _Chunk) -> bytes:
     return b"".join((len(header).to_bytes(HEADER_BYTES, "big"), header, chunk.text, chunk.values))
 
 
-def _outcome(answer: dict[str, Any]) -> bool | Exception:
+def _outcome(answer: dict[str, Any]) -> bool | Exception | None:
     if "first" in answer:
         return True
+    if answer.get("error") == "retry":  # rolled back (e.g. the database stayed locked): written in-process instead
+        return None
     if answer.get("error") == "not_found":
         return NotFound(answer["message"], answer.get("hint"))
     return StorageError(answer["message"], answer.get("hint"), storage=answer.get("storage", "io"))

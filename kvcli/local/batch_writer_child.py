@@ -18,6 +18,8 @@ from kvcli.local.engine_batch import insert_rows
 
 #: what one read of the input asks for (the parent's pipe holds up to 1 MiB)
 READ_BYTES = 1024 * 1024
+#: how long the child waits for the database's write lock before it hands a chunk back to the parent
+BUSY_TIMEOUT_MS = 100
 
 
 Request = tuple[dict[str, Any], str, bytes]  # the header, the rows text, the values
@@ -49,17 +51,25 @@ def _write(engine: Engine, request: Request, clock: list[float]) -> dict[str, An
             insert_rows(conn, header["store"], (), first, clock[0], (text, values))
     except NotFound as exc:  # nothing was reserved or written
         return {"error": "not_found", "message": exc.message, "hint": exc.hint}
-    except StorageError as exc:
+    except StorageError as exc:  # the disk: the caller's request fails as it would in-process
         return {"error": "storage", "message": exc.message, "hint": exc.hint, "storage": exc.storage}
-    except Exception as exc:  # noqa: BLE001 - the parent must get an answer, not a dead pipe
-        return {"error": "storage", "message": f"batch write failed: {type(exc).__name__}: {exc}"}
+    except Exception as exc:  # noqa: BLE001 - rolled back (the database stayed locked, ...): the parent writes it
+        return {"error": "retry", "message": f"{type(exc).__name__}: {exc}"}
     return {"first": first}
+
+
+def _open(path: str) -> Engine:
+    """The child's engine: a short busy timeout, as a chunk it cannot start at once is better written by the
+    parent, where this process's writes are not waiting for it."""
+    engine = Engine(path)
+    engine.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return engine
 
 
 def _serve(path: str, read: Callable[[int], bytes], stdout: IO[bytes]) -> None:
     """The child's loop until the parent closes its input: each chunk in its own transaction, answered with one
     line, in the order the chunks came. The next chunks wait in the pipe meanwhile."""
-    engine = Engine(path)
+    engine = _open(path)
     clock = [0.0]
     engine.clock = lambda: clock[0]  # the parent's clock, chunk by chunk: a test's movable clock holds here too
     buffer = bytearray()

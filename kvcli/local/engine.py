@@ -11,7 +11,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -197,13 +197,15 @@ class Engine(StoresMixin, ItemsMixin, ServicesMixin):
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction (BEGIN IMMEDIATE): committed on success, rolled back on any exception."""
+        """A write transaction (BEGIN IMMEDIATE): committed on success, rolled back on any exception. With a batch
+        writer process, it waits for the chunks sent to the child, and none is sent until it ends."""
         if self.read_only:
             raise StorageError(
                 f"read-only database: {self.path} was opened read-only", READ_ONLY_HINT, storage="read-only"
             )
         conn = self.conn
-        with self._write_lock:
+        writer = self.batch_writer
+        with writer.exclusive() if writer is not None else nullcontext(), self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -227,8 +229,8 @@ class Engine(StoresMixin, ItemsMixin, ServicesMixin):
             yield
             return
         writer.requests.enter()
-        writer.warm()
         try:
+            writer.warm()
             yield
         finally:
             writer.requests.leave()
@@ -239,8 +241,9 @@ class Engine(StoresMixin, ItemsMixin, ServicesMixin):
 
         Overlapping requests parse in this process's threads while the child runs the SQL, which then never waits
         for this process's GIL. A lone request (one streamed batch) is written here: for it the child would only
-        add a hand-over and two wake-ups per chunk. The child's transactions and this process's meet in SQLite's
-        busy handler, which happens only when a lone request or a single write comes while the child is writing.
+        add a hand-over and two wake-ups per chunk. This process's own write transactions wait for the chunks
+        sent to the child and hold back new ones (:meth:`write`), so the two sides take turns here, not in SQLite's
+        busy handler.
         """
         writer = self.batch_writer
         if writer is None or self.read_only or writer.requests.count < 2 or not writer.working:

@@ -188,8 +188,11 @@ def test_local_serve_stops_its_batch_writer_when_it_stops(tmp_path):
 def _children(pid: int) -> list[int]:
     found: list[int] = []
     for name in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{name}/children") as fh:
-            found += [int(c) for c in fh.read().split()]
+        try:
+            with open(f"/proc/{pid}/task/{name}/children") as fh:
+                found += [int(c) for c in fh.read().split()]
+        except FileNotFoundError:  # that thread ended meanwhile
+            continue
     return found
 
 
@@ -229,3 +232,97 @@ def test_overlapping_batches_and_single_writes_from_many_threads_lose_nothing(en
     rows = engine.conn.execute("SELECT key, generation FROM items").fetchall()
     assert len(rows) == 4 * 10 * 50 + 50
     assert len({g for _, g in rows}) == len(rows)
+
+
+@pytest.mark.timeout(120)
+def test_an_answer_the_parent_cannot_read_stops_the_child_and_leaves_no_caller_waiting(engine, monkeypatch, capsys):
+    sid = engine.create_store("s").id
+
+    def unreadable(answer):
+        raise TypeError("not an answer")
+
+    monkeypatch.setattr(batch_writer, "_outcome", unreadable)
+    with _requests(engine, 2):
+        writer = engine.batch_writer
+        assert writer is not None
+        writer.warm()
+        proc = writer._proc
+        assert proc is not None
+        in_process = _counting_writes(engine)
+        assert engine.put_batch(sid, [BatchEntry("a", b"1"), BatchEntry("b", b"2")]).written == 2
+    assert in_process == [1]  # handed back, written here
+    assert not writer.working and proc.poll() is not None  # the child was stopped before that
+    assert engine.get_item(sid, "b").value == b"2"
+    assert "not an answer" in capsys.readouterr().err
+
+
+def test_a_reader_thread_that_cannot_start_stops_the_child_and_the_count_stays_right(engine, monkeypatch, capsys):
+    import kvcli.threads
+
+    started: list = []
+    real_popen = batch_writer.subprocess.Popen
+
+    def recording_popen(*args, **kwargs):
+        started.append(real_popen(*args, **kwargs))
+        return started[-1]
+
+    class NoThread:
+        def start(self):
+            raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(batch_writer.subprocess, "Popen", recording_popen)
+    monkeypatch.setattr(kvcli.threads, "worker_thread", lambda target, name: NoThread())
+    sid = engine.create_store("s").id
+    writer = engine.batch_writer
+    assert writer is not None
+    with _requests(engine, 2):
+        assert engine.put_batch(sid, [BatchEntry("a", b"1"), BatchEntry("b", b"2")]).written == 2
+    assert writer.requests.count == 0
+    assert len(started) == 1 and started[0].poll() is not None  # killed and reaped
+    assert not writer.working and "can't start new thread" in capsys.readouterr().err
+
+
+def test_the_child_hands_a_chunk_back_when_the_database_stays_locked(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "kvcli.db"
+    setup = Engine(path)
+    sid = setup.create_store("s").id
+    setup.close()
+    from kvcli.local.engine_batch import prepare_rows
+
+    entries = [BatchEntry("a", b"1"), BatchEntry("b", b"2")]
+    prepared = prepare_rows(sqlite3.connect(":memory:"), entries)
+    assert prepared is not None
+    request = ({"store": sid, "count": 2, "now": NOW}, *prepared)
+    child = batch_writer_child._open(str(path))
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the write lock
+        assert batch_writer_child._write(child, request, [0.0])["error"] == "retry"
+        other.execute("ROLLBACK")
+        assert "first" in batch_writer_child._write(child, request, [0.0])
+    finally:
+        other.close()
+        child.close()
+
+
+def test_an_in_process_write_waits_for_the_chunks_sent_to_the_child(engine):
+    """Both sides take turns in this process (never in SQLite's busy handler): a write here starts only once every
+    chunk sent to the child has been answered, and sends none meanwhile."""
+    sid = engine.create_store("s").id
+    writer = engine.batch_writer
+    assert writer is not None
+    writer.warm()
+    writer._pending.append(batch_writer._Chunk(sid, 1, NOW, ("[]", b"")))  # sent, not yet answered
+    seen: list[int] = []
+
+    def answered(timeout=None):  # what the reader thread does when the answer comes
+        seen.append(len(writer._pending))
+        writer._pending.clear()
+        return True
+
+    writer._idle.wait = answered  # type: ignore[method-assign]
+    engine.put_item(sid, "k", b"v")
+    assert seen == [1]
+    assert engine.get_item(sid, "k").value == b"v"
