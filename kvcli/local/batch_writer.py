@@ -231,8 +231,7 @@ class BatchWriterProcess:
                 proc.stdin.close()  # the child writes what it was sent, answers, and ends at the end of its input
             proc.wait(timeout=30)
         except (OSError, subprocess.TimeoutExpired):
-            proc.kill()
-            proc.wait()
+            _kill(proc)
         if reader is not None and reader is not threading.current_thread():
             reader.join()
         if proc.stdout is not None:

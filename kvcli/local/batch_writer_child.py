@@ -1,4 +1,4 @@
-"""The batch writer process itself: ``python -m kvcli.local.batch_writer_child DATABASE`` (started by
+"""The batch writer process itself: :func:`main` with the database's path (started isolated by
 :class:`kvcli.local.batch_writer.BatchWriterProcess`, which describes why it exists and the wire between them).
 """
 
@@ -14,7 +14,6 @@ from typing import IO, Any
 from kvcli.api.errors import NotFound, StorageError
 from kvcli.local.batch_writer import HEADER_BYTES
 from kvcli.local.engine import Engine
-from kvcli.local.engine_batch import insert_rows
 
 #: what one read of the input asks for (the parent's pipe holds up to 1 MiB)
 READ_BYTES = 1024 * 1024
@@ -42,13 +41,11 @@ def _request(buffer: bytearray) -> tuple[Request | None, int]:
 
 
 def _write(engine: Engine, request: Request, clock: list[float]) -> dict[str, Any]:
-    """One chunk in one transaction, as :meth:`kvcli.local.engine_items.ItemsMixin.put_batch` writes it."""
+    """One chunk in one transaction, written as the engine writes a batch chunk in-process."""
     header, text, values = request
     clock[0] = float(header["now"])
     try:
-        with engine.write() as conn:
-            first = engine._next_generations_in_store(conn, header["store"], header["count"])
-            insert_rows(conn, header["store"], (), first, clock[0], (text, values))
+        first = engine.write_rows(header["store"], header["count"], (), clock[0], (text, values))
     except NotFound as exc:  # nothing was reserved or written
         return {"error": "not_found", "message": exc.message, "hint": exc.hint}
     except StorageError as exc:  # the disk: the caller's request fails as it would in-process

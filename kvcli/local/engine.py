@@ -246,7 +246,7 @@ class Engine(StoresMixin, ItemsMixin, ServicesMixin):
         busy handler.
         """
         writer = self.batch_writer
-        if writer is None or self.read_only or writer.requests.count < 2 or not writer.working:
+        if writer is None or writer.requests.count < 2 or not writer.working:  # (none on a read-only engine)
             return False
         return writer.write(store_id, count, now, prepared)
 

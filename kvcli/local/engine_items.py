@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
@@ -11,7 +11,7 @@ from kvcli.api import validation
 from kvcli.api.errors import InvalidInput, NotFound, PreconditionFailed
 from kvcli.api.models import BatchEntry, BatchError, BatchResult, Item, ItemInfo, Page, PutMode
 from kvcli.api.wire import DEFAULT_LIST_LIMIT, decode_cursor, encode_cursor
-from kvcli.local.engine_batch import CheckedEntry, insert_rows, prepare_rows
+from kvcli.local.engine_batch import CheckedEntry, Prepared, insert_rows, prepare_rows
 from kvcli.local.engine_stores import _dt
 
 #: a page limit past SQLite's 64-bit integers (``?limit=9223372036854775807``) asks for every row, not an overflow
@@ -343,17 +343,24 @@ class ItemsMixin:
         # the rows' JSON and values BLOB need no database state: made before the write lock is taken, so that the
         # lock is held for the SQL only (while one chunk's SQL runs, another request's chunk is prepared)
         prepared = prepare_rows(self.conn, good) if good else None
-        if prepared is not None and self._write_in_child(store_id, len(good), now, prepared):
-            result.written = len(good)
-            return result
-        with self.write() as conn:
-            if good:  # the store check and the generation reservation are one statement
-                first = self._next_generations_in_store(conn, store_id, len(good))
-                insert_rows(conn, store_id, good, first, now, prepared)
-            else:
-                self._require_store(conn, store_id)
+        if prepared is None or not self._write_in_child(store_id, len(good), now, prepared):
+            self.write_rows(store_id, len(good), good, now, prepared)
         result.written = len(good)
         return result
+
+    def write_rows(
+        self, store_id: str, count: int, entries: Sequence[BatchEntry], now: float, prepared: Prepared
+    ) -> int | None:
+        """One transaction writing ``count`` validated rows into ``store_id``: ``prepared`` (from prepare_rows), or
+        ``entries`` where it is None. Returns the first row's generation (None for no rows). The batch writer
+        process writes its chunks with this too."""
+        with self.write() as conn:
+            if not count:
+                self._require_store(conn, store_id)
+                return None
+            first = self._next_generations_in_store(conn, store_id, count)  # and the store check, in one statement
+            insert_rows(conn, store_id, entries, first, now, prepared)
+        return first
 
     def purge_expired(self) -> int:
         """Physically remove expired items (reads already hide them). Returns how many were removed."""
